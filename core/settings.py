@@ -1,0 +1,231 @@
+"""Ferry settings: every value that differs between machines comes from the environment.
+
+Local defaults point at the servers `make services` starts (scripts/services.py), so
+`.venv/bin/python manage.py <command>` works on a developer machine with nothing set.
+Production (FERRY_ENV=production) refuses to start with DEBUG on or the default secret.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from core.env import (
+    database_from_url,
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    redis_url,
+)
+from core.logs import logging_config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+FERRY_ENV = env_choice("FERRY_ENV", "development", ("development", "production"))
+PRODUCTION = FERRY_ENV == "production"
+
+_DEV_SECRET = "dev-only-secret-do-not-use-in-production"  # noqa: S105 - refused in production below
+SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET)
+DEBUG = env_bool("DEBUG", not PRODUCTION)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+if PRODUCTION and (DEBUG or SECRET_KEY == _DEV_SECRET):
+    problems = [p for p, bad in (("DEBUG is on", DEBUG), ("SECRET_KEY is the development default",
+                                                          SECRET_KEY == _DEV_SECRET)) if bad]
+    raise ImproperlyConfigured(
+        "Refusing to start with FERRY_ENV=production: " + " and ".join(problems)
+        + ". Set DEBUG=0 and a unique SECRET_KEY."
+    )
+
+
+def _process_name() -> str:
+    """Which Ferry process this is, for Postgres application_name and logs.
+
+    FERRY_PROCESS wins (the Procfile and compose file set it); otherwise it is guessed
+    from the command line so ad-hoc commands are still recognisable in pg_stat_activity.
+    """
+    explicit = os.environ.get("FERRY_PROCESS")
+    if explicit:
+        return explicit
+    argv = [Path(a).name for a in sys.argv[:3]]
+    if argv and argv[0] in {"manage.py", "django-admin"} and len(argv) > 1:
+        return argv[1]
+    for name in ("pytest", "celery", "uvicorn"):
+        if any(name in a for a in argv):
+            return name
+    return "python"
+
+
+FERRY_PROCESS = _process_name()
+
+# --- applications ---------------------------------------------------------------------
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_celery_beat",
+    "core",
+    "outbox",
+    "relays",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "core.middleware.RequestContextMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.tenancy.TenantMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "core.urls"
+ASGI_APPLICATION = "core.asgi.application"
+WSGI_APPLICATION = "core.wsgi.application"
+AUTH_USER_MODEL = "core.User"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "core" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- PostgreSQL: the only source of truth ----------------------------------------------
+
+DATABASE_URL = env_str("DATABASE_URL", "postgres://ferry@127.0.0.1:55432/ferry")
+_database = database_from_url("DATABASE_URL", DATABASE_URL)
+_database["OPTIONS"].setdefault("application_name", f"ferry-{FERRY_PROCESS}")
+# The web process serves many short requests from threads and async tasks; a pool keeps
+# connection set-up off the request path. Workers and relays hold one connection each.
+if env_bool("FERRY_DB_POOL", False):
+    _database["OPTIONS"]["pool"] = {
+        "min_size": env_int("FERRY_DB_POOL_MIN", 2, minimum=0),
+        "max_size": env_int("FERRY_DB_POOL_MAX", 16, minimum=1),
+        "timeout": 10,
+    }
+else:
+    _database["CONN_MAX_AGE"] = env_int("FERRY_DB_CONN_MAX_AGE", 60, minimum=0)
+    _database["CONN_HEALTH_CHECKS"] = True
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: one server in three roles, each its own URL (ADR 0002) ---------------------
+
+REDIS_BROKER_URL = redis_url("REDIS_BROKER_URL", "redis://127.0.0.1:56379/0")
+REDIS_CACHE_URL = redis_url("REDIS_CACHE_URL", "redis://127.0.0.1:56379/1")
+REDIS_PUBSUB_URL = redis_url("REDIS_PUBSUB_URL", "redis://127.0.0.1:56379/2")
+
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_CACHE_URL,
+        "KEY_PREFIX": "ferry",
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            # The cache is an optimisation: a Redis outage must cost a re-render, not a 500.
+            "IGNORE_EXCEPTIONS": True,
+            "SOCKET_CONNECT_TIMEOUT": 1,
+            "SOCKET_TIMEOUT": 1,
+        },
+    }
+}
+DJANGO_REDIS_IGNORE_EXCEPTIONS = True
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+SESSION_ENGINE = "django.contrib.sessions.backends.db"  # sessions must survive a Redis flush
+
+# --- Celery (hygiene defaults live in core/celery.py) ------------------------------------
+
+# Longest hard time limit of any task; the broker's visibility timeout must exceed it,
+# or a message still being worked on is handed to a second worker.
+CELERY_MAX_TIME_LIMIT = env_int("CELERY_MAX_TIME_LIMIT", 660, minimum=1)
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 900, minimum=1)
+if CELERY_VISIBILITY_TIMEOUT <= CELERY_MAX_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"CELERY_VISIBILITY_TIMEOUT={CELERY_VISIBILITY_TIMEOUT} must exceed "
+        f"CELERY_MAX_TIME_LIMIT={CELERY_MAX_TIME_LIMIT}, or running tasks are delivered twice"
+    )
+REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 2.0, minimum=0.05)
+CELERY_BROKER_URL = REDIS_BROKER_URL
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+    "health_check_interval": 25,
+}
+
+# --- internationalisation, static files -------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = not PRODUCTION
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+# --- security: strict in production -------------------------------------------------------
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# --- logging: structlog, JSON in production ------------------------------------------------
+
+LOG_FORMAT = env_choice("LOG_FORMAT", "json" if PRODUCTION else "console", ("json", "console"))
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+LOGGING_CONFIG = None
+logging_config(LOG_FORMAT, LOG_LEVEL)

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# `make test`: everything CI checks, in order from cheapest to slowest.
+# Extra arguments go to pytest (for example: make test ARGS="tests/unit -x").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/bootstrap.sh
+python3 scripts/services.py start >/dev/null
+# The compose file is validated by Compose itself (there is no Docker engine to run it).
+command -v docker-compose >/dev/null || python3 scripts/services.py apt docker-compose
+
+echo "[test] ruff";  .venv/bin/ruff check .
+echo "[test] mypy";  .venv/bin/mypy .
+echo "[test] migrations are up to date"
+.venv/bin/python manage.py makemigrations --check --dry-run >/dev/null
+echo "[test] pytest"
+exec .venv/bin/python -m pytest "$@"

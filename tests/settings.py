@@ -1,0 +1,21 @@
+"""Test settings: the project's own servers, with Redis databases of their own.
+
+Tests use Redis DBs 10-12 so that `make test` never flushes the broker, cache or
+pub/sub data of a `make up` running beside it; pytest-django creates test_<name> in
+PostgreSQL for the same reason. Real processes started by end-to-end tests get these
+URLs through their environment.
+"""
+
+from __future__ import annotations
+
+import os
+
+_redis = f"redis://127.0.0.1:{os.environ.get('FERRY_REDIS_PORT', '56379')}"
+os.environ.setdefault("REDIS_BROKER_URL", f"{_redis}/10")
+os.environ.setdefault("REDIS_CACHE_URL", f"{_redis}/11")
+os.environ.setdefault("REDIS_PUBSUB_URL", f"{_redis}/12")
+os.environ.setdefault("LOG_FORMAT", "console")
+
+from core.settings import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
