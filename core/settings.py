@@ -117,7 +117,11 @@ TEMPLATES = [
 
 # --- PostgreSQL: the only source of truth ----------------------------------------------
 
-DATABASE_URL = env_str("DATABASE_URL", "postgres://ferry@127.0.0.1:55432/ferry")
+# The development servers' ports (scripts/services.py reads the same variables).
+_PG_PORT = env_int("FERRY_PG_PORT", 55432, minimum=1)
+_REDIS_PORT = env_int("FERRY_REDIS_PORT", 56379, minimum=1)
+
+DATABASE_URL = env_str("DATABASE_URL", f"postgres://ferry@127.0.0.1:{_PG_PORT}/ferry")
 _database = database_from_url("DATABASE_URL", DATABASE_URL)
 _database["OPTIONS"].setdefault("application_name", f"ferry-{FERRY_PROCESS}")
 # The web process serves many short requests from threads and async tasks; a pool keeps
@@ -136,9 +140,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: one server in three roles, each its own URL (ADR 0002) ---------------------
 
-REDIS_BROKER_URL = redis_url("REDIS_BROKER_URL", "redis://127.0.0.1:56379/0")
-REDIS_CACHE_URL = redis_url("REDIS_CACHE_URL", "redis://127.0.0.1:56379/1")
-REDIS_PUBSUB_URL = redis_url("REDIS_PUBSUB_URL", "redis://127.0.0.1:56379/2")
+REDIS_BROKER_URL = redis_url("REDIS_BROKER_URL", f"redis://127.0.0.1:{_REDIS_PORT}/0")
+REDIS_CACHE_URL = redis_url("REDIS_CACHE_URL", f"redis://127.0.0.1:{_REDIS_PORT}/1")
+REDIS_PUBSUB_URL = redis_url("REDIS_PUBSUB_URL", f"redis://127.0.0.1:{_REDIS_PORT}/2")
 
 CACHES = {
     "default": {
