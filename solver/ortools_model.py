@@ -1,0 +1,230 @@
+"""The Problem as an OR-Tools routing model, and OR-Tools' answer read back as job indices.
+
+Node layout: first one node per distinct depot location (vehicle starts and ends), then
+one node per routable job in a seed-dependent order. The order is the seed: OR-Tools'
+own random generator is fixed, so permuting nodes is what makes differently seeded runs
+explore differently (ADR 0005).
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ortools.constraint_solver import pywrapcp
+
+from solver.model import Job, Problem
+from solver.screening import Screening
+
+TIME = "time"
+LOAD = "load"
+VISITS = "visits"
+
+# Penalties and costs are int64 in OR-Tools; stay well clear of overflow when summing.
+_INT64_SAFE = 2**62
+
+
+@dataclass(frozen=True)
+class NodeLayout:
+    """Which location each node stands for, and which job (index) each job node is."""
+
+    depot_locations: tuple[int, ...]
+    job_indices: tuple[int, ...]
+
+    @property
+    def node_count(self) -> int:
+        return len(self.depot_locations) + len(self.job_indices)
+
+    def job_node(self, position: int) -> int:
+        return len(self.depot_locations) + position
+
+
+def layout_nodes(problem: Problem, screening: Screening, seed: int) -> NodeLayout:
+    depots = sorted(
+        {v.start_location for v in problem.vehicles} | {v.return_location for v in problem.vehicles}
+    )
+    jobs = sorted(screening.candidates)
+    random.Random(seed).shuffle(jobs)  # noqa: S311 - a search seed, not a secret
+    return NodeLayout(tuple(depots), tuple(jobs))
+
+
+def drop_penalties(jobs: Sequence[Job], max_travel_cost: int, vehicle_count: int) -> list[int]:
+    """Per job, the cost of leaving it out.
+
+    The lowest priority pays more than any route set could cost, so no saving in travel
+    ever justifies a drop. Each higher priority pays more than dropping every job of all
+    lower priorities together, so priorities are strictly lexicographic. If that ladder
+    would overflow int64 (many priority levels on a big day), the penalty grows linearly
+    with the priority rank instead, which still prefers keeping higher priorities.
+    """
+    base = (len(jobs) + 2 * vehicle_count + 1) * max(1, max_travel_cost) + 1
+    levels = sorted({job.priority for job in jobs})
+    weights = _lexicographic_weights(jobs, levels, base)
+    if weights is None:
+        weights = {level: base * (rank + 1) for rank, level in enumerate(levels)}
+    return [weights[job.priority] for job in jobs]
+
+
+def _lexicographic_weights(
+    jobs: Sequence[Job], levels: list[int], base: int
+) -> dict[int, int] | None:
+    weights: dict[int, int] = {}
+    below = 0  # the total penalty of every job at lower levels
+    for level in levels:
+        weights[level] = base + below
+        below += weights[level] * sum(1 for job in jobs if job.priority == level)
+        if below >= _INT64_SAFE:
+            return None
+    return weights
+
+
+class RoutingModel:
+    """An OR-Tools routing model for one problem and seed. Build once, solve once."""
+
+    def __init__(self, problem: Problem, screening: Screening, seed: int) -> None:
+        self.problem = problem
+        self.layout = layout_nodes(problem, screening, seed)
+        self._node_location = self.layout.depot_locations + tuple(
+            problem.jobs[j].location for j in self.layout.job_indices
+        )
+        vehicles = problem.vehicles
+        depot_node = {loc: node for node, loc in enumerate(self.layout.depot_locations)}
+        self.manager = pywrapcp.RoutingIndexManager(
+            self.layout.node_count,
+            len(vehicles),
+            [depot_node[v.start_location] for v in vehicles],
+            [depot_node[v.return_location] for v in vehicles],
+        )
+        self.routing = pywrapcp.RoutingModel(self.manager)
+        self._add_travel_cost()
+        self._add_time()
+        self._add_limits()
+        self._restrict_vehicles(screening)
+        self._add_drop_penalties()
+
+    # --- building -------------------------------------------------------------------
+
+    def _travel_between_nodes(self) -> list[list[int]]:
+        travel = self.problem.travel
+        locations = self._node_location
+        return [[travel[a][b] for b in locations] for a in locations]
+
+    def _add_travel_cost(self) -> None:
+        # A registered matrix is evaluated in C++; a Python callback would cost a
+        # Python call per arc evaluation, millions of them per second of search.
+        self.travel_nodes = self._travel_between_nodes()
+        cost = self.routing.RegisterTransitMatrix(self.travel_nodes)
+        self.routing.SetArcCostEvaluatorOfAllVehicles(cost)
+
+    def _add_time(self) -> None:
+        durations = self._node_durations()
+        transit = [[durations[i] + leg for leg in row] for i, row in enumerate(self.travel_nodes)]
+        horizon = self._horizon()
+        # Slack up to the horizon lets a clinician wait for a window to open.
+        self.routing.AddDimension(
+            self.routing.RegisterTransitMatrix(transit), horizon, horizon, False, TIME
+        )
+        time = self.routing.GetDimensionOrDie(TIME)
+        for position, job_index in enumerate(self.layout.job_indices):
+            job = self.problem.jobs[job_index]
+            index = self.manager.NodeToIndex(self.layout.job_node(position))
+            time.CumulVar(index).SetRange(job.window_start, job.window_end)
+        for v, vehicle in enumerate(self.problem.vehicles):
+            time.CumulVar(self.routing.Start(v)).SetRange(vehicle.shift_start, vehicle.shift_end)
+            time.CumulVar(self.routing.End(v)).SetRange(vehicle.shift_start, vehicle.shift_end)
+
+    def _node_durations(self) -> list[int]:
+        depots = [0] * len(self.layout.depot_locations)
+        return depots + [self.problem.jobs[j].duration for j in self.layout.job_indices]
+
+    def _horizon(self) -> int:
+        shifts = [v.shift_end for v in self.problem.vehicles]
+        windows = [self.problem.jobs[j].window_end for j in self.layout.job_indices]
+        return max(shifts + windows)
+
+    def _add_limits(self) -> None:
+        vehicles = self.problem.vehicles
+        jobs = [self.problem.jobs[j] for j in self.layout.job_indices]
+        depots = [0] * len(self.layout.depot_locations)
+        if any(v.capacity is not None for v in vehicles):
+            unbounded = sum(job.demand for job in jobs)
+            self._add_counter(
+                LOAD,
+                depots + [job.demand for job in jobs],
+                [unbounded if v.capacity is None else v.capacity for v in vehicles],
+            )
+        if any(v.max_visits is not None for v in vehicles):
+            self._add_counter(
+                VISITS,
+                depots + [1] * len(jobs),
+                [len(jobs) if v.max_visits is None else v.max_visits for v in vehicles],
+            )
+
+    def _add_counter(self, name: str, per_node: list[int], capacities: list[int]) -> None:
+        evaluator = self.routing.RegisterUnaryTransitVector(per_node)
+        self.routing.AddDimensionWithVehicleCapacity(evaluator, 0, capacities, True, name)
+
+    def _restrict_vehicles(self, screening: Screening) -> None:
+        everyone = len(self.problem.vehicles)
+        for position, job_index in enumerate(self.layout.job_indices):
+            allowed = screening.candidates[job_index]
+            if len(allowed) < everyone:
+                index = self.manager.NodeToIndex(self.layout.job_node(position))
+                # -1 keeps the job droppable. (SetAllowedVehiclesForIndex would say the same,
+                # but its Python binding rejects every argument type in OR-Tools 9.15.)
+                self.routing.VehicleVar(index).SetValues([-1, *allowed])
+
+    def _add_drop_penalties(self) -> None:
+        jobs = [self.problem.jobs[j] for j in self.layout.job_indices]
+        max_travel = max(max(row) for row in self.travel_nodes)
+        penalties = drop_penalties(jobs, max_travel, len(self.problem.vehicles))
+        for position, penalty in enumerate(penalties):
+            index = self.manager.NodeToIndex(self.layout.job_node(position))
+            self.routing.AddDisjunction([index], penalty)
+
+    # --- solving helpers --------------------------------------------------------------
+
+    def routes_as_indices(self, routes: Sequence[Sequence[int]]) -> list[list[int]]:
+        """Job-index routes (one per vehicle) as OR-Tools variable indices."""
+        position = {job: p for p, job in enumerate(self.layout.job_indices)}
+        return [
+            [self.manager.NodeToIndex(self.layout.job_node(position[job])) for job in route]
+            for route in routes
+        ]
+
+    def preference_evaluator(self, routes: Sequence[Sequence[int]]) -> Callable[[int, int], int]:
+        """An arc evaluator that is 0 along the given routes and high elsewhere.
+
+        Used with the EVALUATOR_STRATEGY first solution to start the search from (nearly)
+        a previous plan; off-plan arcs keep their travel cost as a tie-breaker.
+        """
+        successor: dict[int, int] = {}
+        for v, route in enumerate(self.routes_as_indices(routes)):
+            chain = [self.routing.Start(v), *route, self.routing.End(v)]
+            successor.update(itertools.pairwise(chain))
+        off_plan = 1 + 2 * max(max(row) for row in self.travel_nodes)
+
+        def evaluate(i: int, j: int) -> int:
+            if successor.get(i) == j:
+                return 0
+            return (
+                off_plan
+                + self.travel_nodes[self.manager.IndexToNode(i)][self.manager.IndexToNode(j)]
+            )
+
+        return evaluate
+
+    def read_routes(self, assignment: pywrapcp.Assignment) -> tuple[tuple[int, ...], ...]:
+        """Per vehicle, the job indices it visits in order."""
+        routes = []
+        for v in range(len(self.problem.vehicles)):
+            route = []
+            index = assignment.Value(self.routing.NextVar(self.routing.Start(v)))
+            while not self.routing.IsEnd(index):
+                node = self.manager.IndexToNode(index)
+                route.append(self.layout.job_indices[node - len(self.layout.depot_locations)])
+                index = assignment.Value(self.routing.NextVar(index))
+            routes.append(tuple(route))
+        return tuple(routes)
