@@ -33,20 +33,24 @@ from typing import Any
 from celery import Celery
 from kombu import Queue
 
+from core.tenancy import TenantTask
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
 
 QUEUES = ("interactive", "default", "batch")
 
-app = Celery("ferry", task_cls="core.tenancy:TenantTask")
+
+class FerryTask(TenantTask):
+    """Base of every Ferry task: tenant context (core.tenancy) and the retry policy."""
+
+    abstract = True
+    max_retries: int = 5
+    retry_backoff: int = 2  # seconds before the first retry, doubled each time
+    retry_backoff_max: int = 300
+    retry_jitter: bool = True
 
 
-class RetryPolicy:
-    """Retry attributes every Ferry task inherits (see the module docstring)."""
-
-    max_retries = 5
-    retry_backoff = 2  # seconds before the first retry, doubled each time
-    retry_backoff_max = 300
-    retry_jitter = True
+app = Celery("ferry", task_cls=FerryTask)
 
 
 # Task name -> queue, filled by ferry_task() as task modules are imported.
@@ -114,8 +118,5 @@ app.conf.update(
     timezone="UTC",
     enable_utc=True,
 )
-
-for _attr in ("max_retries", "retry_backoff", "retry_backoff_max", "retry_jitter"):
-    setattr(app.Task, _attr, getattr(RetryPolicy, _attr))
 
 app.autodiscover_tasks()

@@ -182,6 +182,21 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "health_check_interval": 25,
 }
 
+# --- outbox and relay (ADRs 0005, 0006) ------------------------------------------------------
+
+# A task event relayed this long after its task's hard time limit, and not completed, is
+# redelivered by the sweep (a duplicate is harmless: consumers are idempotent).
+OUTBOX_REDELIVER_GRACE_S = env_int("OUTBOX_REDELIVER_GRACE_S", 300, minimum=1)
+# Deliveries of one event (relays, sweeps, retries) before it becomes a dead letter.
+OUTBOX_MAX_DELIVERIES = env_int("OUTBOX_MAX_DELIVERIES", 8, minimum=1)
+RELAY_BATCH_SIZE = env_int("RELAY_BATCH_SIZE", 1000, minimum=1)
+# The fallback poll when no NOTIFY arrives: bounds the latency of a missed wake-up.
+RELAY_POLL_INTERVAL_S = env_float("RELAY_POLL_INTERVAL_S", 1.0, minimum=0.01)
+# After relaying, the relay polls every RELAY_LINGER_POLL_S for RELAY_LINGER_S before it goes
+# idle; writers send no NOTIFY meanwhile (ADR 0007).
+RELAY_LINGER_S = env_float("RELAY_LINGER_S", 0.25, minimum=0)
+RELAY_LINGER_POLL_S = env_float("RELAY_LINGER_POLL_S", 0.005, minimum=0.001)
+
 # --- internationalisation, static files -------------------------------------------------
 
 LANGUAGE_CODE = "en-us"

@@ -166,6 +166,12 @@ def pg_initdb(bindir: Path, datadir: Path, user: str | None) -> None:
         # Tests, relays, workers and benchmarks open many connections at once.
         "max_connections": "300",
         "shared_buffers": "256MB",
+        # Fewer, spread-out checkpoints: bursts of full-page writes otherwise dominate
+        # write-heavy runs (relay_bench, the chaos run).
+        "max_wal_size": "4GB",
+        "min_wal_size": "1GB",
+        "checkpoint_timeout": "'15min'",
+        "checkpoint_completion_target": "0.9",
         "log_min_duration_statement": "2000",
         "log_line_prefix": "'%m [%p] %a '",
     }

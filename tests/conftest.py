@@ -3,11 +3,16 @@ Audrey audits, Oscar runs ops) and Northside Care, whose Carol must never see Ha
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+import redis
+from django.conf import settings
 from django.contrib.auth.models import Group
 
 from core.models import Tenant, User
 from core.roles import Role
+from tests.helpers import truncate_outbox
 
 
 @pytest.fixture
@@ -35,3 +40,21 @@ def alice(harbor: Tenant) -> User:
 @pytest.fixture
 def carol(northside: Tenant) -> User:
     return make_user("carol", northside, Role.DISPATCHER)
+
+
+@pytest.fixture
+def outbox_db(transactional_db: None) -> Iterator[None]:
+    """A committed-data database for tests where other connections (relay, worker) read."""
+    truncate_outbox()
+    yield
+    truncate_outbox()
+
+
+@pytest.fixture
+def broker() -> Iterator[redis.Redis]:
+    """The test broker database, empty at the start of the test."""
+    client = redis.Redis.from_url(settings.REDIS_BROKER_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()

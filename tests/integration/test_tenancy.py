@@ -6,18 +6,10 @@ import pytest
 from django.http import HttpRequest, HttpResponse
 from django.test import Client, RequestFactory
 
-from core.celery import ferry_task
 from core.models import User
 from core.tenancy import TenantMiddleware, TenantRequired, current_tenant_id, require_tenant_id
-
-seen: list[int | None] = []
-
-
-@ferry_task(name="tests.record_tenant", queue="default", soft_time_limit=5, time_limit=10)
-def record_tenant(tenant_id: int | None, fail: bool = False) -> None:
-    seen.append(current_tenant_id())
-    if fail:
-        raise ValueError("boom")
+from tests.support.tasks import record_tenant
+from tests.support.tasks import seen_tenants as seen
 
 
 def test_the_middleware_sets_the_users_tenant_during_the_request(alice: User) -> None:

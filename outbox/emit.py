@@ -1,0 +1,172 @@
+"""emit(): the one way to cause a side effect outside Postgres.
+
+It writes one outbox row (and its pending row) in the caller's transaction and never
+talks to Redis; the relay publishes the row after the transaction commits, so a rolled
+back change publishes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import structlog
+from django.conf import settings
+from django.db import connections
+from psycopg.types.json import Jsonb
+
+from core.tenancy import current_tenant_id
+from outbox import queries
+
+
+class OutboxError(Exception):
+    """Base class of errors raised by emit()."""
+
+
+class NotInTransaction(OutboxError):
+    """emit() was called in autocommit mode, outside the state change's transaction."""
+
+
+class InvalidEvent(OutboxError, ValueError):
+    """An argument of emit() is unusable; the message names it."""
+
+
+class InvalidPayload(InvalidEvent):
+    """The payload is not JSON of primitives; the message names the offending key."""
+
+
+@dataclass(frozen=True)
+class EmittedEvent:
+    id: int
+    event_id: uuid.UUID
+    created_at: datetime
+
+
+class _Current:
+    """Marker: take the tenant from the current tenant context."""
+
+
+CURRENT_TENANT: Final = _Current()
+
+# Keys the relay adds to a task's keyword arguments; a payload must not set them.
+RESERVED_KEYS = frozenset({"tenant_id"})
+
+
+def validate_payload(value: Any, path: str = "payload") -> None:
+    """Raise InvalidPayload unless `value` is JSON made of primitives, ids and strings.
+
+    Tasks receive ids and re-read state, so a model instance, a datetime or a set in a
+    payload is a bug; the error names where it is, e.g. payload['visit'].
+    """
+    if value is None or isinstance(value, bool | int | str):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidPayload(f"{path} is {value}, which JSON cannot represent")
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidPayload(f"{path} has a non-string key {key!r}")
+            validate_payload(item, f"{path}[{key!r}]")
+        return
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            validate_payload(item, f"{path}[{index}]")
+        return
+    hint = " (serialise it, e.g. .isoformat())" if isinstance(value, datetime) else ""
+    if hasattr(value, "_meta") and hasattr(value, "pk"):
+        hint = " (pass its id; tasks re-read state)"
+    raise InvalidPayload(f"{path} is a {type(value).__name__}, which is not JSON{hint}")
+
+
+def _check_text(name: str, value: object, max_length: int) -> str:
+    if not isinstance(value, str) or not value or len(value) > max_length:
+        raise InvalidEvent(f"{name} must be a non-empty string of at most {max_length} characters")
+    return value
+
+
+def _trace_id() -> str:
+    context = structlog.contextvars.get_contextvars()
+    return str(context.get("trace_id") or context.get("request_id") or "")[:64]
+
+
+def _destination(task: str | None, channel: str | None) -> tuple[str | None, int | None]:
+    """(queue, redeliver_after seconds) for a task; (None, None) for a channel."""
+    if (task is None) == (channel is None):
+        raise InvalidEvent("give exactly one destination: task=<task name> or channel=<pub/sub channel>")
+    if channel is not None:
+        _check_text("channel", channel, 200)
+        return None, None
+    from core.celery import app, queue_of
+
+    try:
+        queue = queue_of(_check_text("task", task, 200))
+    except KeyError as exc:
+        raise InvalidEvent(str(exc.args[0])) from None
+    time_limit = app.tasks[str(task)].time_limit or app.conf.task_time_limit
+    return queue, int(time_limit) + settings.OUTBOX_REDELIVER_GRACE_S
+
+
+def emit(
+    event_type: str,
+    *,
+    aggregate_type: str,
+    aggregate_id: str | int,
+    payload: Mapping[str, Any] | None = None,
+    task: str | None = None,
+    channel: str | None = None,
+    tenant_id: int | _Current | None = CURRENT_TENANT,
+    actor_id: int | None = None,
+    delay_s: float = 0,
+    priority: int = 5,
+    using: str = "default",
+) -> EmittedEvent:
+    """Record that `event_type` happened to (aggregate_type, aggregate_id), for delivery
+    to a Celery `task` (its payload becomes the task's keyword arguments, plus tenant_id)
+    or to a pub/sub `channel`.
+
+    Must run inside the transaction that makes the state change: raises NotInTransaction
+    in autocommit. Delivery is at-least-once, after commit, not before `delay_s` seconds;
+    lower `priority` (0-9) is relayed first. Raises InvalidEvent/InvalidPayload naming the
+    bad argument or key.
+    """
+    connection = connections[using]
+    if connection.get_autocommit():
+        raise NotInTransaction(
+            f"emit({event_type!r}) must run inside the transaction of its state change "
+            "(transaction.atomic); in autocommit the event and the change could diverge"
+        )
+    payload = dict(payload or {})
+    validate_payload(payload)
+    if reserved := RESERVED_KEYS & payload.keys():
+        key = sorted(reserved)[0]
+        raise InvalidPayload(f"payload[{key!r}] is reserved: the relay sets it from the event")
+    queue, redeliver_after = _destination(task, channel)
+    if not isinstance(priority, int) or not 0 <= priority <= 9:
+        raise InvalidEvent(f"priority must be an integer from 0 (first) to 9, not {priority!r}")
+    if not isinstance(delay_s, int | float) or delay_s < 0 or not math.isfinite(delay_s):
+        raise InvalidEvent(f"delay_s must be a non-negative number of seconds, not {delay_s!r}")
+    params: dict[str, Any] = {
+        "tenant_id": current_tenant_id() if isinstance(tenant_id, _Current) else tenant_id,
+        "actor_id": actor_id,
+        "trace_id": _trace_id(),
+        "event_type": _check_text("event_type", event_type, 100),
+        "aggregate_type": _check_text("aggregate_type", aggregate_type, 50),
+        "aggregate_id": _check_text("aggregate_id", str(aggregate_id), 64),
+        "payload": Jsonb(payload),
+        "task_name": task,
+        "queue": queue,
+        "channel": channel,
+        "redeliver_after": redeliver_after,
+        "priority": priority,
+        "delay_s": float(delay_s),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(queries.EMIT, params)
+        row_id, event_id, created_at, _woke = cursor.fetchone()
+    return EmittedEvent(id=row_id, event_id=event_id, created_at=created_at)

@@ -1,0 +1,205 @@
+"""Every hand-written SQL statement of the outbox and the relay, by name.
+
+The tables are described in outbox/sql/*.sql (applied in order by the migrations, and by
+relay_bench in its own database). Each statement that moves an event between states does
+it in one statement, so no reader sees an event in two states or in none, and no caller
+reads, decides in Python, then writes. Guards on `status` make every move idempotent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SQL_DIR = Path(__file__).parent / "sql"
+
+
+def schema_files() -> list[Path]:
+    """The outbox DDL files, in order. Released files are never edited; changes add a file."""
+    return sorted(SQL_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql"))
+
+
+# The advisory lock an idle relay holds while it waits for NOTIFY (see WAKE_RELAY).
+RELAY_IDLE_LOCK = 7395160
+NOTIFY_CHANNEL = "ferry_outbox"
+
+# Columns the relay needs to publish an event, in this order (relays.messages.ClaimedEvent).
+EVENT_COLUMNS = (
+    "id", "event_id", "tenant_id", "trace_id", "event_type", "aggregate_type", "aggregate_id",
+    "payload", "task_name", "queue", "channel", "priority", "created_at", "txid", "attempts",
+)
+# The event id goes into messages as text: let Postgres render it rather than build UUIDs.
+_RETURNING = ", ".join("event_id::text AS event_id" if c == "event_id" else c for c in EVENT_COLUMNS)
+
+# Waking an idle relay at commit, without a NOTIFY in every commit (ADR 0007). A NOTIFY
+# serialises all committing transactions on one lock; so writers send one only when a
+# relay is idle and listening. An idle relay holds the exclusive advisory lock
+# RELAY_IDLE_LOCK; a writer's shared try-lock fails only then, and only then does the
+# writer NOTIFY. A writer whose try-lock succeeds holds the shared lock until it commits,
+# so a relay going idle waits for it and then sees its row: no wake-up is lost. (CASE
+# evaluates pg_notify only in its ELSE branch.)
+WAKE_RELAY = (f"CASE WHEN pg_try_advisory_xact_lock_shared({RELAY_IDLE_LOCK}) THEN false "
+              f"ELSE pg_notify('{NOTIFY_CHANNEL}', '')::text = '' END")
+
+# One insert into the small hot table, and the wake-up check.
+EMIT = f"""
+INSERT INTO outbox_event (tenant_id, actor_id, trace_id, event_type, aggregate_type, aggregate_id,
+                          payload, task_name, queue, channel, redeliver_after, priority, available_at)
+VALUES (%(tenant_id)s, %(actor_id)s, %(trace_id)s, %(event_type)s, %(aggregate_type)s, %(aggregate_id)s,
+        %(payload)s, %(task_name)s, %(queue)s, %(channel)s, %(redeliver_after)s, %(priority)s,
+        now() + %(delay_s)s * interval '1 second')
+RETURNING id, event_id, created_at, {WAKE_RELAY}
+"""  # noqa: S608 - composed only from constants
+
+# Claim a batch for relaying: due pending rows in (priority, id) order, skipping rows another
+# relay holds, marked relayed with their redelivery deadline (task events) or completed (pub/sub
+# events are complete once published). The relay publishes them, then commits.
+#
+# The keyset condition `(priority, id) > cursor` keeps a long drain from re-walking the dead
+# index entries of rows it already claimed; the relay resets the cursor to (-1, 0) whenever a
+# claim comes back short, which also picks up rows that committed late with smaller ids.
+# Rows are updated by ctid, a TID scan of exactly the rows the subquery locked.
+CLAIM = f"""
+WITH claimed AS (
+    UPDATE outbox_event e
+    SET status = CASE WHEN e.task_name IS NULL THEN 'completed' ELSE 'relayed' END,
+        attempts = e.attempts + 1,
+        relayed_at = now(),
+        redeliver_at = now() + make_interval(secs => e.redeliver_after),
+        completed_at = CASE WHEN e.task_name IS NULL THEN now() END
+    WHERE e.ctid = ANY(ARRAY(
+        SELECT ctid FROM outbox_event
+        WHERE status = 'pending' AND available_at <= now()
+          AND (priority, id) > (%(after_priority)s, %(after_id)s)
+        ORDER BY priority, id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ))
+    RETURNING {_RETURNING}
+)
+SELECT * FROM claimed ORDER BY priority, id
+"""  # noqa: S608 - composed only from the constant column list above
+
+# How long until the relay may next find work: the earliest deferred pending row.
+NEXT_DUE = "SELECT min(available_at) - now() FROM outbox_event WHERE status = 'pending'"
+
+RELAY_LISTEN = f"LISTEN {NOTIFY_CHANNEL}"
+RELAY_TRY_IDLE = "SELECT pg_advisory_lock(%s)"
+RELAY_END_IDLE = "SELECT pg_advisory_unlock(%s)"
+
+# Move completed events from the hot table to the history, oldest first, in one statement.
+# (outbox_history is created LIKE outbox_event: the column order of `*` is the same.)
+MOVE_COMPLETED = """
+WITH moved AS (
+    DELETE FROM outbox_event
+    WHERE ctid = ANY(ARRAY(
+        SELECT ctid FROM outbox_event WHERE status = 'completed'
+        ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+    ))
+    RETURNING *
+)
+INSERT INTO outbox_history SELECT * FROM moved
+"""
+
+# A worker starts executing an event: record the attempt; its number counts executions,
+# including ones whose worker died without a trace (a poison message is caught by it).
+ATTEMPT_START = """
+INSERT INTO outbox_attempt (outbox_id, event_id, attempt, worker, started_at, outcome, error)
+SELECT %(outbox_id)s, %(event_id)s, count(*) + 1, %(worker)s, now(), 'running', ''
+FROM outbox_attempt WHERE event_id = %(event_id)s
+RETURNING id, attempt
+"""
+ATTEMPT_FINISH = """
+UPDATE outbox_attempt SET finished_at = now(), outcome = %(outcome)s, error = %(error)s
+WHERE id = %(id)s
+"""
+
+# A consumer's effects commit with its inbox row; a duplicate delivery inserts nothing.
+INBOX_RECORD = """
+INSERT INTO outbox_inbox (event_id, outbox_id, task_name, tenant_id, attempt, worker, processed_at)
+VALUES (%(event_id)s, %(outbox_id)s, %(task_name)s, %(tenant_id)s, %(attempt)s, %(worker)s, now())
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id
+"""
+
+# Mark an event completed; idempotent. A pending event (the sweep queued a redelivery meanwhile)
+# completes too, so it is not relayed again; so does a dead one that finally succeeded.
+COMPLETE = """
+UPDATE outbox_event
+SET status = 'completed', completed_at = now(), redeliver_at = NULL, last_error = ''
+WHERE id = %(id)s AND status IN ('pending', 'relayed', 'dead')
+"""
+
+# A delivery failed and may be retried: pending again after a backoff, keeping the error.
+# Only a relayed event moves; a completed, swept or dead one stays as it is.
+RESCHEDULE = """
+UPDATE outbox_event
+SET status = 'pending', available_at = now() + %(delay_s)s * interval '1 second',
+    redeliver_at = NULL, last_error = %(error)s
+WHERE id = %(id)s AND status = 'relayed'
+RETURNING id
+"""
+
+_DEAD_LETTER_COLUMNS = "outbox_id, event_id, tenant_id, task_name, event_type, error, traceback, attempts, created_at"
+
+# A delivery failed for good: dead, with a dead letter ops can redrive.
+KILL = f"""
+WITH dead AS (
+    UPDATE outbox_event SET status = 'dead', redeliver_at = NULL, last_error = %(error)s
+    WHERE id = %(id)s AND status IN ('pending', 'relayed')
+    RETURNING id, event_id, tenant_id, task_name, event_type, attempts
+)
+INSERT INTO outbox_deadletter ({_DEAD_LETTER_COLUMNS})
+SELECT id, event_id, tenant_id, task_name, event_type, %(error)s, %(traceback)s, attempts, now()
+FROM dead
+ON CONFLICT (event_id) DO UPDATE
+    SET error = EXCLUDED.error, traceback = EXCLUDED.traceback, attempts = EXCLUDED.attempts,
+        created_at = EXCLUDED.created_at, redriven_at = NULL, redriven_by_id = NULL
+RETURNING id
+"""  # noqa: S608 - composed only from constants
+
+# The generic redelivery sweep: task events relayed longer ago than their deadline and never
+# completed go back to pending, or die once they have been delivered max_attempts times.
+# Returns (id, status) of each event it moved.
+SWEEP = f"""
+WITH due AS (
+    SELECT id FROM outbox_event
+    WHERE status = 'relayed' AND redeliver_at <= now()
+    ORDER BY redeliver_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+), moved AS (
+    UPDATE outbox_event e
+    SET status = CASE WHEN e.attempts >= %(max_attempts)s THEN 'dead' ELSE 'pending' END,
+        available_at = now(), redeliver_at = NULL,
+        last_error = format('not completed within %%s s of delivery %%s', e.redeliver_after, e.attempts)
+    FROM due WHERE e.id = due.id
+    RETURNING e.id, e.status, e.event_id, e.tenant_id, e.task_name, e.event_type, e.attempts, e.last_error
+), dead_letters AS (
+    INSERT INTO outbox_deadletter ({_DEAD_LETTER_COLUMNS})
+    SELECT id, event_id, tenant_id, task_name, event_type, last_error, '', attempts, now()
+    FROM moved WHERE status = 'dead'
+    ON CONFLICT (event_id) DO NOTHING
+)
+SELECT id, status FROM moved
+"""  # noqa: S608 - composed only from constants
+
+# Redrive dead events: pending again, with their dead letters marked redriven.
+REDRIVE = """
+WITH letters AS (
+    UPDATE outbox_deadletter SET redriven_at = now(), redriven_by_id = %(actor_id)s
+    WHERE id = ANY(%(ids)s) AND redriven_at IS NULL
+    RETURNING outbox_id
+)
+UPDATE outbox_event e SET status = 'pending', available_at = now(), last_error = ''
+FROM letters l
+WHERE e.id = l.outbox_id AND e.status = 'dead'
+RETURNING e.id
+"""
+
+# Figures for ops and the relay's metrics (the hot table only holds live rows, so this is cheap).
+PENDING_STATS = """
+SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
+       count(*) FILTER (WHERE status = 'pending' AND available_at <= now()) AS due,
+       coalesce(extract(epoch FROM now() - min(created_at)
+                FILTER (WHERE status = 'pending' AND available_at <= now())), 0) AS oldest_due_age_s,
+       count(*) FILTER (WHERE status = 'relayed') AS inflight
+FROM outbox_event
+"""

@@ -1,0 +1,286 @@
+"""The relay: drains committed outbox rows into Redis (Celery queues and pub/sub channels).
+
+One batch is one Postgres transaction (ADR 0007):
+
+    claim (FOR UPDATE SKIP LOCKED, mark relayed) -> pipelined publish to Redis -> COMMIT
+
+Between batches it also moves completed events from the hot outbox table to the history
+(ADR 0006), so the hot table stays small.
+
+The claimed rows stay locked only while the pipeline runs, bounded by the Redis socket
+timeout. If Redis fails, the transaction rolls back and the rows are pending again; if
+the relay dies after publishing and before committing, the rows are published again by
+whoever claims them next. Duplicates are expected; consumers are idempotent.
+
+Several relays can run at once: SKIP LOCKED hands each batch to exactly one of them.
+When there is nothing to do, a relay waits for NOTIFY (see queries.RELAY_IDLE_LOCK for
+how writers know whether to send one) and polls as a fallback.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import redis
+import structlog
+from psycopg import errors as pg_errors
+
+from core.celery import app
+from outbox import queries
+from relays.messages import CeleryMessages, ClaimedEvent, pubsub_message
+from relays.metrics import RelayMetrics
+
+log = structlog.get_logger(__name__)
+
+REWIND = (-1, 0)  # a keyset cursor that starts from the beginning of the pending index
+
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+POSTGRES_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
+
+
+@dataclass
+class RelayConfig:
+    batch_size: int = 1000
+    poll_interval_s: float = 1.0
+    # After relaying, keep polling every linger_poll_s for linger_s before going idle: while
+    # the relay lingers, writers see no idle relay and send no NOTIFY (ADR 0007), and new
+    # events wait at most one short poll.
+    linger_s: float = 0.25
+    linger_poll_s: float = 0.003
+    # Long drains follow a keyset cursor; rewinding this often lets urgent (lower priority
+    # number) and late-committed rows through.
+    rewind_interval_s: float = 1.0
+    # How often completed events move to the history, and how many per statement.
+    move_interval_s: float = 1.0
+    move_batch: int = 5000
+    redis_timeout_s: float = 2.0
+    backoff_max_s: float = 5.0
+    name: str = "relay"
+
+
+class _Health:
+    """Which dependency is failing, so each change of state is logged once, not per row."""
+
+    def __init__(self) -> None:
+        self.failing: set[str] = set()
+        self.backoff_s = 0.0
+
+    def failed(self, what: str, error: BaseException, cap: float) -> float:
+        if what not in self.failing:
+            self.failing.add(what)
+            log.error("relay.dependency_unavailable", dependency=what, error=str(error) or type(error).__name__)
+        self.backoff_s = min(cap, max(0.05, self.backoff_s * 2))
+        return self.backoff_s
+
+    def ok(self) -> None:
+        for what in sorted(self.failing):
+            log.info("relay.dependency_recovered", dependency=what)
+        self.failing.clear()
+        self.backoff_s = 0.0
+
+
+class Relay:
+    def __init__(
+        self,
+        conninfo: Mapping[str, Any],
+        broker_url: str,
+        pubsub_url: str,
+        config: RelayConfig | None = None,
+        metrics: RelayMetrics | None = None,
+    ) -> None:
+        self.config = config or RelayConfig()
+        self.metrics = metrics or RelayMetrics()
+        redis_options = {"socket_timeout": self.config.redis_timeout_s,
+                         "socket_connect_timeout": self.config.redis_timeout_s}
+        self._broker = redis.Redis.from_url(broker_url, **redis_options)
+        self._pubsub = redis.Redis.from_url(pubsub_url, **redis_options)
+        self._conninfo = dict(conninfo)
+        self._db: psycopg.Connection[Any] | None = None
+        self._kombu: CeleryMessages | None = None
+        self._after = REWIND
+        self._rewound_at = time.monotonic()
+        self._health = _Health()
+        self._last_relayed = 0.0
+        self.stopping = False
+
+    # --- connections ----------------------------------------------------------------
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._db is None or self._db.closed:
+            self._db = psycopg.connect(**self._conninfo, autocommit=True)
+            self._db.execute(queries.RELAY_LISTEN)
+        return self._db
+
+    def _messages(self) -> CeleryMessages:
+        """Celery messages built with a kombu Redis channel's envelope helpers."""
+        messages = self._kombu
+        if messages is None:
+            messages = self._kombu = CeleryMessages(app.connection_for_write().default_channel)
+        return messages
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+        self._broker.close()
+        self._pubsub.close()
+
+    # --- one batch --------------------------------------------------------------------
+
+    def relay_batch(self) -> int:
+        """Claim, publish and mark one batch. Returns how many events it relayed."""
+        db = self._connection()
+        started = time.perf_counter()
+        after_priority, after_id = self._after
+        with db.transaction():
+            rows = db.execute(queries.CLAIM, {"after_priority": after_priority, "after_id": after_id,
+                                              "limit": self.config.batch_size}).fetchall()
+            if not rows:
+                return 0
+            events = [ClaimedEvent.from_row(row) for row in rows]
+            self._publish(events)
+        self.metrics.batch(events, time.perf_counter() - started)
+        self._last_relayed = time.monotonic()
+        last = events[-1]
+        self._after = (last.priority, last.id)
+        return len(events)
+
+    def _publish(self, events: list[ClaimedEvent]) -> None:
+        by_queue: dict[str, list[bytes]] = {}
+        pubsub = self._pubsub.pipeline(transaction=False)
+        messages = self._messages()
+        for event in events:
+            if event.queue is not None:
+                by_queue.setdefault(event.queue, []).append(messages.build(event))
+            else:
+                assert event.channel is not None
+                pubsub.publish(event.channel, pubsub_message(event))
+        if by_queue:
+            broker = self._broker.pipeline(transaction=False)
+            for queue, encoded in by_queue.items():
+                # LPUSH with many values pushes them in order; workers pop from the tail,
+                # so the batch's (priority, id) order is the order of consumption.
+                broker.lpush(queue, *encoded)
+            broker.execute()
+        if len(pubsub):
+            pubsub.execute()
+
+    def move_completed(self, max_batches: int = 10) -> int:
+        """Move completed events to the history; returns how many moved (bounded per call)."""
+        db = self._connection()
+        moved = 0
+        for _ in range(max_batches):
+            count = db.execute(queries.MOVE_COMPLETED, {"limit": self.config.move_batch}).rowcount
+            moved += count
+            if count < self.config.move_batch:
+                break
+        if moved:
+            self.metrics.moved.inc(moved)
+        return moved
+
+    def step(self) -> bool:
+        """Relay one batch. Returns True if the loop should continue at once."""
+        if time.monotonic() - self._rewound_at > self.config.rewind_interval_s:
+            self._rewind()
+        followed_keyset = self._after != REWIND
+        relayed = self.relay_batch()
+        if relayed == self.config.batch_size:
+            return True
+        if followed_keyset:
+            # The keyset range is exhausted; look once more from the start for rows that
+            # committed late with smaller ids or arrived with a more urgent priority.
+            self._rewind()
+            return True
+        return False
+
+    def _rewind(self) -> None:
+        self._after = REWIND
+        self._rewound_at = time.monotonic()
+
+    # --- waiting ----------------------------------------------------------------------
+
+    def rest(self) -> None:
+        """Nothing to claim: poll briefly if events flowed a moment ago, else wait for NOTIFY."""
+        if time.monotonic() - self._last_relayed < self.config.linger_s:
+            time.sleep(self.config.linger_poll_s)
+        else:
+            self.wait_for_work()
+
+    def wait_for_work(self) -> None:
+        """Block until NOTIFY, the next deferred row is due, or the poll interval passes.
+
+        Holding the idle lock tells writers to NOTIFY (queries.WAKE_RELAY); acquiring it
+        waits for writers still in their transaction, and the claim right after it sees
+        what they committed, so no wake-up falls between the check and the wait.
+        """
+        db = self._connection()
+        listening = self._become_listener(db)
+        try:
+            if self.relay_batch():
+                return
+            timeout = self.config.poll_interval_s if listening else min(0.05, self.config.poll_interval_s)
+            due = db.execute(queries.NEXT_DUE).fetchone()
+            if due and due[0] is not None:
+                timeout = max(0.0, min(timeout, due[0].total_seconds()))
+            deadline = time.monotonic() + timeout
+            while not self.stopping and time.monotonic() < deadline:
+                # Short slices keep SIGTERM handling prompt.
+                slice_s = min(0.25, max(0.0, deadline - time.monotonic()))
+                if any(True for _ in db.notifies(timeout=slice_s, stop_after=1)):
+                    break
+        finally:
+            if listening and not db.closed:
+                db.execute(queries.RELAY_END_IDLE, (queries.RELAY_IDLE_LOCK,))
+
+    def _become_listener(self, db: psycopg.Connection[Any]) -> bool:
+        """Take the idle lock; False if another relay holds it (it will get the NOTIFYs too)."""
+        try:
+            with db.transaction():
+                db.execute("SET LOCAL lock_timeout = '50ms'")
+                db.execute(queries.RELAY_TRY_IDLE, (queries.RELAY_IDLE_LOCK,))
+        except pg_errors.LockNotAvailable:
+            return False
+        return True
+
+    # --- the loop ---------------------------------------------------------------------
+
+    def run(self, should_stop: Callable[[], bool] | None = None) -> None:
+        """Relay until `stopping` is set (SIGTERM) or should_stop() returns True."""
+        log.info("relay.started", batch_size=self.config.batch_size, name=self.config.name)
+        last_stats = last_move = 0.0
+        while not self.stopping and not (should_stop and should_stop()):
+            try:
+                if time.monotonic() - last_stats > 5:
+                    self.refresh_stats()
+                    last_stats = time.monotonic()
+                if time.monotonic() - last_move > self.config.move_interval_s:
+                    self.move_completed()
+                    last_move = time.monotonic()
+                if not self.step():
+                    self.rest()
+                self._health.ok()
+            except REDIS_ERRORS as exc:
+                self._on_failure("redis", exc)
+            except POSTGRES_ERRORS as exc:
+                self._on_failure("postgres", exc)
+        self.close()
+        log.info("relay.stopped", name=self.config.name)
+
+    def _on_failure(self, what: str, exc: BaseException) -> None:
+        self.metrics.error(what)
+        if what == "postgres" and self._db is not None:
+            self._db.close()
+        if what == "redis":
+            self._kombu = None
+        delay = self._health.failed(what, exc, self.config.backoff_max_s)
+        deadline = time.monotonic() + delay
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(min(0.1, delay))
+
+    def refresh_stats(self) -> None:
+        db = self._connection()
+        pending, due, oldest_age, inflight = db.execute(queries.PENDING_STATS).fetchone()  # type: ignore[misc]
+        self.metrics.stats(pending=pending, due=due, oldest_age_s=float(oldest_age), inflight=inflight)

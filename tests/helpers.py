@@ -1,0 +1,168 @@
+"""Helpers shared by tests: outbox plumbing and real processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def truncate_outbox() -> None:
+    """Empty the outbox tables Django's flush does not know (unmanaged, SQL-only)."""
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE outbox_event, outbox_history")
+
+
+def outbox_counts() -> dict[str, int]:
+    """Events by status, wherever they are (hot table or history)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT status, count(*) FROM outbox_log GROUP BY status")
+        found = dict(cursor.fetchall())
+    return {status: found.get(status, 0) for status in ("pending", "relayed", "completed", "dead")}
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 30, interval: float = 0.05,
+               message: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    """Environment for a Ferry process started by a test: the test database and Redis DBs."""
+    db = settings.DATABASES["default"]
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_BROKER_URL": settings.REDIS_BROKER_URL,
+        "REDIS_CACHE_URL": settings.REDIS_CACHE_URL,
+        "REDIS_PUBSUB_URL": settings.REDIS_PUBSUB_URL,
+        "PYTHONPATH": str(ROOT),
+        "LOG_FORMAT": "json",
+        **extra,
+    }
+
+
+class Process:
+    """A child process whose output goes to a log file the test can read."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.popen = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self._log,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_output(self, text: str, timeout: float = 30) -> None:
+        def seen() -> bool:
+            if self.popen.poll() is not None:
+                raise AssertionError(f"{self.name} exited ({self.popen.returncode}):\n{self.output()[-3000:]}")
+            return text in self.output()
+        wait_until(seen, timeout, 0.1, f"{text!r} in {self.name}'s output")
+
+    def signal(self, signum: int) -> None:
+        os.killpg(self.popen.pid, signum)
+
+    def stop(self, timeout: float = 15) -> int:
+        if self.popen.poll() is None:
+            self.signal(15)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.signal(9)
+                self.popen.wait(5)
+        self._log.close()
+        return self.popen.returncode
+
+
+def start_worker(log_dir: Path, name: str = "worker", queues: str = "interactive,default,batch",
+                 concurrency: int = 1, **env: str) -> Process:
+    worker = Process(name, [PYTHON, "-m", "celery", "-A", "core", "worker", "-Q", queues,
+                            "--concurrency", str(concurrency), "--hostname", f"{name}@%h",
+                            "--without-gossip", "--without-mingle", "--without-heartbeat",
+                            "--loglevel", "INFO"], process_env(**env), log_dir)
+    worker.wait_for_output("ready.", timeout=60)
+    return worker
+
+
+def start_relay(log_dir: Path, name: str = "relay", *extra: str, **env: str) -> Process:
+    relay = Process(name, [PYTHON, "manage.py", "relay", "--name", name, "--poll-interval", "0.2", *extra],
+                    process_env(**env), log_dir)
+    relay.wait_for_output("relay.started", timeout=60)
+    return relay
+
+
+class RedisServer:
+    """A private redis-server for tests that stop, restart or flush Redis."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.popen = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        wait_until(lambda: _pings(client), 10, 0.05, "private redis to answer")
+        client.close()
+
+    def stop(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.terminate()
+            self.popen.wait(10)
+        self.popen = None
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.exceptions.ConnectionError:
+        return False
+
+
+@contextmanager
+def processes(*started: Process) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for process in started:
+            process.stop()
