@@ -1,0 +1,63 @@
+"""Who may do what: role checks for API endpoints and pages, tenant-scoped lookups.
+
+Every endpoint declares the roles it admits with `RoleAuth(...)`; the authorization matrix
+test reads those declarations from the URL configuration, so a new endpoint cannot be
+forgotten. Lookups of a tenant's objects go through `get_for_tenant`, which answers 404 for
+another tenant's ids exactly as for ids that do not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import models
+from django.http import HttpRequest
+from ninja.errors import HttpError
+from ninja.security import APIKeyCookie
+
+from core.errors import NotFound
+from core.models import User
+from core.roles import Role
+
+M = TypeVar("M", bound=models.Model)
+
+
+def user_has_role(user: Any, roles: frozenset[Role]) -> bool:
+    return bool(user.is_authenticated and getattr(user, "tenant_id", None) and roles & user.roles)
+
+
+class RoleAuth(APIKeyCookie):
+    """Session authentication (with CSRF on unsafe methods) admitting users of a tenant
+    with one of `roles`: anonymous -> 401, signed in without the role -> 403."""
+
+    param_name = "sessionid"
+
+    def __init__(self, *roles: Role) -> None:
+        super().__init__(csrf=True)
+        self.roles = frozenset(roles)
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> User | None:
+        user = request.user
+        if not user.is_authenticated:
+            return None
+        if not user_has_role(user, self.roles):
+            raise HttpError(403, f"requires the role {' or '.join(sorted(self.roles))}")
+        assert isinstance(user, User)
+        return user
+
+
+def tenant_user(request: HttpRequest) -> User:
+    """The signed-in user of an endpoint guarded by RoleAuth."""
+    user = request.auth  # type: ignore[attr-defined]
+    assert isinstance(user, User)
+    assert user.tenant_id is not None
+    return user
+
+
+def get_for_tenant(queryset: models.QuerySet[M], tenant_id: int, pk: Any, what: str) -> M:
+    """The object `pk` of `tenant_id`; NotFound (404) if absent or another tenant's."""
+    try:
+        return queryset.get(pk=pk, tenant_id=tenant_id)
+    except (ObjectDoesNotExist, ValueError, TypeError):
+        raise NotFound(f"{what} {pk} not found") from None
