@@ -75,3 +75,16 @@ def me(request: HttpRequest) -> dict[str, Any]:
     assert user.tenant is not None
     return {"username": user.username, "tenant_id": user.tenant_id, "tenant": user.tenant.name,
             "roles": sorted(user.roles)}
+
+
+def _mount_domain_routers() -> None:
+    from core.dispatch.api import router as dispatch
+    from core.learning.api import router as learning
+    from core.ops.api import router as ops
+
+    api.add_router("/dispatch/", dispatch)
+    api.add_router("/", learning)  # /api/problems/..., /api/search, /api/lessons/...
+    api.add_router("/ops/", ops)
+
+
+_mount_domain_routers()

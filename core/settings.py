@@ -77,6 +77,9 @@ INSTALLED_APPS = [
     "core",
     "outbox",
     "relays",
+    "core.dispatch",
+    "core.learning",
+    "core.ops",
 ]
 
 MIDDLEWARE = [

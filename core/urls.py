@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from core import views
 from core.api import api
@@ -14,4 +14,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
+    path("dispatch/", include("core.dispatch.urls")),
+    path("learning/", include("core.learning.urls")),
+    path("ops/", include("core.ops.urls")),
 ]

@@ -23,6 +23,13 @@ if ! "$TOOLS/bin/uv" --version 2>/dev/null | grep -q "uv $UV_VERSION"; then
   "$TOOLS/bin/pip" install --quiet "uv==$UV_VERSION"
 fi
 
+# Debian packages listed in scripts/debian-packages.txt, when missing.
+missing=$(grep -v '^\s*\(#\|$\)' scripts/debian-packages.txt | while read -r pkg; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || echo "$pkg"; done | tr '\n' ' ')
+if [ -n "${missing// /}" ]; then
+  python3 scripts/services.py apt $missing
+fi
+
 stamp=.venv/.ferry-lock-hash
 want=$(cat uv.lock pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then

@@ -240,6 +240,8 @@ def redis_start(redis: str) -> None:
         f"pidfile {data / 'redis.pid'}\nlogfile {data / 'redis.log'}\ndir {data}\n"
         # Redis is losable by design (heals repair), but AOF everysec keeps a restart cheap.
         "appendonly yes\nappendfsync everysec\nsave \"\"\n"
+        # Tests of concurrent runs each take their own databases (tests/settings.py).
+        "databases 64\n"
     )
     log(f"starting Redis on 127.0.0.1:{REDIS_PORT}")
     run([redis, str(conf)], quiet=True)

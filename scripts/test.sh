@@ -6,8 +6,6 @@ cd "$(dirname "$0")/.."
 
 scripts/bootstrap.sh
 python3 scripts/services.py start >/dev/null
-# The compose file is validated by Compose itself (there is no Docker engine to run it).
-command -v docker-compose >/dev/null || python3 scripts/services.py apt docker-compose
 
 echo "[test] ruff";  .venv/bin/ruff check .
 echo "[test] mypy";  .venv/bin/mypy .

@@ -124,6 +124,16 @@ def start_relay(log_dir: Path, name: str = "relay", *extra: str, **env: str) -> 
     return relay
 
 
+def start_web(log_dir: Path, name: str = "web", **env: str) -> tuple[Process, str]:
+    """The ASGI web process on a free port; returns it and its base URL."""
+    port = free_port()
+    web = Process(name, [PYTHON, "-m", "uvicorn", "core.asgi:application", "--host", "127.0.0.1",
+                         "--port", str(port), "--lifespan", "off", "--timeout-graceful-shutdown", "2"],
+                  process_env(FERRY_PROCESS="web", FERRY_DB_POOL="1", **env), log_dir)
+    web.wait_for_output("Uvicorn running", timeout=60)
+    return web, f"http://127.0.0.1:{port}"
+
+
 class RedisServer:
     """A private redis-server for tests that stop, restart or flush Redis."""
 

@@ -11,12 +11,17 @@ from __future__ import annotations
 import os
 
 _redis = f"redis://127.0.0.1:{os.environ.get('FERRY_REDIS_PORT', '56379')}"
-os.environ.setdefault("REDIS_BROKER_URL", f"{_redis}/10")
-os.environ.setdefault("REDIS_CACHE_URL", f"{_redis}/11")
-os.environ.setdefault("REDIS_PUBSUB_URL", f"{_redis}/12")
+# Two test runs at once (two developers' helpers on one machine) each set
+# FERRY_TEST_REDIS_BASE and FERRY_TEST_DB so they never flush each other's data.
+_base = int(os.environ.get("FERRY_TEST_REDIS_BASE", "10"))
+os.environ.setdefault("REDIS_BROKER_URL", f"{_redis}/{_base}")
+os.environ.setdefault("REDIS_CACHE_URL", f"{_redis}/{_base + 1}")
+os.environ.setdefault("REDIS_PUBSUB_URL", f"{_redis}/{_base + 2}")
 os.environ.setdefault("LOG_FORMAT", "console")
 
 from core.settings import *  # noqa: E402, F403
+
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("FERRY_TEST_DB", "test_ferry")}  # noqa: F405
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.support"]  # noqa: F405
 

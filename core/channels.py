@@ -1,0 +1,18 @@
+"""Names of the pub/sub channels live events travel on (the SSE stream subscribes to them)."""
+
+from __future__ import annotations
+
+
+def tenant_channel(tenant_id: int) -> str:
+    """Events every signed-in user of the tenant sees (schedule.optimized, content.published, ...)."""
+    return f"tenant:{tenant_id}:events"
+
+
+def user_channel(tenant_id: int, user_id: int) -> str:
+    """Events for one user only (their notifications, their submission's grade)."""
+    return f"tenant:{tenant_id}:user:{user_id}:events"
+
+
+def channels_for(tenant_id: int, user_id: int) -> list[str]:
+    """What a signed-in user's live stream carries."""
+    return [tenant_channel(tenant_id), user_channel(tenant_id, user_id)]

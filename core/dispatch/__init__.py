@@ -1,0 +1,1 @@
+"""Dispatch: clinicians, visits, Optimize Day and route plans."""

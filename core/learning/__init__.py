@@ -1,0 +1,1 @@
+"""Learning: versioned lessons and problems, reviews, search, graded submissions."""

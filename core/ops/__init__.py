@@ -1,0 +1,1 @@
+"""Ops: heal runs and the figures ops watch."""
