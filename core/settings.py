@@ -200,6 +200,31 @@ RELAY_POLL_INTERVAL_S = env_float("RELAY_POLL_INTERVAL_S", 1.0, minimum=0.01)
 RELAY_LINGER_S = env_float("RELAY_LINGER_S", 0.25, minimum=0)
 RELAY_LINGER_POLL_S = env_float("RELAY_LINGER_POLL_S", 0.005, minimum=0.001)
 
+# --- dispatch (core/dispatch) ------------------------------------------------------------
+
+# Seconds the solver may search when optimizing a day.
+OPTIMIZE_TIME_LIMIT_S = env_float("OPTIMIZE_TIME_LIMIT_S", 10.0, minimum=0.1)
+# Travel times are haversine distances at this speed, times a detour factor for real roads.
+TRAVEL_SPEED_KMH = env_float("TRAVEL_SPEED_KMH", 35.0, minimum=1.0)
+TRAVEL_DETOUR_FACTOR = env_float("TRAVEL_DETOUR_FACTOR", 1.3, minimum=1.0)
+
+# --- learning (core/learning) ---------------------------------------------------------------
+
+# Submissions per user per window before 429 (counters in the cache DB under rl:).
+SUBMISSION_RATE_LIMIT = env_int("SUBMISSION_RATE_LIMIT", 10, minimum=1)
+SUBMISSION_RATE_WINDOW_S = env_int("SUBMISSION_RATE_WINDOW_S", 60, minimum=1)
+# A submission queued or running longer than this is re-enqueued by heal_pending_gradings
+# (longer than the grading task's hard time limit), at most GRADING_MAX_ATTEMPTS times.
+GRADING_DEADLINE_S = env_int("GRADING_DEADLINE_S", 180, minimum=1)
+GRADING_MAX_ATTEMPTS = env_int("GRADING_MAX_ATTEMPTS", 3, minimum=1)
+# Sandbox limits for one submission's test run.
+SANDBOX_CPU_S = env_int("SANDBOX_CPU_S", 5, minimum=1)
+SANDBOX_WALL_S = env_int("SANDBOX_WALL_S", 10, minimum=1)
+SANDBOX_MEMORY_MB = env_int("SANDBOX_MEMORY_MB", 256, minimum=16)
+SANDBOX_PROCESSES = env_int("SANDBOX_PROCESSES", 16, minimum=1)
+SANDBOX_FILE_SIZE_MB = env_int("SANDBOX_FILE_SIZE_MB", 4, minimum=1)
+SANDBOX_OUTPUT_KB = env_int("SANDBOX_OUTPUT_KB", 64, minimum=1)
+
 # --- internationalisation, static files -------------------------------------------------
 
 LANGUAGE_CODE = "en-us"
