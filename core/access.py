@@ -61,3 +61,44 @@ def get_for_tenant(queryset: models.QuerySet[M], tenant_id: int, pk: Any, what: 
         return queryset.get(pk=pk, tenant_id=tenant_id)
     except (ObjectDoesNotExist, ValueError, TypeError):
         raise NotFound(f"{what} {pk} not found") from None
+
+
+def role_required(*roles: Role) -> Any:
+    """Page view decorator: sign-in page for strangers, 403 for users without one of `roles`.
+
+    Works for sync and async views; records the roles on the view for the access-matrix test.
+    """
+    allowed = frozenset(roles)
+
+    def decorate(view: Any) -> Any:
+        import functools
+
+        from asgiref.sync import iscoroutinefunction
+        from django.contrib.auth.views import redirect_to_login
+        from django.core.exceptions import PermissionDenied
+
+        def check(request: HttpRequest, user: Any) -> Any:
+            if not user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not user_has_role(user, allowed):
+                raise PermissionDenied(f"requires the role {' or '.join(sorted(allowed))}")
+            return None
+
+        if iscoroutinefunction(view):
+            @functools.wraps(view)
+            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                refused = check(request, await request.auser())
+                return refused if refused is not None else await view(request, *args, **kwargs)
+
+            async_wrapper.ferry_roles = allowed  # type: ignore[attr-defined]
+            return async_wrapper
+
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            refused = check(request, request.user)
+            return refused if refused is not None else view(request, *args, **kwargs)
+
+        wrapper.ferry_roles = allowed  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
