@@ -66,7 +66,10 @@ def route_by_declared_queue(name: str, args: Any, kwargs: Any, options: dict[str
 
 def queue_of(task_name: str) -> str:
     """The queue a task is routed to; KeyError names the task if it was never defined."""
-    app.loader.import_default_modules()
+    if task_name not in ROUTES:
+        # Task modules register their routes when imported; import them once, on demand
+        # (this costs milliseconds, so never on the hot path of a known task).
+        app.loader.import_default_modules()
     try:
         return ROUTES[task_name]
     except KeyError:

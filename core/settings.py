@@ -199,6 +199,9 @@ RELAY_POLL_INTERVAL_S = env_float("RELAY_POLL_INTERVAL_S", 1.0, minimum=0.01)
 # idle; writers send no NOTIFY meanwhile (ADR 0007).
 RELAY_LINGER_S = env_float("RELAY_LINGER_S", 0.25, minimum=0)
 RELAY_LINGER_POLL_S = env_float("RELAY_LINGER_POLL_S", 0.005, minimum=0.001)
+# Fault injection (tests, the chaos run): the relay kills itself after publishing its Nth
+# batch, before committing it. Never set in production.
+FERRY_FAULT_RELAY_DIE_AFTER_PUBLISH = env_int("FERRY_FAULT_RELAY_DIE_AFTER_PUBLISH", 0, minimum=0)
 
 # --- dispatch (core/dispatch) ------------------------------------------------------------
 
@@ -207,6 +210,24 @@ OPTIMIZE_TIME_LIMIT_S = env_float("OPTIMIZE_TIME_LIMIT_S", 10.0, minimum=0.1)
 # Travel times are haversine distances at this speed, times a detour factor for real roads.
 TRAVEL_SPEED_KMH = env_float("TRAVEL_SPEED_KMH", 35.0, minimum=1.0)
 TRAVEL_DETOUR_FACTOR = env_float("TRAVEL_DETOUR_FACTOR", 1.3, minimum=1.0)
+# A queued or running Optimize Day job whose status has not moved for this long is treated
+# as abandoned (its worker died past every redelivery) when the same day is requested again.
+OPTIMIZE_STALE_AFTER_S = env_int("OPTIMIZE_STALE_AFTER_S", 1800, minimum=60)
+
+# Live stream (core/live, ADR 0009). The hub wakes on Redis pub/sub and reads Postgres; this
+# poll bounds how late an event is when its Redis message was lost.
+LIVE_POLL_INTERVAL_S = env_float("LIVE_POLL_INTERVAL_S", 3.0, minimum=0.05)
+# Doorbells arriving within this window are served by one read per tenant.
+LIVE_DEBOUNCE_S = env_float("LIVE_DEBOUNCE_S", 0.005, minimum=0)
+# A comment this often keeps proxies from closing an idle stream.
+LIVE_KEEPALIVE_S = env_float("LIVE_KEEPALIVE_S", 15.0, minimum=0.1)
+# The reconnection delay the browser is told to use (SSE `retry:`).
+LIVE_RETRY_MS = env_int("LIVE_RETRY_MS", 3000, minimum=100)
+# A stream ends after this long and the browser reconnects (replaying from its cursor): a
+# signed-out or deactivated user's stream cannot outlive it.
+LIVE_STREAM_MAX_S = env_float("LIVE_STREAM_MAX_S", 900.0, minimum=1.0)
+# Events buffered for one slow client before its stream is closed (it reconnects and replays).
+LIVE_QUEUE_LIMIT = env_int("LIVE_QUEUE_LIMIT", 1000, minimum=1)
 
 # --- learning (core/learning) ---------------------------------------------------------------
 
@@ -217,13 +238,39 @@ SUBMISSION_RATE_WINDOW_S = env_int("SUBMISSION_RATE_WINDOW_S", 60, minimum=1)
 # (longer than the grading task's hard time limit), at most GRADING_MAX_ATTEMPTS times.
 GRADING_DEADLINE_S = env_int("GRADING_DEADLINE_S", 180, minimum=1)
 GRADING_MAX_ATTEMPTS = env_int("GRADING_MAX_ATTEMPTS", 3, minimum=1)
-# Sandbox limits for one submission's test run.
+# Sandbox limits for one submission's test run (docs/sandbox.md). CPU, memory, processes and
+# file size apply to each test's process; wall-clock to the whole run; output to each test.
 SANDBOX_CPU_S = env_int("SANDBOX_CPU_S", 5, minimum=1)
 SANDBOX_WALL_S = env_int("SANDBOX_WALL_S", 10, minimum=1)
 SANDBOX_MEMORY_MB = env_int("SANDBOX_MEMORY_MB", 256, minimum=16)
-SANDBOX_PROCESSES = env_int("SANDBOX_PROCESSES", 16, minimum=1)
+# Processes of one sandbox, counting the harness and the test's own process.
+SANDBOX_PROCESSES = env_int("SANDBOX_PROCESSES", 16, minimum=2)
 SANDBOX_FILE_SIZE_MB = env_int("SANDBOX_FILE_SIZE_MB", 4, minimum=1)
 SANDBOX_OUTPUT_KB = env_int("SANDBOX_OUTPUT_KB", 64, minimum=1)
+# Size of the sandbox's /tmp (a tmpfs, so it is memory): its only writable place.
+SANDBOX_TMP_MB = env_int("SANDBOX_TMP_MB", 16, minimum=1)
+# The isolation tool and the interpreter that runs submissions: the system Python, never the
+# project's virtualenv (it must not be visible in the sandbox).
+SANDBOX_BWRAP = env_str("SANDBOX_BWRAP", "/usr/bin/bwrap")
+SANDBOX_PYTHON = env_str("SANDBOX_PYTHON", "/usr/bin/python3")
+# The unprivileged host user submissions run as when the worker itself runs as root.
+SANDBOX_USER = env_str("SANDBOX_USER", "ferry-sandbox")
+# The grading task's time limits: the sandbox's wall clock plus time to start it, to probe
+# the isolation once per worker process (bounded at 20 s, core/learning/sandbox/probe.py) and
+# to record the result. The heal's deadline must exceed the hard limit, or
+# heal_pending_gradings would re-enqueue a submission whose grading may still be running.
+GRADING_SOFT_TIME_LIMIT_S = SANDBOX_WALL_S + 30
+GRADING_TIME_LIMIT_S = GRADING_SOFT_TIME_LIMIT_S + 10
+if GRADING_DEADLINE_S <= GRADING_TIME_LIMIT_S:
+    raise ImproperlyConfigured(
+        f"GRADING_DEADLINE_S={GRADING_DEADLINE_S} must exceed the grading task's hard time limit "
+        f"({GRADING_TIME_LIMIT_S} s, SANDBOX_WALL_S + 40), or running gradings are enqueued twice"
+    )
+# Search: the longest query accepted, and results per page.
+SEARCH_QUERY_MAX_CHARS = env_int("SEARCH_QUERY_MAX_CHARS", 200, minimum=10)
+SEARCH_RESULTS_MAX = env_int("SEARCH_RESULTS_MAX", 20, minimum=1)
+# Rendered Markdown and problem pages in the cache, keyed by (immutable) version.
+LEARNING_CACHE_TIMEOUT_S = env_int("LEARNING_CACHE_TIMEOUT_S", 24 * 3600, minimum=1)
 
 # --- internationalisation, static files -------------------------------------------------
 

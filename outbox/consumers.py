@@ -100,7 +100,9 @@ class OutboxTask(FerryTask):
     autoretry_for = ()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        header = getattr(self.request, ENVELOPE_HEADER, None)
+        # A worker exposes custom message headers as request attributes; task.apply() (used by
+        # tests and tools that replay an event in-process) passes them in request.headers.
+        header = getattr(self.request, ENVELOPE_HEADER, None) or (self.request.headers or {}).get(ENVELOPE_HEADER)
         if not header:
             return super().__call__(*args, **kwargs)  # called directly, not from the outbox
         execution = _Execution(Envelope.from_header(header, kwargs.get("tenant_id")), self.name,

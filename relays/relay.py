@@ -19,11 +19,14 @@ how writers know whether to send one) and polls as a fallback.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import kombu.exceptions
 import psycopg
 import redis
 import structlog
@@ -38,7 +41,8 @@ log = structlog.get_logger(__name__)
 
 REWIND = (-1, 0)  # a keyset cursor that starts from the beginning of the pending index
 
-REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError,
+                kombu.exceptions.OperationalError)
 POSTGRES_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
@@ -60,6 +64,9 @@ class RelayConfig:
     redis_timeout_s: float = 2.0
     backoff_max_s: float = 5.0
     name: str = "relay"
+    # Fault injection for tests and the chaos run: SIGKILL this process right after
+    # publishing its Nth batch, before the commit (0: never).
+    die_after_publish: int = 0
 
 
 class _Health:
@@ -105,6 +112,7 @@ class Relay:
         self._rewound_at = time.monotonic()
         self._health = _Health()
         self._last_relayed = 0.0
+        self._published_batches = 0
         self.stopping = False
 
     # --- connections ----------------------------------------------------------------
@@ -133,25 +141,35 @@ class Relay:
     def relay_batch(self) -> int:
         """Claim, publish and mark one batch. Returns how many events it relayed."""
         db = self._connection()
+        messages = self._messages()  # before the claim: no row is locked while Redis connects
         started = time.perf_counter()
         after_priority, after_id = self._after
         with db.transaction():
             rows = db.execute(queries.CLAIM, {"after_priority": after_priority, "after_id": after_id,
                                               "limit": self.config.batch_size}).fetchall()
             if not rows:
+                self._after = REWIND  # the tail is reached (see below)
                 return 0
             events = [ClaimedEvent.from_row(row) for row in rows]
-            self._publish(events)
+            self._publish(events, messages)
+            self._published_batches += 1
+            if self._published_batches == self.config.die_after_publish:
+                log.warning("relay.fault_injected", fault="SIGKILL between publish and commit")
+                os.kill(os.getpid(), signal.SIGKILL)
         self.metrics.batch(events, time.perf_counter() - started)
         self._last_relayed = time.monotonic()
-        last = events[-1]
-        self._after = (last.priority, last.id)
+        if len(events) == self.config.batch_size:
+            # There may be more: the next claim starts after this batch (keyset).
+            self._after = (events[-1].priority, events[-1].id)
+        else:
+            # The tail is reached: the next claim looks from the start again, for rows that
+            # committed late with smaller ids or came back from a retry or the sweep.
+            self._after = REWIND
         return len(events)
 
-    def _publish(self, events: list[ClaimedEvent]) -> None:
+    def _publish(self, events: list[ClaimedEvent], messages: CeleryMessages) -> None:
         by_queue: dict[str, list[bytes]] = {}
         pubsub = self._pubsub.pipeline(transaction=False)
-        messages = self._messages()
         for event in events:
             if event.queue is not None:
                 by_queue.setdefault(event.queue, []).append(messages.build(event))
@@ -187,14 +205,9 @@ class Relay:
             self._rewind()
         followed_keyset = self._after != REWIND
         relayed = self.relay_batch()
-        if relayed == self.config.batch_size:
-            return True
-        if followed_keyset:
-            # The keyset range is exhausted; look once more from the start for rows that
-            # committed late with smaller ids or arrived with a more urgent priority.
-            self._rewind()
-            return True
-        return False
+        # After a full batch there may be more; after a short one that followed the keyset,
+        # look once more from the start (relay_batch has rewound the cursor).
+        return relayed == self.config.batch_size or followed_keyset
 
     def _rewind(self) -> None:
         self._after = REWIND

@@ -87,9 +87,11 @@ class Process:
 
     def wait_for_output(self, text: str, timeout: float = 30) -> None:
         def seen() -> bool:
+            if text in self.output():
+                return True
             if self.popen.poll() is not None:
                 raise AssertionError(f"{self.name} exited ({self.popen.returncode}):\n{self.output()[-3000:]}")
-            return text in self.output()
+            return False
         wait_until(seen, timeout, 0.1, f"{text!r} in {self.name}'s output")
 
     def signal(self, signum: int) -> None:

@@ -22,7 +22,7 @@ def record_tenant(tenant_id: int | None, fail: bool = False) -> None:
 
 
 @ferry_task(name="tests.record_effect", queue="default", soft_time_limit=20, time_limit=30,
-            base=OutboxTask, bind=True)
+            base=OutboxTask, bind=True, max_retries=2, retry_backoff=1, retry_jitter=False)
 def record_effect(self: Any, tenant_id: int | None, key: str, fail_attempts: int = 0,
                   sleep_s: float = 0, die_attempts: int = 0) -> None:
     """Write one Effect row for `key`. Fails its first `fail_attempts` executions; kills its
