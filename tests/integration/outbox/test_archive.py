@@ -47,7 +47,8 @@ def test_an_old_month_is_exported_detached_kept_and_recorded(old_month: str, tmp
     assert (run.status, run.rows, run.actor) == ("done", 3, "oscar")
     exported = Path(run.export_path)
     assert hashlib.sha256(exported.read_bytes()).hexdigest() == run.sha256
-    lines = [json.loads(line) for line in gzip.open(exported).read().splitlines()]
+    with gzip.open(exported) as export:
+        lines = [json.loads(line) for line in export.read().splitlines()]
     assert [line["aggregate_id"] for line in lines] == ["1", "2", "3"]
     assert lines[0]["payload"] == {"visit_id": 1}
     # Gone from the live history and from what auditors read...
