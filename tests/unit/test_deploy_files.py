@@ -42,13 +42,15 @@ def test_compose_accepts_the_file_and_it_has_the_whole_topology() -> None:
     assert "--appendonly" in redis_command
     assert redis_command[redis_command.index("--appendfsync") + 1] == "everysec"
     assert services["beat"]["deploy"] == {"replicas": 1}
+    assert services["relay"]["deploy"] == {"replicas": 2}
 
 
 def test_every_procfile_process_runs_in_production_with_the_same_command() -> None:
     services = compose()
     commands = {name: [str(w) for w in svc.get("command") or []] for name, svc in services.items()}
     for name, command in procfile().items():
-        program_and_subcommand = command[:4] if command[0] == "celery" else command[:2]
+        program_and_subcommand = command[:4] if command[0] == "celery" else command[:3] if command[1] == "manage.py" \
+            else command[:2]
         matches = [svc for svc, words in commands.items() if words[: len(program_and_subcommand)]
                    == program_and_subcommand]
         assert matches, f"Procfile process {name!r} ({' '.join(command)}) has no compose service"

@@ -19,7 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("--poll-interval", type=float, default=settings.RELAY_POLL_INTERVAL_S,
                             help="seconds between polls when no NOTIFY arrives")
         parser.add_argument("--metrics-port", type=int, default=0,
-                            help="serve Prometheus metrics on 127.0.0.1:PORT (0: off)")
+                            help="serve Prometheus metrics on PORT (0: off)")
+        parser.add_argument("--metrics-addr", default="127.0.0.1", help="address the metrics listen on")
         parser.add_argument("--name", default="relay", help="this replica's name in logs")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -37,5 +38,5 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         if options["metrics_port"]:
-            relay.metrics.serve(options["metrics_port"])
+            relay.metrics.serve(options["metrics_port"], options["metrics_addr"])
         relay.run()
