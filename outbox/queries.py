@@ -92,7 +92,7 @@ MOVE_COMPLETED = """
 WITH moved AS (
     DELETE FROM outbox_event
     WHERE ctid = ANY(ARRAY(
-        SELECT ctid FROM outbox_event WHERE status = 'completed'
+        SELECT ctid FROM outbox_event WHERE status = 'completed' AND redeliver_at IS NULL
         ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
     ))
     RETURNING *

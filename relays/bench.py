@@ -35,6 +35,8 @@ from outbox import queries
 from relays.relay import Relay, RelayConfig
 
 BENCH_DB = "ferry_relaybench"
+# The same schema with no history: the claim-cost comparison alternates between the two.
+EMPTY_DB = "ferry_relaybench_empty"
 TASK = "bench.noop"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,22 +65,25 @@ def admin_conninfo(conninfo: dict[str, Any]) -> dict[str, Any]:
     return {**conninfo, "dbname": "postgres"}
 
 
-def bench_conninfo(conninfo: dict[str, Any]) -> dict[str, Any]:
-    return {**conninfo, "dbname": BENCH_DB, "application_name": "ferry-relay-bench"}
+def bench_conninfo(conninfo: dict[str, Any], dbname: str = BENCH_DB) -> dict[str, Any]:
+    return {**conninfo, "dbname": dbname, "application_name": "ferry-relay-bench"}
 
 
 def create_database(conninfo: dict[str, Any], reuse: bool) -> bool:
-    """Create the bench database with the outbox schema; returns True if it was (re)built."""
+    """Create the bench databases with the outbox schema; returns True if they were (re)built."""
     with psycopg.connect(**admin_conninfo(conninfo), autocommit=True) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (BENCH_DB,)).fetchone()
-        if exists and reuse:
+        exists = admin.execute("SELECT count(*) FROM pg_database WHERE datname IN (%s, %s)",
+                               (BENCH_DB, EMPTY_DB)).fetchone()
+        if reuse and exists and exists[0] == 2:
             return False
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-    with psycopg.connect(**bench_conninfo(conninfo), autocommit=True) as db:
-        for path in queries.schema_files():
-            db.execute(path.read_text())  # trusted DDL from the repository
-        db.execute(BENCH_TABLES)
+        for name in (BENCH_DB, EMPTY_DB):
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    for name in (BENCH_DB, EMPTY_DB):
+        with psycopg.connect(**bench_conninfo(conninfo, name), autocommit=True) as db:
+            for path in queries.schema_files():
+                db.execute(path.read_text())  # trusted DDL from the repository
+            db.execute(BENCH_TABLES)
     return True
 
 
@@ -215,6 +220,8 @@ def naive_celery(broker_url: str) -> Celery:
 def measure_claim(db: psycopg.Connection[Any], batch: int, rounds: int = 30) -> float:
     """Median milliseconds of one claim of `batch` rows (claimed and committed)."""
     fill_pending(db, batch * rounds, first_key=50_000_000)
+    with db.transaction():  # warm the plan and caches; not measured
+        db.execute(queries.CLAIM, {"after_priority": -1, "after_id": 0, "limit": 1}).fetchall()
     timings = []
     for _ in range(rounds):
         started = time.perf_counter()
@@ -443,17 +450,20 @@ def run(conninfo: dict[str, Any], broker_url: str, options: BenchOptions, report
             conninfo, broker_url, ["relay_bench", "--serve-naive-relay"], options)
         reset_queues(db, broker)
 
-        report(f"[4/6] claim cost: empty history vs {options.history:,} rows of history")
-        existing = history_rows(db)
-        if existing:
-            db.execute("DELETE FROM outbox_event WHERE aggregate_type = 'history'")
-            db.execute("VACUUM ANALYZE outbox_event")
-        results["claim_ms_empty"] = measure_claim(db, options.batch_size)
-        reset_queues(db, broker)
+        report(f"[4/6] claim cost: {options.history:,} rows of history vs none (two databases, "
+               "interleaved rounds)")
         build_history(db, options.history, report)
         results["history_rows"] = history_rows(db)
-        results["claim_ms_history"] = measure_claim(db, options.batch_size)
-        reset_queues(db, broker)
+        db.execute("CHECKPOINT")  # the history's writes are behind us, not inside a measurement
+        with psycopg.connect(**bench_conninfo(conninfo, EMPTY_DB), autocommit=True) as empty:
+            empty_ms: list[float] = []
+            history_ms: list[float] = []
+            for _ in range(3):
+                for target, timings in ((empty, empty_ms), (db, history_ms)):
+                    timings.append(measure_claim(target, options.batch_size))
+                    target.execute("TRUNCATE outbox_event")
+        results["claim_ms_empty"] = statistics.median(empty_ms)
+        results["claim_ms_history"] = statistics.median(history_ms)
 
         report(f"[5/6] backlog drain: {options.backlog:,} events, time per 100k")
         fill_pending(db, options.backlog, first_key=100_000_000)

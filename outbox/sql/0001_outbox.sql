@@ -54,13 +54,13 @@ CREATE TABLE outbox_event (
 
 ALTER SEQUENCE outbox_event_id_seq OWNED BY outbox_event.id;
 
--- Each reader of the hot table has a partial index over just its rows:
--- the relay's claim (pending, by priority then id), the redelivery sweep (relayed, by
--- deadline), the mover (completed), and live streams (pub/sub events by channel in
--- commit-safe order; they complete as they are published).
+-- Each reader of the hot table has a partial index over just its rows: the relay's claim
+-- (pending, by priority then id); the redelivery sweep (relayed, by deadline) and the mover
+-- (completed, whose redeliver_at is null, by id) share one over the rows that left pending;
+-- live streams read pub/sub events by channel in commit-safe order. Every partial index
+-- costs each INSERT statement a predicate set-up, so there are no more than these.
 CREATE INDEX outbox_event_claim ON outbox_event (priority, id) WHERE status = 'pending';
-CREATE INDEX outbox_event_relayed ON outbox_event (redeliver_at) WHERE status = 'relayed';
-CREATE INDEX outbox_event_completed ON outbox_event (id) WHERE status = 'completed';
+CREATE INDEX outbox_event_settled ON outbox_event (status, redeliver_at, id) WHERE status <> 'pending';
 CREATE INDEX outbox_event_channel ON outbox_event (channel, txid, id) WHERE channel IS NOT NULL;
 
 CREATE TABLE outbox_history (
