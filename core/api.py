@@ -78,6 +78,7 @@ def me(request: HttpRequest) -> dict[str, Any]:
 
 
 def _mount_domain_routers() -> None:
+    from core.audit.api import router as audit
     from core.dispatch.api import router as dispatch
     from core.learning.api import router as learning
     from core.ops.api import router as ops
@@ -85,6 +86,7 @@ def _mount_domain_routers() -> None:
     api.add_router("/dispatch/", dispatch)
     api.add_router("/", learning)  # /api/problems/..., /api/search, /api/lessons/...
     api.add_router("/ops/", ops)
+    api.add_router("/audit/", audit)
 
 
 _mount_domain_routers()

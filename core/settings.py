@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "core.dispatch",
     "core.learning",
     "core.ops",
+    "core.audit",
 ]
 
 MIDDLEWARE = [

@@ -17,4 +17,5 @@ urlpatterns = [
     path("dispatch/", include("core.dispatch.urls")),
     path("learning/", include("core.learning.urls")),
     path("ops/", include("core.ops.urls")),
+    path("audit/", include("core.audit.urls")),
 ]

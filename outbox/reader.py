@@ -20,10 +20,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from django.db import connection
-from psycopg import sql
+from django.db.models import F, Q
+from django.db.models.expressions import RawSQL
 
 from outbox.models import OutboxEvent
 
@@ -55,17 +54,9 @@ class Cursor:
 
 START = Cursor(0, 0)
 
-_COLUMNS: list[sql.Composable] = [sql.Identifier(str(f.column)) for f in OutboxEvent._meta.concrete_fields]
-
-# The safe horizon: xmin of the statement's own snapshot, the same snapshot that reads the rows.
-_READ_AFTER = sql.SQL("""
-SELECT {columns} FROM outbox_event
-WHERE (txid, id) > (%(txid)s, %(id)s)
-  AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-  AND {filters}
-ORDER BY txid, id
-LIMIT %(limit)s
-""")
+# xmin of the statement's own snapshot (the same snapshot that reads the rows): every
+# transaction below it has finished.
+_HORIZON = RawSQL("pg_snapshot_xmin(pg_current_snapshot())::text::bigint", ())
 
 
 def read_after(
@@ -73,24 +64,20 @@ def read_after(
     *,
     channels: Sequence[str] | None = None,
     tenant_id: int | None = None,
+    where: Q | None = None,
     limit: int = 500,
 ) -> list[OutboxEvent]:
-    """Events after `cursor` in commit-safe order, optionally only on `channels` and/or of
-    `tenant_id`. The last event's (txid, id) is the cursor for the next call."""
-    filters: list[sql.Composable] = [sql.SQL("true")]
-    params: dict[str, Any] = {"txid": cursor.txid, "id": cursor.id, "limit": limit}
+    """Events after `cursor` in commit-safe order, optionally only on `channels`, of
+    `tenant_id`, and matching `where`. The last event's (txid, id) is the next cursor."""
+    events = OutboxEvent.objects.alias(horizon=_HORIZON).filter(
+        Q(txid__gt=cursor.txid) | Q(txid=cursor.txid, id__gt=cursor.id), txid__lt=F("horizon"))
     if channels is not None:
-        filters.append(sql.SQL("channel = ANY(%(channels)s)"))
-        params["channels"] = list(channels)
+        events = events.filter(channel__in=list(channels))
     if tenant_id is not None:
-        filters.append(sql.SQL("tenant_id = %(tenant_id)s"))
-        params["tenant_id"] = tenant_id
-    query = _READ_AFTER.format(
-        columns=sql.Composed(_COLUMNS).join(", "),
-        filters=sql.SQL(" AND ").join(filters),
-    )
-    connection.ensure_connection()
-    return list(OutboxEvent.objects.raw(query.as_string(connection.connection), params))
+        events = events.filter(tenant_id=tenant_id)
+    if where is not None:
+        events = events.filter(where)
+    return list(events.order_by("txid", "id")[:limit])
 
 
 def cursor_of(event: OutboxEvent) -> Cursor:

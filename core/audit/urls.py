@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from core.audit import views
+
+app_name = "audit"
+urlpatterns = [
+    path("", views.history, name="history"),
+    path("events/<int:event_id>/", views.event, name="event"),
+]
