@@ -56,7 +56,7 @@ def test_filters_narrow_the_history(client: Client, audrey: User, history: dict[
     one = client.get("/api/audit/events", {"aggregate_type": "visit", "aggregate_id": "5"}).json()["events"]
     assert [e["aggregate_id"] for e in one] == ["5"]
     assert client.get("/api/audit/events", {"status": "completed"}).json()["events"] == []
-    assert len(client.get("/api/audit/events", {"status": "pending", "actor_id": 7}).json()["events"]) == 7
+    assert len(client.get("/api/audit/events", {"status": "pending", "actor_id": "7"}).json()["events"]) == 7
 
 
 def test_keyset_pages_cover_the_history_without_gaps_or_repeats(
