@@ -1,7 +1,422 @@
-"""The learning JSON API (mounted by core/api.py)."""
+"""The learning JSON API (mounted at /api/ by core/api.py).
+
+Learners read published lessons and problems, search them, submit code and follow their
+grades; reviewers author versions, review, publish, unpublish and roll back. Every
+operation declares its roles; every lookup is scoped to the caller's tenant (another
+tenant's ids are 404). Writes go through core/learning/services.py.
+"""
 
 from __future__ import annotations
 
-from ninja import Router
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+
+from core.access import RoleAuth, tenant_user
+from core.learning import selectors, services
+from core.learning.models import Content, Kind, Notification, Review, Submission, Version
+from core.learning.ratelimit import check_submission_rate
+from core.learning.rendering import cached_version_html
+from core.roles import Role
 
 router = Router(tags=["learning"])
+
+READERS = RoleAuth(Role.LEARNER, Role.REVIEWER)
+REVIEWERS = RoleAuth(Role.REVIEWER)
+LEARNERS = RoleAuth(Role.LEARNER)
+
+
+def _tenant(request: HttpRequest) -> int:
+    tenant_id = tenant_user(request).tenant_id
+    assert tenant_id is not None
+    return tenant_id
+
+
+# --- schemas ---------------------------------------------------------------------------------------
+
+
+class VersionIn(Schema):
+    title: str = Field(max_length=1000)
+    body: str
+    tests: str = ""
+
+
+class ReviewIn(Schema):
+    decision: str
+    comment: str = ""
+
+
+class ReplyIn(Schema):
+    body: str
+
+
+class RollbackIn(Schema):
+    version_id: int
+
+
+class SubmissionIn(Schema):
+    source: str
+
+
+class VersionOut(Schema):
+    id: int
+    content_id: int
+    kind: str
+    number: int
+    title: str
+    status: str
+    author: str
+    created_at: datetime
+    live: bool
+
+
+class ReplyOut(Schema):
+    id: int
+    author: str
+    body: str
+    created_at: datetime
+
+
+class ReviewOut(Schema):
+    id: int
+    reviewer: str
+    decision: str
+    comment: str
+    created_at: datetime
+    replies: list[ReplyOut]
+
+
+class VersionDetailOut(VersionOut):
+    body: str
+    body_html: str
+    tests: str
+    reviews: list[ReviewOut]
+
+
+class ContentOut(Schema):
+    id: int
+    kind: str
+    live_version_id: int | None
+    live_seq: int
+    versions: list[VersionOut]
+
+
+class LiveState(Schema):
+    content_id: int
+    live_version_id: int | None
+    live_seq: int
+
+
+class PublishedOut(Schema):
+    id: int
+    kind: str
+    version_id: int
+    version_number: int
+    title: str
+    body_html: str
+
+
+class PublishedSummary(Schema):
+    id: int
+    kind: str
+    version_id: int
+    title: str
+
+
+class ReviewCreated(Schema):
+    id: int
+    version_id: int
+    decision: str
+    version_status: str
+
+
+class ReplyCreated(Schema):
+    id: int
+    review_id: int
+
+
+class SubmissionAccepted(Schema):
+    id: int
+    status: str
+    problem_id: int
+
+
+class AttemptOut(Schema):
+    number: int
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: int | None
+    tests: list[dict[str, Any]]
+    output: str
+    isolation: str
+    error: str
+
+
+class SubmissionOut(Schema):
+    id: int
+    problem_id: int
+    version_id: int
+    status: str
+    created_at: datetime
+    finished_at: datetime | None
+    duration_ms: int | None
+    summary: dict[str, Any]
+    error: str
+    attempts: list[AttemptOut]
+
+
+class SubmissionSummary(Schema):
+    id: int
+    status: str
+    created_at: datetime
+    summary: dict[str, Any]
+
+
+class SearchHitOut(Schema):
+    content_id: int
+    kind: str
+    version_id: int
+    version_number: int
+    title: str
+    title_html: str
+    snippet_html: str
+    rank: float
+
+
+class SearchOut(Schema):
+    q: str
+    results: list[SearchHitOut]
+
+
+class NotificationOut(Schema):
+    id: int
+    reason: str
+    message: str
+    version_id: int
+    created_at: datetime
+    read: bool
+
+
+# --- shaping -----------------------------------------------------------------------------------------
+
+
+def _version(version: Version, content: Content | None = None) -> dict[str, Any]:
+    content = content or version.content
+    return {"id": version.id, "content_id": version.content_id, "kind": content.kind, "number": version.number,
+            "title": version.title, "status": version.status, "author": version.author.username,
+            "created_at": version.created_at, "live": content.live_version_id == version.id}
+
+
+def _version_detail(version: Version) -> dict[str, Any]:
+    reviews = [{"id": r.id, "reviewer": r.reviewer.username, "decision": r.decision, "comment": r.comment,
+                "created_at": r.created_at,
+                "replies": [{"id": p.id, "author": p.author.username, "body": p.body, "created_at": p.created_at}
+                            for p in r.replies.all()]}
+               for r in version.reviews.all()]
+    return {**_version(version), "body": version.body, "body_html": cached_version_html(version.id, version.body),
+            "tests": version.tests, "reviews": reviews}
+
+
+def _content(content: Content) -> dict[str, Any]:
+    return {"id": content.id, "kind": content.kind, "live_version_id": content.live_version_id,
+            "live_seq": content.live_seq, "versions": [_version(v, content) for v in content.versions.all()]}
+
+
+def _live_state(content: Content) -> dict[str, Any]:
+    return {"content_id": content.id, "live_version_id": content.live_version_id, "live_seq": content.live_seq}
+
+
+def _published(content: Content) -> dict[str, Any]:
+    live = content.live_version
+    assert live is not None
+    return {"id": content.id, "kind": content.kind, "version_id": live.id, "version_number": live.number,
+            "title": live.title, "body_html": cached_version_html(live.id, live.body)}
+
+
+def _submission(submission: Submission) -> dict[str, Any]:
+    attempts = [{"number": a.number, "status": a.status, "started_at": a.started_at, "finished_at": a.finished_at,
+                 "duration_ms": a.duration_ms, "tests": a.tests, "output": a.output, "isolation": a.isolation,
+                 "error": a.error} for a in submission.grading_attempts.all()]
+    return {"id": submission.id, "problem_id": submission.problem_id, "version_id": submission.version_id,
+            "status": submission.status, "created_at": submission.created_at, "finished_at": submission.finished_at,
+            "duration_ms": submission.duration_ms, "summary": submission.summary, "error": submission.error,
+            "attempts": attempts}
+
+
+def _notification(n: Notification) -> dict[str, Any]:
+    return {"id": n.id, "reason": n.reason, "message": n.message, "version_id": n.version_id,
+            "created_at": n.created_at, "read": n.read_at is not None}
+
+
+# --- published content (learners and reviewers) ---------------------------------------------------------
+
+
+def _published_list(request: HttpRequest, kind: str) -> list[dict[str, Any]]:
+    return [{"id": c.id, "kind": c.kind, "version_id": c.live_version_id, "title": c.live_version.title}
+            for c in selectors.live_contents(_tenant(request), kind) if c.live_version is not None]
+
+
+@router.get("/problems", response=list[PublishedSummary], auth=READERS)
+def list_problems(request: HttpRequest) -> list[dict[str, Any]]:
+    """Published problems of the caller's agency."""
+    return _published_list(request, Kind.PROBLEM)
+
+
+@router.get("/lessons", response=list[PublishedSummary], auth=READERS)
+def list_lessons(request: HttpRequest) -> list[dict[str, Any]]:
+    """Published lessons of the caller's agency."""
+    return _published_list(request, Kind.LESSON)
+
+
+@router.get("/problems/{problem_id}", response=PublishedOut, auth=READERS)
+def get_problem(request: HttpRequest, problem_id: int) -> dict[str, Any]:
+    """A published problem at its live version, rendered (404 if not published)."""
+    return _published(selectors.live_content(_tenant(request), problem_id, Kind.PROBLEM))
+
+
+@router.get("/lessons/{lesson_id}", response=PublishedOut, auth=READERS)
+def get_lesson(request: HttpRequest, lesson_id: int) -> dict[str, Any]:
+    """A published lesson at its live version, rendered (404 if not published)."""
+    return _published(selectors.live_content(_tenant(request), lesson_id, Kind.LESSON))
+
+
+@router.get("/search", response=SearchOut, auth=READERS)
+def search(request: HttpRequest, q: str = "", kind: str | None = None, limit: int | None = None) -> dict[str, Any]:
+    """Published lessons and problems of the caller's agency matching q, best first, with
+    highlighted snippets (HTML: escaped text, matches in <mark>)."""
+    hits = selectors.search(_tenant(request), q, kind, limit)
+    return {"q": selectors.validate_query(q), "results": [hit.to_dict() for hit in hits]}
+
+
+# --- authoring and review (reviewers) -----------------------------------------------------------------
+
+
+@router.post("/problems", response={201: VersionOut}, auth=REVIEWERS)
+def create_problem(request: HttpRequest, payload: VersionIn) -> Status[dict[str, Any]]:
+    """A new problem; its first version is a draft. Tests: Python test_* functions."""
+    version = services.create_content(tenant_user(request), Kind.PROBLEM, payload.title, payload.body, payload.tests)
+    return Status(201, _version(version))
+
+
+@router.post("/lessons", response={201: VersionOut}, auth=REVIEWERS)
+def create_lesson(request: HttpRequest, payload: VersionIn) -> Status[dict[str, Any]]:
+    """A new lesson; its first version is a draft."""
+    version = services.create_content(tenant_user(request), Kind.LESSON, payload.title, payload.body, payload.tests)
+    return Status(201, _version(version))
+
+
+@router.get("/contents", response=list[ContentOut], auth=REVIEWERS)
+def list_contents(request: HttpRequest) -> list[dict[str, Any]]:
+    """Every lesson and problem of the agency with all its versions."""
+    return [_content(c) for c in selectors.all_contents(_tenant(request))]
+
+
+@router.get("/contents/{content_id}", response=ContentOut, auth=REVIEWERS)
+def get_content(request: HttpRequest, content_id: int) -> dict[str, Any]:
+    return _content(selectors.content_with_versions(_tenant(request), content_id))
+
+
+@router.post("/contents/{content_id}/versions", response={201: VersionOut}, auth=REVIEWERS)
+def create_version(request: HttpRequest, content_id: int, payload: VersionIn) -> Status[dict[str, Any]]:
+    """The next version of a content, as a draft."""
+    version = services.create_version(content_id, tenant_user(request), payload.title, payload.body, payload.tests)
+    return Status(201, _version(version))
+
+
+@router.post("/contents/{content_id}/unpublish", response=LiveState, auth=REVIEWERS)
+def unpublish(request: HttpRequest, content_id: int) -> dict[str, Any]:
+    """Take the content offline (409 if it is not published)."""
+    return _live_state(services.unpublish_content(content_id, tenant_user(request)))
+
+
+@router.post("/contents/{content_id}/rollback", response=LiveState, auth=REVIEWERS)
+def rollback(request: HttpRequest, content_id: int, payload: RollbackIn) -> dict[str, Any]:
+    """Make an earlier, previously published version live again."""
+    return _live_state(services.rollback_content(content_id, payload.version_id, tenant_user(request)))
+
+
+@router.get("/review-queue", response=list[VersionOut], auth=REVIEWERS)
+def review_queue(request: HttpRequest) -> list[dict[str, Any]]:
+    """Versions waiting for a review decision, oldest first."""
+    return [_version(v) for v in selectors.review_queue(_tenant(request))]
+
+
+@router.get("/versions/{version_id}", response=VersionDetailOut, auth=REVIEWERS)
+def get_version(request: HttpRequest, version_id: int) -> dict[str, Any]:
+    """A version with its rendered body, tests and review discussion."""
+    return _version_detail(selectors.version_detail(_tenant(request), version_id))
+
+
+@router.post("/versions/{version_id}/submit", response=VersionOut, auth=REVIEWERS)
+def submit_version(request: HttpRequest, version_id: int) -> dict[str, Any]:
+    """Submit a draft for review (409 unless it is a draft)."""
+    return _version(services.submit_for_review(version_id, tenant_user(request)))
+
+
+@router.post("/versions/{version_id}/review", response={201: ReviewCreated}, auth=REVIEWERS)
+def review(request: HttpRequest, version_id: int, payload: ReviewIn) -> Status[dict[str, Any]]:
+    """approve | reject | request_changes, with a comment (required unless approving)."""
+    decision = services.review_version(version_id, tenant_user(request), payload.decision, payload.comment)
+    version_status = services.DECISION_STATUS[Review.Decision(decision.decision)]
+    return Status(201, {"id": decision.id, "version_id": version_id, "decision": decision.decision,
+                        "version_status": version_status})
+
+
+@router.post("/versions/{version_id}/publish", response=LiveState, auth=REVIEWERS)
+def publish(request: HttpRequest, version_id: int) -> dict[str, Any]:
+    """Make an approved version live (409 if not approved, or already live)."""
+    return _live_state(services.publish_version(version_id, tenant_user(request)))
+
+
+@router.post("/reviews/{review_id}/replies", response={201: ReplyCreated}, auth=REVIEWERS)
+def reply(request: HttpRequest, review_id: int, payload: ReplyIn) -> Status[dict[str, Any]]:
+    """Reply under a review decision; @username mentions notify colleagues."""
+    created = services.reply_to_review(review_id, tenant_user(request), payload.body)
+    return Status(201, {"id": created.id, "review_id": review_id})
+
+
+# --- submissions ---------------------------------------------------------------------------------------
+
+
+@router.post("/problems/{problem_id}/submissions", response={202: SubmissionAccepted}, auth=LEARNERS)
+def submit(request: HttpRequest, problem_id: int, payload: SubmissionIn) -> Status[dict[str, Any]]:
+    """Submit Python code for grading: 202 with the submission id; the grade arrives live
+    (submission.graded on the learner's channel) and at GET /api/submissions/{id}.
+    429 with Retry-After over SUBMISSION_RATE_LIMIT per SUBMISSION_RATE_WINDOW_S."""
+    learner = tenant_user(request)
+    # Cheap refusals first, so a mistyped id does not use up the learner's allowance.
+    selectors.live_content(_tenant(request), problem_id, Kind.PROBLEM)
+    services.validate_source(payload.source)
+    check_submission_rate(learner.id)
+    submission = services.submit_solution(problem_id, learner, payload.source)
+    return Status(202, {"id": submission.id, "status": submission.status, "problem_id": problem_id})
+
+
+@router.get("/problems/{problem_id}/submissions", response=list[SubmissionSummary], auth=LEARNERS)
+def my_submissions(request: HttpRequest, problem_id: int) -> list[dict[str, Any]]:
+    """The caller's latest submissions to a problem."""
+    return [{"id": s.id, "status": s.status, "created_at": s.created_at, "summary": s.summary}
+            for s in selectors.learner_submissions(tenant_user(request), problem_id)]
+
+
+@router.get("/submissions/{submission_id}", response=SubmissionOut, auth=READERS)
+def get_submission(request: HttpRequest, submission_id: int) -> dict[str, Any]:
+    """A submission with its grading attempts: its learner's own, or any of the agency for reviewers."""
+    return _submission(selectors.submission_for(tenant_user(request), submission_id))
+
+
+# --- notifications -------------------------------------------------------------------------------------
+
+
+@router.get("/notifications", response=list[NotificationOut], auth=READERS)
+def notifications(request: HttpRequest) -> list[dict[str, Any]]:
+    """The caller's latest notifications."""
+    return [_notification(n) for n in selectors.notifications_for(tenant_user(request))]
+
+
+@router.post("/notifications/{notification_id}/read", response=NotificationOut, auth=READERS)
+def read_notification(request: HttpRequest, notification_id: int) -> dict[str, Any]:
+    return _notification(services.mark_notification_read(notification_id, tenant_user(request)))

@@ -1,8 +1,25 @@
-"""The learning pages (included by core/urls.py)."""
+"""The learning pages (included by core/urls.py under /learning/)."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
+
+from core.learning import views
 
 app_name = "learning"
-urlpatterns: list[URLPattern | URLResolver] = []
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.index, name="index"),
+    path("search/", views.search, name="search"),
+    path("problems/<int:problem_id>/", views.problem, name="problem"),
+    path("lessons/<int:lesson_id>/", views.lesson, name="lesson"),
+    path("review/", views.review_queue, name="review_queue"),
+    path("review/new/", views.new_content, name="new_content"),
+    path("review/contents/<int:content_id>/new-version/", views.new_version, name="new_version"),
+    path("review/contents/<int:content_id>/unpublish/", views.unpublish_content, name="unpublish"),
+    path("review/contents/<int:content_id>/rollback/", views.rollback_content, name="rollback"),
+    path("review/versions/<int:version_id>/", views.version, name="version"),
+    path("review/versions/<int:version_id>/submit/", views.submit_version, name="submit"),
+    path("review/versions/<int:version_id>/review/", views.review_version, name="review"),
+    path("review/versions/<int:version_id>/publish/", views.publish_version, name="publish"),
+    path("review/reviews/<int:review_id>/reply/", views.reply, name="reply"),
+]

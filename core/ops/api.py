@@ -1,7 +1,83 @@
-"""The ops JSON API (mounted by core/api.py)."""
+"""The ops JSON API (mounted at /api/ops/ by core/api.py): heal runs.
+
+Ops trigger heals of their own agency and see its runs; auditors see them read-only.
+Platform-wide runs (beat, platform staff) show only the caller's agency's share.
+"""
 
 from __future__ import annotations
 
-from ninja import Router
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+
+from core.access import RoleAuth, tenant_user
+from core.errors import NotFound
+from core.ops import selectors
+from core.ops.models import HealRun
+from core.ops.services import request_heal
+from core.roles import Role
 
 router = Router(tags=["ops"])
+
+
+class HealRequest(Schema):
+    dry_run: bool = False
+    tenant_id: int | None = None
+
+
+class HealAccepted(Schema):
+    id: int
+    name: str
+    status: str
+    dry_run: bool
+
+
+class HealRunOut(Schema):
+    id: int
+    name: str
+    trigger: str
+    actor: str
+    scope: str
+    dry_run: bool
+    status: str
+    requested_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    examined: int
+    repaired: int
+    errors: int
+    error: str
+    details: list[dict[str, Any]]
+
+
+def _tenant(request: HttpRequest) -> int:
+    tenant_id = tenant_user(request).tenant_id
+    assert tenant_id is not None
+    return tenant_id
+
+
+@router.post("/heal/{name}", response={202: HealAccepted}, auth=RoleAuth(Role.OPS))
+def trigger_heal(request: HttpRequest, name: str, payload: HealRequest | None = None) -> Status[dict[str, Any]]:
+    """Run heal `name` (search_index | pending_gradings) for the caller's agency: 202 with the
+    run id; follow it at GET /api/ops/heal-runs/{id}. {"dry_run": true} reports what it would
+    repair and changes nothing. tenant_id, if given, must be the caller's own."""
+    user = tenant_user(request)
+    payload = payload or HealRequest()
+    if payload.tenant_id is not None and payload.tenant_id != user.tenant_id:
+        raise NotFound(f"tenant {payload.tenant_id} not found", field="tenant_id")
+    run = request_heal(name, trigger=HealRun.Trigger.API, actor=user, dry_run=payload.dry_run,
+                       tenant_id=user.tenant_id)
+    return Status(202, {"id": run.id, "name": run.name, "status": run.status, "dry_run": run.dry_run})
+
+
+@router.get("/heal-runs", response=list[HealRunOut], auth=RoleAuth(Role.OPS, Role.AUDITOR))
+def heal_runs(request: HttpRequest, name: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """Recent heal runs: trigger, who, when, examined, repaired, errors."""
+    return [run.to_dict() for run in selectors.heal_runs_for(_tenant(request), name, min(max(limit, 1), 200))]
+
+
+@router.get("/heal-runs/{run_id}", response=HealRunOut, auth=RoleAuth(Role.OPS, Role.AUDITOR))
+def heal_run(request: HttpRequest, run_id: int) -> dict[str, Any]:
+    return selectors.heal_run_for(_tenant(request), run_id).to_dict()

@@ -1,0 +1,205 @@
+"""Demo content, seeded by `manage.py seed_demo` (run by `make up`). Idempotent: an item whose
+first version already exists in its tenant is left as it is.
+
+Everything goes through the write functions, so the outbox carries the index events and the
+running worker fills the search index, exactly as for content made in the UI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.learning import services
+from core.learning.models import Kind, Version
+from core.models import Tenant, User
+
+
+@dataclass(frozen=True)
+class DemoItem:
+    kind: str
+    title: str
+    body: str
+    tests: str = ""
+    # "published", "in_review" (a draft awaiting review) or "republished" (v1 live, then v2 live).
+    state: str = "published"
+    revision: tuple[str, str] | None = None  # (title, body) of version 2, for "republished"
+
+
+HAND_HYGIENE = """\
+Clean hands are the single most effective way to prevent wound infection.
+
+1. Remove rings and watches; roll sleeves above the elbow.
+2. Wash with soap and warm water for **at least 20 seconds**, or use alcohol rub until dry.
+3. Put on clean gloves *after* hand hygiene, immediately before touching the dressing.
+4. Change gloves and clean hands again between a dirty and a clean task.
+
+> Gloves are not a substitute for hand hygiene.
+"""
+
+FALLS_V1 = """\
+Most falls happen at home, during ordinary tasks. At each visit, look for:
+
+- loose rugs and trailing cables on walkways;
+- poor lighting on stairs and at night;
+- footwear that does not fit.
+"""
+FALLS_V2 = FALLS_V1 + """- bathrooms without grab bars near the toilet and in the shower.
+
+Record what you found and what the client agreed to change.
+"""
+
+SEPSIS = """\
+Sepsis is a medical emergency. Escalate at once (call 911) if an adult shows **any** of:
+
+| sign | threshold |
+| --- | --- |
+| breathing | 22 breaths per minute or more |
+| systolic blood pressure | 100 mmHg or less |
+| mental state | new confusion or drowsiness |
+"""
+
+DOSE_TOTAL = """\
+A care plan lists the doses of one medication given during a day, in milligrams.
+
+Write `total_daily_dose(doses)` returning the sum of the doses, rounded to one decimal.
+An empty list means no dose: return `0.0`.
+"""
+DOSE_TOTAL_TESTS = """\
+import solution
+
+
+def test_sums_the_doses():
+    assert solution.total_daily_dose([2.5, 2.5, 5]) == 10.0
+
+
+def test_rounds_to_one_decimal():
+    assert solution.total_daily_dose([0.33, 0.33, 0.33]) == 1.0
+
+
+def test_no_dose_is_zero():
+    assert solution.total_daily_dose([]) == 0.0
+"""
+
+VISIT_MINUTES = """\
+Visits are logged with a start and an end time as `"HH:MM"` (24-hour clock, same day).
+
+Write `visit_minutes(start, end)` returning the visit's length in whole minutes,
+for example `visit_minutes("08:30", "10:05") == 95`.
+"""
+VISIT_MINUTES_TESTS = """\
+import solution
+
+
+def test_whole_hours():
+    assert solution.visit_minutes("09:00", "11:00") == 120
+
+
+def test_minutes_across_the_hour():
+    assert solution.visit_minutes("08:30", "10:05") == 95
+
+
+def test_a_short_visit():
+    assert solution.visit_minutes("13:50", "14:05") == 15
+"""
+
+BLOOD_PRESSURE = """\
+Write `bp_category(systolic, diastolic)` returning:
+
+- `"high"` if systolic is 130 or more, or diastolic is 80 or more;
+- `"elevated"` if systolic is 120 to 129 and diastolic below 80;
+- `"normal"` otherwise.
+"""
+BLOOD_PRESSURE_TESTS = """\
+import solution
+
+
+def test_normal():
+    assert solution.bp_category(115, 75) == "normal"
+
+
+def test_elevated():
+    assert solution.bp_category(124, 78) == "elevated"
+
+
+def test_high_by_either_number():
+    assert solution.bp_category(135, 70) == "high"
+    assert solution.bp_category(118, 85) == "high"
+"""
+
+SHARPS = """\
+Used needles and lancets go into a puncture-resistant sharps container **immediately**,
+never recapped. Close the container when it is three-quarters full.
+"""
+
+OXYGEN = """\
+Oxygen makes fire burn hotter and faster. Keep cylinders and concentrators at least
+2 metres from open flames, heaters and candles, and never allow smoking in the room.
+"""
+
+WOUND_AREA = """\
+Write `wound_area(length_cm, width_cm)` returning the estimated wound area in square
+centimetres (length times width), rounded to one decimal.
+"""
+WOUND_AREA_TESTS = """\
+import solution
+
+
+def test_area():
+    assert solution.wound_area(3, 2) == 6.0
+
+
+def test_rounding():
+    assert solution.wound_area(1.25, 1.1) == 1.4
+"""
+
+HARBOR = (
+    DemoItem(Kind.LESSON, "Hand hygiene before wound care", HAND_HYGIENE),
+    DemoItem(Kind.LESSON, "Preventing falls at home", FALLS_V1, state="republished",
+             revision=("Preventing falls at home", FALLS_V2)),
+    DemoItem(Kind.LESSON, "Recognising sepsis early", SEPSIS),
+    DemoItem(Kind.PROBLEM, "Total daily medication dose", DOSE_TOTAL, DOSE_TOTAL_TESTS),
+    DemoItem(Kind.PROBLEM, "Visit length in minutes", VISIT_MINUTES, VISIT_MINUTES_TESTS),
+    DemoItem(Kind.PROBLEM, "Blood pressure category", BLOOD_PRESSURE, BLOOD_PRESSURE_TESTS),
+    DemoItem(Kind.LESSON, "Safe disposal of sharps", SHARPS, state="in_review"),
+)
+NORTHSIDE = (
+    DemoItem(Kind.LESSON, "Oxygen safety at home", OXYGEN),
+    DemoItem(Kind.PROBLEM, "Wound area", WOUND_AREA, WOUND_AREA_TESTS),
+)
+
+
+def _exists(tenant: Tenant, item: DemoItem) -> bool:
+    return Version.objects.filter(tenant=tenant, number=1, title=item.title, content__kind=item.kind).exists()
+
+
+def _create(item: DemoItem, author: User) -> None:
+    version = services.create_content(author, item.kind, item.title, item.body, item.tests)
+    services.submit_for_review(version.id, author)
+    if item.state == "in_review":
+        return
+    services.review_version(version.id, author, "approve", "Clear and accurate.")
+    services.publish_version(version.id, author)
+    if item.revision is not None:
+        title, body = item.revision
+        second = services.create_version(version.content_id, author, title, body, item.tests)
+        services.submit_for_review(second.id, author)
+        services.review_version(second.id, author, "approve", "Adds the bathroom check.")
+        services.publish_version(second.id, author)
+
+
+def _seed_tenant(tenant: Tenant, author_name: str, items: tuple[DemoItem, ...], stdout: Any) -> None:
+    author = User.objects.get(username=author_name, tenant=tenant)
+    created = [item.title for item in items if not _exists(tenant, item)]
+    for item in items:
+        if item.title in created:
+            _create(item, author)
+    stdout.write(f"learning: {tenant.name}: {len(created)} new of {len(items)} demo lessons and problems")
+
+
+def seed(tenants: dict[str, Tenant], stdout: Any) -> None:
+    """Published lessons and problems (with tests) for Harbor (reviewer bob, learner lena), a
+    draft awaiting review, a lesson with two published versions (for rollback), and a little
+    content for Northside (carol), so tenant isolation is visible."""
+    _seed_tenant(tenants["harbor"], "bob", HARBOR, stdout)
+    _seed_tenant(tenants["northside"], "carol", NORTHSIDE, stdout)

@@ -1,0 +1,163 @@
+"""Grading a submission, as the learning.grade_submission task does it.
+
+    start_grading   (own transaction)  claim the submission, open an attempt, tell the learner
+    run_sandbox     (no transaction)   the submission's code against the problem's tests, in
+                                       the sandbox (core/learning/sandbox, fail closed)
+    record_grade    (task's effects()) the result, the attempt, the live event to the learner
+
+The sandbox run holds no transaction and no lock: it takes seconds. A delivery that dies
+in the middle leaves the submission `running` with its attempt open; a redelivery of the
+same event resumes it (the claim accepts the event that holds it), and otherwise
+heal_pending_gradings re-enqueues it after its deadline.
+"""
+
+from __future__ import annotations
+
+import importlib
+import uuid
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from core.channels import user_channel
+from core.learning import queries
+from core.learning.models import GradingAttempt, Submission
+from outbox.emit import emit
+
+# Stored per test and per attempt; the sandbox already bounds what it captures (SANDBOX_OUTPUT_KB).
+TEST_OUTPUT_MAX = 4_000
+ATTEMPT_OUTPUT_MAX = 16_000
+SANDBOX_MODULE = "core.learning.sandbox"
+
+
+class GradeReportLike(Protocol):
+    """What the sandbox's grade() returns (core.learning.sandbox.GradeReport)."""
+
+    status: str
+    tests: list[Any]  # TestOutcome: name, status, output, duration_ms, reason
+    duration_ms: int
+    output: str
+    isolation: str
+
+
+class GradingRefused(Exception):
+    """No isolation is available: grading must not run the code (fail closed)."""
+
+
+@dataclass(frozen=True)
+class GradingClaim:
+    """A submission this delivery now grades, as attempt number `attempt`."""
+
+    submission_id: int
+    tenant_id: int
+    learner_id: int
+    problem_id: int
+    attempt: int
+    source: str
+    tests: str
+
+
+def _truncate(text: str, limit: int) -> str:
+    text = text or ""
+    return text if len(text) <= limit else text[:limit] + f"\n… [{len(text) - limit} more characters]"
+
+
+@transaction.atomic(durable=True)
+def start_grading(submission_id: int, tenant_id: int, event_id: uuid.UUID | str | None,
+                  worker: str = "") -> GradingClaim | None:
+    """Claim a queued submission (or the running one this event already holds) and open its
+    attempt; None if there is nothing to grade (finished, or held by another delivery)."""
+    with connection.cursor() as cursor:
+        cursor.execute(queries.CLAIM_SUBMISSION, {"id": submission_id, "tenant_id": tenant_id,
+                                                  "event_id": str(event_id) if event_id else None,
+                                                  "deadline_s": settings.GRADING_DEADLINE_S})
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    attempt = int(row[0])
+    now = timezone.now()
+    # A previous attempt of the same delivery that never reported (its worker died) is lost.
+    GradingAttempt.objects.filter(submission_id=submission_id, status=GradingAttempt.Status.RUNNING).update(
+        status=GradingAttempt.Status.LOST, finished_at=now, error=f"superseded by attempt {attempt}")
+    GradingAttempt.objects.create(submission_id=submission_id, number=attempt, started_at=now, worker=worker[:200])
+    submission = Submission.objects.select_related("version").get(id=submission_id)
+    emit("submission.grading_started", aggregate_type="submission", aggregate_id=submission_id,
+         channel=user_channel(tenant_id, submission.learner_id), tenant_id=tenant_id,
+         payload={"submission_id": submission_id, "problem_id": submission.problem_id, "attempt": attempt,
+                  "status": Submission.Status.RUNNING})
+    return GradingClaim(submission_id=submission_id, tenant_id=tenant_id, learner_id=submission.learner_id,
+                        problem_id=submission.problem_id, attempt=attempt, source=submission.source,
+                        tests=submission.version.tests)
+
+
+def run_sandbox(claim: GradingClaim) -> GradeReportLike:
+    """Run the claimed submission against its tests in the sandbox. Raises GradingRefused when
+    no isolation is possible (or the sandbox is not installed): never runs code unconfined.
+    Must not be called inside a transaction: it takes up to SANDBOX_WALL_S seconds."""
+    if connection.in_atomic_block:
+        raise RuntimeError("the sandbox run must not hold a transaction open")
+    try:
+        # Imported at call time: a sandbox package that cannot even be imported (a broken
+        # deployment) refuses grading like a machine without isolation does.
+        sandbox: Any = importlib.import_module(SANDBOX_MODULE)
+    except ImportError as exc:
+        raise GradingRefused(f"Grading refused: the sandbox is not installed ({exc}).") from None
+    try:
+        report: GradeReportLike = sandbox.grade(claim.source, claim.tests)
+    except sandbox.SandboxUnavailable as exc:
+        raise GradingRefused(str(exc) or "Grading refused: no isolation is available.") from None
+    return report
+
+
+def _test_rows(report: GradeReportLike) -> list[dict[str, Any]]:
+    return [{"name": str(t.name), "status": str(t.status), "duration_ms": int(t.duration_ms or 0),
+             "reason": str(getattr(t, "reason", "") or ""), "output": _truncate(str(t.output or ""), TEST_OUTPUT_MAX)}
+            for t in report.tests]
+
+
+def _status_of(report: GradeReportLike) -> str:
+    status = str(report.status)
+    return status if status in Submission.Status.values and status not in Submission.PENDING else "error"
+
+
+def record_grade(claim: GradingClaim, report: GradeReportLike) -> bool:
+    """Record the sandbox's report on the attempt, and on the submission if this attempt is
+    still its current one (a heal may have moved on meanwhile); then tell the learner.
+    Runs inside the task's effects() transaction. Returns True if the submission took it."""
+    tests = _test_rows(report)
+    status = _status_of(report)
+    summary = {"passed": sum(t["status"] == "passed" for t in tests), "total": len(tests),
+               "tests": [{"name": t["name"], "status": t["status"]} for t in tests]}
+    error = _truncate(str(report.output or ""), 2_000) if status == "error" else ""
+    return _finish(claim, status, int(report.duration_ms or 0), summary, error, tests,
+                   output=str(report.output or ""), isolation=str(report.isolation or ""))
+
+
+def record_refusal(claim: GradingClaim, reason: str) -> bool:
+    """Grading refused to run (no isolation): the submission errors with the reason, no retry."""
+    return _finish(claim, Submission.Status.ERROR, 0, {"passed": 0, "total": 0, "tests": []},
+                   reason, [], output="", isolation="none")
+
+
+def _finish(claim: GradingClaim, status: str, duration_ms: int, summary: dict[str, Any], error: str,
+            tests: list[dict[str, Any]], *, output: str, isolation: str) -> bool:
+    if connection.get_autocommit():
+        raise RuntimeError("grading results are recorded inside the task's effects() transaction")
+    now = timezone.now()
+    GradingAttempt.objects.filter(submission_id=claim.submission_id, number=claim.attempt).update(
+        status=status, finished_at=now, duration_ms=duration_ms, tests=tests,
+        output=_truncate(output, ATTEMPT_OUTPUT_MAX), isolation=isolation[:100], error=error)
+    taken = Submission.objects.filter(
+        id=claim.submission_id, status=Submission.Status.RUNNING, attempts=claim.attempt,
+    ).update(status=status, finished_at=now, duration_ms=duration_ms, summary=summary, error=error,
+             claimed_event=None)
+    if taken:
+        emit("submission.graded", aggregate_type="submission", aggregate_id=claim.submission_id,
+             channel=user_channel(claim.tenant_id, claim.learner_id), tenant_id=claim.tenant_id,
+             payload={"submission_id": claim.submission_id, "problem_id": claim.problem_id, "status": status,
+                      "attempt": claim.attempt, "duration_ms": duration_ms, "passed": summary["passed"],
+                      "total": summary["total"], "error": error[:300]})
+    return bool(taken)

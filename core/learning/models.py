@@ -1,0 +1,281 @@
+"""Learning: lessons and problems with immutable versions, reviews, notifications,
+graded submissions, and the search index (derived data that only tasks write, ADR 0010).
+
+Rows change only through the write functions in core/learning/services.py (request side)
+and core/learning/indexing.py / grading.py / notifications.py (task side).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from core.models import Tenant
+
+
+class Kind(models.TextChoices):
+    LESSON = "lesson"
+    PROBLEM = "problem"
+
+
+class Content(models.Model):
+    """A lesson or a problem: the stable identity its versions share.
+
+    `live_version` is what learners see (NULL: not published). `live_seq` counts the
+    changes of the live version (publish, unpublish, rollback); it orders index events,
+    because after a rollback "newer" no longer means "higher version number" (ADR 0010).
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    # The composite FK (id, live_version_id) -> version (content_id, id) added by migration 0001
+    # makes "the live version belongs to this content" a database fact.
+    live_version = models.ForeignKey("Version", null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="+")
+    live_seq = models.IntegerField(default=0)
+    live_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "kind"], name="learning_content_tenant_kind"),
+            models.Index(fields=["live_version"], condition=Q(live_version__isnull=False),
+                         name="learning_content_live"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk}"
+
+
+class Version(models.Model):
+    """One immutable version of a content: its title, Markdown body and (problems) tests.
+
+    Only the review fields change after creation (a trigger of migration 0001 refuses any
+    update of the content fields); a correction is a new version.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        IN_REVIEW = "in_review"
+        CHANGES_REQUESTED = "changes_requested"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    content = models.ForeignKey(Content, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    tests = models.TextField(blank=True, help_text="Python test_* functions; the learner's code is module `solution`")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    first_published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["content", "number"], name="learning_version_number"),
+            # Target of the composite FK from learning_content (id, live_version_id).
+            models.UniqueConstraint(fields=["content", "id"], name="learning_version_content_id"),
+        ]
+        indexes = [models.Index(fields=["tenant", "status"], name="learning_version_tenant_status")]
+        ordering = ["content_id", "-number"]
+
+    def __str__(self) -> str:
+        return f"{self.title} (v{self.number})"
+
+
+class Review(models.Model):
+    """A reviewer's decision on a version in review, with its comment."""
+
+    class Decision(models.TextChoices):
+        APPROVE = "approve"
+        REJECT = "reject"
+        REQUEST_CHANGES = "request_changes"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    version = models.ForeignKey(Version, on_delete=models.PROTECT, related_name="reviews")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=20, choices=Decision.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.decision} on version {self.version_id}"
+
+
+class Reply(models.Model):
+    """A reply in the discussion under a review decision."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    review = models.ForeignKey(Review, on_delete=models.PROTECT, related_name="replies")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "replies"
+
+    def __str__(self) -> str:
+        return f"reply {self.pk} to review {self.review_id}"
+
+
+class Notification(models.Model):
+    """One notice for one recipient, written by the learning.notify task.
+
+    `source` names what caused it ("review:12", "reply:7", "version:3"); one row per
+    (recipient, source), so a replayed fan-out writes nothing twice.
+    """
+
+    class Reason(models.TextChoices):
+        SUBMITTED = "submitted"
+        DECISION = "decision"
+        REPLY = "reply"
+        MENTION = "mention"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    source = models.CharField(max_length=40)
+    version = models.ForeignKey(Version, on_delete=models.PROTECT, related_name="+")
+    message = models.CharField(max_length=300)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["recipient", "source"], name="learning_notification_once")]
+        indexes = [models.Index(fields=["recipient", "-created_at"], name="learning_notification_inbox")]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class Submission(models.Model):
+    """A learner's code for a problem, graded against the version that was live when it came in.
+
+    `enqueues` counts grading requests (the first, plus each heal re-enqueue; bounded by
+    GRADING_MAX_ATTEMPTS); `attempts` counts grading runs that started. `deadline_at` is
+    when heal_pending_gradings may consider it stuck. `claimed_event` is the outbox event
+    whose delivery holds the running grade, so a redelivery of that same event may resume.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        PASSED = "passed"
+        FAILED = "failed"
+        ERROR = "error"
+        TIMED_OUT = "timed_out"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    problem = models.ForeignKey(Content, on_delete=models.PROTECT, related_name="submissions")
+    version = models.ForeignKey(Version, on_delete=models.PROTECT, related_name="+")
+    learner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    source = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    created_at = models.DateTimeField(default=timezone.now)
+    deadline_at = models.DateTimeField()
+    enqueues = models.IntegerField(default=1)
+    attempts = models.IntegerField(default=0)
+    claimed_event = models.UUIDField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.IntegerField(null=True, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    PENDING = (Status.QUEUED, Status.RUNNING)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["learner", "problem", "-created_at"], name="learning_submission_learner"),
+            # The heal's scan: only unfinished submissions, by deadline.
+            models.Index(fields=["deadline_at"], condition=Q(status__in=["queued", "running"]),
+                         name="learning_submission_pending"),
+        ]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"submission {self.pk} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in self.PENDING
+
+
+class GradingAttempt(models.Model):
+    """One run of the grader for a submission: outcome, per-test output, duration."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        PASSED = "passed"
+        FAILED = "failed"
+        ERROR = "error"
+        TIMED_OUT = "timed_out"
+        LOST = "lost"  # the run never reported (worker killed, deadline passed)
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="grading_attempts")
+    number = models.IntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.IntegerField(null=True, blank=True)
+    tests = models.JSONField(default=list, blank=True)
+    output = models.TextField(blank=True)
+    isolation = models.CharField(max_length=100, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["submission", "number"], name="learning_attempt_number")]
+        ordering = ["submission_id", "number"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of submission {self.submission_id}: {self.status}"
+
+
+class SearchDocument(models.Model):
+    """The search index: one row per live content, at its live version (ADR 0010).
+
+    Derived data written only by tasks (core/learning/indexing.py). Plain columns rather
+    than foreign keys: the index never blocks a change of the truth, and heal_search_index
+    finds rows that no longer match it. `document` is computed by PostgreSQL.
+    """
+
+    content_id = models.BigIntegerField(primary_key=True)
+    tenant_id = models.BigIntegerField()
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    version_id = models.BigIntegerField()
+    version_number = models.IntegerField()
+    live_seq = models.IntegerField()
+    title = models.CharField(max_length=200)
+    body_text = models.TextField()
+    document = models.GeneratedField(
+        expression=SearchVector("title", weight="A", config="english")
+        + SearchVector("body_text", weight="B", config="english"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+    indexed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            GinIndex(fields=["document"], name="learning_searchdoc_document"),
+            models.Index(fields=["tenant_id"], name="learning_searchdoc_tenant"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.content_id} at version {self.version_id}"

@@ -1,0 +1,191 @@
+"""Every hand-written SQL statement of the learning app, by name (ADR 0010).
+
+Full-text search, the search index's writes, the heals' set-based gap queries and the
+grading state moves. Dynamic parts (an optional tenant filter) are composed with
+psycopg.sql from the fragments below, never with string formatting of values.
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+# The text-search configuration; the same one computes learning_searchdocument.document
+# (a generated column, migration 0001), so queries and documents stem words alike.
+TS_CONFIG = "english"
+
+# --- the search index (written only by tasks: core/learning/indexing.py) -----------------
+
+# The truth about one content, locked against a concurrent change of its live version:
+# publish/unpublish/rollback update this row, so they wait for the indexer (and the indexer
+# for them). Whatever order index events arrive in, the last indexer to take the lock reads
+# the latest truth (ADR 0010). FOR SHARE OF c: the version side of the outer join is not locked.
+LOCK_CONTENT_FOR_INDEX = """
+SELECT c.id, c.tenant_id, c.kind, c.live_seq, v.id, v.number, v.title, v.body
+FROM learning_content c
+LEFT JOIN learning_version v ON v.id = c.live_version_id
+WHERE c.id = %(content_id)s AND c.tenant_id = %(tenant_id)s
+FOR SHARE OF c
+"""
+
+# Write the document of a live content. Never moves backwards: a row already written for a
+# later change of the live version (higher live_seq) is left alone. Returns the row if written.
+UPSERT_DOCUMENT = """
+INSERT INTO learning_searchdocument AS d
+    (content_id, tenant_id, kind, version_id, version_number, live_seq, title, body_text, indexed_at)
+VALUES (%(content_id)s, %(tenant_id)s, %(kind)s, %(version_id)s, %(version_number)s, %(live_seq)s,
+        %(title)s, %(body_text)s, now())
+ON CONFLICT (content_id) DO UPDATE
+SET kind = EXCLUDED.kind, version_id = EXCLUDED.version_id, version_number = EXCLUDED.version_number,
+    live_seq = EXCLUDED.live_seq, title = EXCLUDED.title, body_text = EXCLUDED.body_text,
+    indexed_at = EXCLUDED.indexed_at
+WHERE d.tenant_id = EXCLUDED.tenant_id
+  AND d.live_seq <= EXCLUDED.live_seq
+  AND (d.live_seq, d.version_id) IS DISTINCT FROM (EXCLUDED.live_seq, EXCLUDED.version_id)
+RETURNING d.version_id
+"""
+
+# Remove the document of a content that is not live (or no longer exists) in this tenant,
+# unless it was written for a later change than the one the caller saw.
+DELETE_DOCUMENT = """
+DELETE FROM learning_searchdocument
+WHERE content_id = %(content_id)s AND tenant_id = %(tenant_id)s AND live_seq <= %(live_seq)s
+RETURNING version_id
+"""
+
+# --- search ---------------------------------------------------------------------------------
+
+# Ranked published content of one tenant, with highlighted title and snippet. The join to
+# learning_content drops a document whose version is no longer live before its index task
+# has run, so search never shows unpublished or rolled-back text. ts_rank_cd's normalisation
+# 1 divides by 1 + log(length), so a long lesson does not outrank a short, exact one.
+# Highlights are marked with \x02 ... \x03 (removed from indexed text by plain_text()), so the
+# caller can HTML-escape everything else and turn only the markers into <mark>.
+SEARCH = """
+WITH q AS (SELECT websearch_to_tsquery('english', %(q)s) AS query)
+SELECT hit.content_id, hit.kind, hit.version_id, hit.version_number, hit.title, hit.rank,
+       ts_headline('english', hit.title, q.query,
+                   'HighlightAll=true, StartSel=' || chr(2) || ', StopSel=' || chr(3)) AS title_marked,
+       ts_headline('english', hit.body_text, q.query,
+                   'MaxFragments=2, MaxWords=24, MinWords=8, FragmentDelimiter=" … ", '
+                   || 'StartSel=' || chr(2) || ', StopSel=' || chr(3)) AS snippet_marked
+FROM (
+    SELECT d.content_id, d.kind, d.version_id, d.version_number, d.title, d.body_text,
+           ts_rank_cd(d.document, q.query, 1) AS rank
+    FROM learning_searchdocument d
+    JOIN learning_content c ON c.id = d.content_id AND c.live_version_id = d.version_id
+    CROSS JOIN q
+    WHERE d.tenant_id = %(tenant_id)s AND d.document @@ q.query
+      AND (%(kind)s::text IS NULL OR d.kind = %(kind)s::text)
+    ORDER BY rank DESC, d.content_id
+    LIMIT %(limit)s
+) hit
+CROSS JOIN q
+ORDER BY hit.rank DESC, hit.content_id
+"""
+
+# --- heal_search_index ------------------------------------------------------------------------
+
+# One statement, one pass over both sides (ADR 0012): every live content with its live version,
+# full-joined to every indexed document. A gap is a live content with no document ("missing")
+# or with a document of another version ("stale"), or a document with no live content
+# ("not_live"). Returns per-tenant counts of what was examined and the list of gaps, as JSON.
+# {content_filter} / {document_filter} restrict both sides to one tenant, or are empty.
+SEARCH_INDEX_GAPS = sql.SQL("""
+WITH live AS (
+    SELECT c.id AS content_id, c.tenant_id, c.live_version_id AS version_id
+    FROM learning_content c
+    WHERE c.live_version_id IS NOT NULL {content_filter}
+), indexed AS (
+    SELECT d.content_id, d.tenant_id, d.version_id
+    FROM learning_searchdocument d
+    WHERE true {document_filter}
+), joined AS MATERIALIZED (
+    SELECT coalesce(live.content_id, indexed.content_id) AS content_id,
+           coalesce(live.tenant_id, indexed.tenant_id) AS tenant_id,
+           live.version_id AS live_version_id,
+           indexed.version_id AS indexed_version_id,
+           CASE WHEN indexed.content_id IS NULL THEN 'missing'
+                WHEN live.content_id IS NULL THEN 'not_live'
+                WHEN indexed.version_id <> live.version_id THEN 'stale'
+           END AS gap
+    FROM live FULL JOIN indexed ON indexed.content_id = live.content_id
+)
+SELECT
+    (SELECT coalesce(json_object_agg(tenant_id, examined), '{{}}')
+     FROM (SELECT tenant_id, count(*) AS examined FROM joined GROUP BY tenant_id) per_tenant),
+    (SELECT coalesce(json_agg(json_build_array(content_id, tenant_id, gap, live_version_id, indexed_version_id)
+                              ORDER BY content_id), '[]')
+     FROM joined WHERE gap IS NOT NULL)
+""")
+CONTENT_TENANT_FILTER = sql.SQL("AND c.tenant_id = %(tenant_id)s")
+DOCUMENT_TENANT_FILTER = sql.SQL("AND d.tenant_id = %(tenant_id)s")
+
+# --- grading ------------------------------------------------------------------------------------
+
+# A grading delivery takes a submission: a queued one, or the running one its own event already
+# holds (a redelivery after a worker died or a retry). Counting attempts here, in the same
+# statement, makes the attempt number the claim. A fresh deadline starts with the run.
+CLAIM_SUBMISSION = """
+UPDATE learning_submission
+SET status = 'running', attempts = attempts + 1, claimed_event = %(event_id)s, started_at = now(),
+    deadline_at = now() + make_interval(secs => %(deadline_s)s)
+WHERE id = %(id)s AND tenant_id = %(tenant_id)s
+  AND (status = 'queued' OR (status = 'running' AND claimed_event = %(event_id)s))
+RETURNING attempts
+"""
+
+# --- heal_pending_gradings ----------------------------------------------------------------------
+
+PENDING_SUBMISSIONS = sql.SQL("""
+SELECT tenant_id, count(*) FROM learning_submission s
+WHERE status IN ('queued', 'running') {tenant_filter}
+GROUP BY tenant_id
+""")
+
+# What a run would do, without doing it (dry run): stuck submissions and their fate.
+STUCK_SUBMISSIONS = sql.SQL("""
+SELECT id, tenant_id, status,
+       CASE WHEN enqueues >= %(max_enqueues)s THEN 'error' ELSE 'requeue' END AS action, enqueues
+FROM learning_submission s
+WHERE status IN ('queued', 'running') AND deadline_at < now() {tenant_filter}
+ORDER BY deadline_at
+LIMIT %(limit)s
+""")
+
+# Re-enqueue stuck submissions, or error them once they were enqueued max_enqueues times; their
+# attempts still marked running are lost. One statement: no submission is seen in two states,
+# and SKIP LOCKED leaves one that a grader is finishing right now to that grader.
+REQUEUE_STUCK = sql.SQL("""
+WITH stuck AS (
+    SELECT id, status AS was FROM learning_submission s
+    WHERE status IN ('queued', 'running') AND deadline_at < now() {tenant_filter}
+    ORDER BY deadline_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), moved AS (
+    UPDATE learning_submission s
+    SET status = CASE WHEN s.enqueues >= %(max_enqueues)s THEN 'error' ELSE 'queued' END,
+        enqueues = s.enqueues + CASE WHEN s.enqueues >= %(max_enqueues)s THEN 0 ELSE 1 END,
+        deadline_at = now() + make_interval(secs => %(deadline_s)s),
+        claimed_event = NULL,
+        finished_at = CASE WHEN s.enqueues >= %(max_enqueues)s THEN now() END,
+        error = CASE WHEN s.enqueues >= %(max_enqueues)s
+                     THEN format('grading did not finish within %%s s after each of %%s attempts',
+                                 %(deadline_s)s, s.enqueues)
+                     ELSE s.error END
+    FROM stuck WHERE s.id = stuck.id
+    RETURNING s.id, s.tenant_id, s.learner_id, s.problem_id, stuck.was, s.status, s.error
+), lost AS (
+    UPDATE learning_gradingattempt a
+    SET status = 'lost', finished_at = now(), error = 'no result before the grading deadline'
+    FROM moved WHERE a.submission_id = moved.id AND a.status = 'running'
+)
+SELECT id, tenant_id, learner_id, problem_id, was, status, error FROM moved ORDER BY id
+""")
+SUBMISSION_TENANT_FILTER = sql.SQL("AND s.tenant_id = %(tenant_id)s")
+
+
+def tenant_filter(fragment: sql.SQL, tenant_id: int | None) -> sql.Composable:
+    """`fragment` (which reads the %(tenant_id)s parameter), or nothing when the statement
+    covers every tenant."""
+    return fragment if tenant_id is not None else sql.SQL("")

@@ -1,0 +1,96 @@
+"""Learning tasks: thin adapters from outbox events to the task-side write functions.
+
+Each receives ids (the event's payload) plus tenant_id (added by the relay), runs in that
+tenant's context (core.tenancy), and commits its effects with the inbox row inside
+`self.effects()` (outbox.consumers.OutboxTask), so a duplicate delivery does nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from django.conf import settings
+
+from core.celery import ferry_task
+from core.learning import grading
+from core.learning.indexing import sync_search_document
+from core.learning.notifications import CAUSES, fan_out
+from outbox.consumers import OutboxTask, PermanentFailure
+
+log = structlog.get_logger(__name__)
+
+
+def _tenant(tenant_id: int | None) -> int:
+    if tenant_id is None:
+        raise PermanentFailure("learning events belong to a tenant; this one has none")
+    return tenant_id
+
+
+def _index(task: Any, tenant_id: int | None, content_id: int) -> str:
+    with task.effects():
+        outcome = sync_search_document(int(content_id), _tenant(tenant_id))
+    log.info("learning.indexed", content_id=content_id, action=outcome.action, version_id=outcome.version_id)
+    return str(outcome.action)
+
+
+@ferry_task(name="learning.index_content", queue="default", soft_time_limit=30, time_limit=45,
+            base=OutboxTask, bind=True)
+def index_content(self: Any, tenant_id: int | None, content_id: int, version_id: int | None = None,
+                  live_seq: int | None = None) -> str:
+    """A content's live version changed (published, unpublished, rolled back): bring its search
+    document up to date. version_id/live_seq say what the event saw; the task writes the
+    current truth, which is never older (core/learning/indexing.py)."""
+    return _index(self, tenant_id, content_id)
+
+
+@ferry_task(name="learning.reindex_content", queue="batch", soft_time_limit=30, time_limit=45,
+            base=OutboxTask, bind=True)
+def reindex_content(self: Any, tenant_id: int | None, content_id: int, gap: str = "",
+                    heal_run_id: int | None = None) -> str:
+    """heal_search_index found this content's document missing, stale or not live: the same
+    work as index_content, on the batch queue so a large repair never delays routine indexing."""
+    return _index(self, tenant_id, content_id)
+
+
+@ferry_task(name="learning.notify", queue="default", soft_time_limit=30, time_limit=45,
+            base=OutboxTask, bind=True)
+def notify(self: Any, tenant_id: int | None, source: str, source_id: int) -> int:
+    """Fan a review event out as notifications (rows and live events); returns rows written."""
+    if source not in CAUSES:
+        raise PermanentFailure(f"unknown notification source {source!r}")
+    with self.effects():
+        rows = fan_out(source, int(source_id), _tenant(tenant_id))
+    return len(rows)
+
+
+# Two retries: someone is waiting, and an error that survives them is a bug, not a blip; the
+# heal re-enqueues the submission later anyway (bounded by GRADING_MAX_ATTEMPTS).
+@ferry_task(name="learning.grade_submission", queue="interactive",
+            soft_time_limit=settings.GRADING_SOFT_TIME_LIMIT_S, time_limit=settings.GRADING_TIME_LIMIT_S,
+            base=OutboxTask, bind=True, max_retries=2)
+def grade_submission(self: Any, tenant_id: int | None, submission_id: int) -> str | None:
+    """Grade a submission in the sandbox and record the result (core/learning/grading.py).
+
+    Returns the status recorded, or None if there was nothing to grade. An unexpected error
+    leaves the claim held by this event and is retried through the outbox; the retry resumes
+    it. No isolation available: the submission errors with the reason, and is not retried.
+    """
+    claim = grading.start_grading(int(submission_id), _tenant(tenant_id), self.request.id,
+                                  worker=str(self.request.hostname or ""))
+    if claim is None:
+        with self.effects():  # nothing to do, but the event is done
+            pass
+        log.info("learning.grading_skipped", submission_id=submission_id, reason="not queued for this event")
+        return None
+    try:
+        report = grading.run_sandbox(claim)  # seconds, outside any transaction
+    except grading.GradingRefused as exc:
+        log.error("learning.grading_refused", submission_id=submission_id, reason=str(exc))
+        with self.effects():
+            grading.record_refusal(claim, str(exc))
+        return "error"
+    with self.effects():
+        grading.record_grade(claim, report)
+    log.info("learning.graded", submission_id=submission_id, status=report.status, attempt=claim.attempt)
+    return str(report.status)

@@ -1,0 +1,226 @@
+"""Learning pages: the learner's catalogue, search and problem page (live grade), and the
+reviewer's queue, version view and authoring forms. Every page declares its roles; every
+form posts to a view that calls one write function (core/learning/services.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from core.access import role_required
+from core.errors import DomainError, NotFound
+from core.learning import selectors, services
+from core.learning.models import Content, Kind, Version
+from core.learning.rendering import cached_version_html
+from core.models import User
+from core.roles import Role
+
+
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
+
+def _tenant(request: HttpRequest) -> int:
+    tenant_id = _user(request).tenant_id
+    assert tenant_id is not None
+    return tenant_id
+
+
+T = TypeVar("T")
+
+
+def _found(lookup: Callable[[], T]) -> T:
+    """A tenant-scoped lookup for a page: absent or another tenant's is the 404 page."""
+    try:
+        return lookup()
+    except NotFound as exc:
+        raise Http404(exc.message) from None
+
+
+def _attempt(request: HttpRequest, action: Callable[[], Any], success: str) -> bool:
+    """Run a write; a domain error becomes a message on the next page, never a 500."""
+    try:
+        action()
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return False
+    messages.success(request, success)
+    return True
+
+
+# --- learners ------------------------------------------------------------------------------------
+
+
+@require_GET
+@role_required(Role.LEARNER, Role.REVIEWER)
+def index(request: HttpRequest) -> HttpResponse:
+    tenant_id = _tenant(request)
+    return render(request, "learning/index.html", {
+        "lessons": selectors.live_contents(tenant_id, Kind.LESSON),
+        "problems": selectors.live_contents(tenant_id, Kind.PROBLEM),
+        "is_reviewer": _user(request).has_role(Role.REVIEWER),
+    })
+
+
+@require_GET
+@role_required(Role.LEARNER, Role.REVIEWER)
+def search(request: HttpRequest) -> HttpResponse:
+    q = request.GET.get("q", "")
+    hits: list[selectors.SearchHit] = []
+    error = ""
+    if q:
+        try:
+            hits = selectors.search(_tenant(request), q, request.GET.get("kind") or None)
+        except DomainError as exc:
+            error = exc.message
+    return render(request, "learning/search.html", {"q": q, "hits": hits, "error": error})
+
+
+@require_GET
+@role_required(Role.LEARNER, Role.REVIEWER)
+def problem(request: HttpRequest, problem_id: int) -> HttpResponse:
+    content = _found(lambda: selectors.live_content(_tenant(request), problem_id, Kind.PROBLEM))
+    return _published_page(request, content, "learning/problem.html", {
+        "submissions": selectors.learner_submissions(_user(request), problem_id, limit=10),
+        "can_submit": _user(request).has_role(Role.LEARNER),
+    })
+
+
+@require_GET
+@role_required(Role.LEARNER, Role.REVIEWER)
+def lesson(request: HttpRequest, lesson_id: int) -> HttpResponse:
+    content = _found(lambda: selectors.live_content(_tenant(request), lesson_id, Kind.LESSON))
+    return _published_page(request, content, "learning/lesson.html", {})
+
+
+def _published_page(request: HttpRequest, content: Content, template: str, extra: dict[str, Any]) -> HttpResponse:
+    version = content.live_version
+    assert version is not None
+    # Keyed by the live version: a publish or rollback changes the key, never serves stale HTML.
+    body_html = cached_version_html(version.id, version.body)
+    return render(request, template, {"content": content, "version": version, "body_html": body_html, **extra})
+
+
+# --- reviewers -----------------------------------------------------------------------------------
+
+
+@require_GET
+@role_required(Role.REVIEWER)
+def review_queue(request: HttpRequest) -> HttpResponse:
+    tenant_id = _tenant(request)
+    return render(request, "learning/review_queue.html", {
+        "queue": selectors.review_queue(tenant_id), "contents": selectors.all_contents(tenant_id)})
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.REVIEWER)
+def new_content(request: HttpRequest) -> HttpResponse:
+    kind = request.GET.get("kind") or request.POST.get("kind") or Kind.LESSON
+    form = {"kind": kind, "title": "", "body": "", "tests": ""}
+    if request.method == "POST":
+        form.update({k: request.POST.get(k, "") for k in ("title", "body", "tests")})
+        try:
+            version = services.create_content(_user(request), kind, form["title"], form["body"], form["tests"])
+        except DomainError as exc:
+            return render(request, "learning/edit.html", {"form": form, "error": exc, "content": None}, status=400)
+        messages.success(request, f"Draft v{version.number} saved.")
+        return redirect("learning:version", version_id=version.id)
+    return render(request, "learning/edit.html", {"form": form, "error": None, "content": None})
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.REVIEWER)
+def new_version(request: HttpRequest, content_id: int) -> HttpResponse:
+    content = _found(lambda: selectors.content_with_versions(_tenant(request), content_id))
+    latest: Version | None = next(iter(content.versions.all()), None)
+    form = {"kind": content.kind, "title": latest.title if latest else "", "body": latest.body if latest else "",
+            "tests": latest.tests if latest else ""}
+    if request.method == "POST":
+        form.update({k: request.POST.get(k, "") for k in ("title", "body", "tests")})
+        try:
+            version = services.create_version(content.id, _user(request), form["title"], form["body"], form["tests"])
+        except DomainError as exc:
+            return render(request, "learning/edit.html", {"form": form, "error": exc, "content": content},
+                          status=400)
+        messages.success(request, f"Draft v{version.number} saved.")
+        return redirect("learning:version", version_id=version.id)
+    return render(request, "learning/edit.html", {"form": form, "error": None, "content": content})
+
+
+@require_GET
+@role_required(Role.REVIEWER)
+def version(request: HttpRequest, version_id: int) -> HttpResponse:
+    detail = _found(lambda: selectors.version_detail(_tenant(request), version_id))
+    content = selectors.content_with_versions(_tenant(request), detail.content_id)
+    rollback_targets = [v for v in content.versions.all()
+                        if v.first_published_at and v.id != content.live_version_id]
+    return render(request, "learning/version.html", {
+        "version": detail, "content": content, "body_html": cached_version_html(detail.id, detail.body),
+        "is_live": content.live_version_id == detail.id, "rollback_targets": rollback_targets,
+        "decisions": [("approve", "Approve"), ("request_changes", "Request changes"), ("reject", "Reject")],
+    })
+
+
+def _back_to(version_id: int) -> HttpResponse:
+    return redirect(reverse("learning:version", kwargs={"version_id": version_id}))
+
+
+@require_POST
+@role_required(Role.REVIEWER)
+def submit_version(request: HttpRequest, version_id: int) -> HttpResponse:
+    _attempt(request, lambda: services.submit_for_review(version_id, _user(request)), "Submitted for review.")
+    return _back_to(version_id)
+
+
+@require_POST
+@role_required(Role.REVIEWER)
+def review_version(request: HttpRequest, version_id: int) -> HttpResponse:
+    decision, comment = request.POST.get("decision", ""), request.POST.get("comment", "")
+    _attempt(request, lambda: services.review_version(version_id, _user(request), decision, comment),
+             "Decision recorded.")
+    return _back_to(version_id)
+
+
+@require_POST
+@role_required(Role.REVIEWER)
+def publish_version(request: HttpRequest, version_id: int) -> HttpResponse:
+    _attempt(request, lambda: services.publish_version(version_id, _user(request)), "Published.")
+    return _back_to(version_id)
+
+
+@require_POST
+@role_required(Role.REVIEWER)
+def unpublish_content(request: HttpRequest, content_id: int) -> HttpResponse:
+    content = _found(lambda: selectors.content_with_versions(_tenant(request), content_id))
+    _attempt(request, lambda: services.unpublish_content(content_id, _user(request)), "Unpublished.")
+    latest = next(iter(content.versions.all()))
+    return _back_to(int(request.POST.get("back_to") or latest.id))
+
+
+@require_POST
+@role_required(Role.REVIEWER)
+def rollback_content(request: HttpRequest, content_id: int) -> HttpResponse:
+    raw = request.POST.get("version_id", "")
+    if not raw.isdigit():
+        messages.error(request, "Choose the version to roll back to.")
+        return redirect("learning:review_queue")
+    _attempt(request, lambda: services.rollback_content(content_id, int(raw), _user(request)),
+             "Rolled back: that version is live again.")
+    return _back_to(int(raw))
+
+
+@require_POST
+@role_required(Role.REVIEWER)
+def reply(request: HttpRequest, review_id: int) -> HttpResponse:
+    body = request.POST.get("body", "")
+    _attempt(request, lambda: services.reply_to_review(review_id, _user(request), body), "Reply posted.")
+    version_id = request.POST.get("version_id", "")
+    return _back_to(int(version_id)) if version_id.isdigit() else redirect("learning:review_queue")

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from core.models import Tenant
+from core.ops.heals import HEALS
+from core.ops.models import HealRun
+from core.ops.services import execute_heal, finish_heal_run, start_command_run
+
+# Lines of a dry run's listing printed (the run keeps up to DETAILS_MAX in its details).
+LIST_MAX = 50
+
+
+def resolve_tenant(value: str | None) -> Tenant | None:
+    """--tenant accepts a slug or an id; an unknown one is an error, never 'all tenants'."""
+    if value is None:
+        return None
+    tenant = Tenant.objects.filter(slug=value).first()
+    if tenant is None and value.isdigit():
+        tenant = Tenant.objects.filter(id=int(value)).first()
+    if tenant is None:
+        raise CommandError(f"--tenant {value!r}: no tenant with that slug or id")
+    return tenant
+
+
+class Command(BaseCommand):
+    help = ("Run a heal job now, in this process, and record the run: search_index (live content vs the "
+            "search index) or pending_gradings (submissions stuck past their deadline).")
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("name", choices=sorted(HEALS))
+        parser.add_argument("--dry-run", action="store_true", help="report what would be repaired; change nothing")
+        parser.add_argument("--tenant", help="only this tenant (slug or id); default: every tenant")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        tenant = resolve_tenant(options["tenant"])
+        run = start_command_run(options["name"], dry_run=options["dry_run"],
+                                tenant_id=tenant.id if tenant else None)
+        result, error = execute_heal(run)
+        run = finish_heal_run(run.id, result, error)
+        self._report(run)
+        if run.status == HealRun.Status.FAILED:
+            raise CommandError(f"heal {run.name} failed: {run.error}")
+
+    def _report(self, run: HealRun) -> None:
+        verb = "would repair" if run.dry_run else "repaired"
+        scope = f"tenant {run.tenant_id}" if run.tenant_id else "all tenants"
+        self.stdout.write(f"heal {run.name} (run {run.id}, {scope}{', dry run' if run.dry_run else ''}): "
+                          f"examined {run.examined}, {verb} {run.repaired}, errors {run.errors}")
+        for tenant_id, figures in sorted(run.by_tenant.items()):
+            self.stdout.write(f"  tenant {tenant_id}: examined {figures['examined']}, {verb} {figures['repaired']}")
+        if run.dry_run:
+            for item in run.details[:LIST_MAX]:
+                self.stdout.write(f"  {item['action']} {item['target']} (tenant {item['tenant_id']}: {item['gap']})")
+            if run.repaired > LIST_MAX:
+                self.stdout.write(f"  … and {run.repaired - LIST_MAX} more")

@@ -1,0 +1,67 @@
+"""Ops: the record of every heal run (ADR 0012)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from core.models import Tenant
+
+
+class HealRun(models.Model):
+    """One run of a heal job: who or what started it, what it examined, what it repaired.
+
+    Written only by core/ops/services.py. A platform-wide run (tenant NULL, from beat or the
+    command) also keeps its figures per tenant in `by_tenant`, so a tenant's ops and auditors
+    see that tenant's share and nothing of the others (core/ops/selectors.py).
+    """
+
+    class Name(models.TextChoices):
+        SEARCH_INDEX = "search_index"
+        PENDING_GRADINGS = "pending_gradings"
+
+    class Trigger(models.TextChoices):
+        BEAT = "beat"
+        COMMAND = "command"
+        API = "api"
+        PAGE = "page"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    name = models.CharField(max_length=30, choices=Name.choices)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="+")
+    # Who, in words: a username, "beat", or the OS user and host of a command.
+    actor_label = models.CharField(max_length=150)
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    requested_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    examined = models.IntegerField(default=0)
+    repaired = models.IntegerField(default=0)
+    errors = models.IntegerField(default=0)
+    error = models.TextField(blank=True)
+    # {"<tenant id>": {"examined": n, "repaired": m}}
+    by_tenant = models.JSONField(default=dict, blank=True)
+    # What was (or, in a dry run, would be) repaired: [{"tenant_id", "action", ...}], capped.
+    details = models.JSONField(default=list, blank=True)
+    # The outbox event whose delivery runs it, so a redelivery of that event may resume it.
+    claimed_event = models.UUIDField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["-requested_at"], name="ops_healrun_recent"),
+            models.Index(fields=["tenant", "-requested_at"], name="ops_healrun_tenant"),
+        ]
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"heal {self.name} #{self.pk} ({self.status})"

@@ -1,0 +1,138 @@
+"""Write functions of heal runs (ADR 0012): request, claim, finish.
+
+A run is requested (beat, the API, the ops page) as a `queued` HealRun plus an ops.run_heal
+outbox event in one transaction; the task claims it (`queued` -> `running`, conditional
+update), runs the heal outside any long transaction (the heal commits its repairs in
+chunks), and finishes the run inside its effects() transaction. The command runs a heal
+in its own process without the outbox: a repair tool must work when workers do not.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import uuid
+
+import structlog
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from core.channels import tenant_channel
+from core.errors import NotFound
+from core.learning.heals import HealResult
+from core.models import User
+from core.ops.heals import HEALS
+from core.ops.models import HealRun
+from outbox.emit import emit
+
+log = structlog.get_logger(__name__)
+
+# Live events of platform-wide runs (no tenant) go here; platform staff's pages may follow it.
+PLATFORM_OPS_CHANNEL = "platform:ops:events"
+# A run keeps at most this many repairs (or would-be repairs) in its details.
+DETAILS_MAX = 1_000
+
+
+def _check_name(name: str) -> str:
+    if name not in HEALS:
+        raise NotFound(f"heal {name!r} not found; there are {', '.join(sorted(HEALS))}", field="name")
+    return name
+
+
+def _channel(run: HealRun) -> str:
+    return tenant_channel(run.tenant_id) if run.tenant_id is not None else PLATFORM_OPS_CHANNEL
+
+
+def _announce(event_type: str, run: HealRun) -> None:
+    emit(event_type, aggregate_type="heal_run", aggregate_id=run.id, channel=_channel(run),
+         tenant_id=run.tenant_id, actor_id=run.actor_id,
+         payload={"run_id": run.id, "name": run.name, "status": run.status, "dry_run": run.dry_run,
+                  "examined": run.examined, "repaired": run.repaired, "errors": run.errors})
+
+
+def command_actor_label() -> str:
+    """Who ran a command: the OS user and host (there is no signed-in user)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"command ({user}@{socket.gethostname()})"[:150]
+
+
+@transaction.atomic(durable=True)
+def request_heal(name: str, *, trigger: str, actor: User | None = None, actor_label: str = "",
+                 dry_run: bool = False, tenant_id: int | None = None) -> HealRun:
+    """Record a queued run of heal `name` and enqueue it (ops.run_heal, batch queue).
+
+    tenant_id None heals every tenant (beat, platform staff); a tenant's ops always pass
+    their own tenant. NotFound (naming `name`) for an unknown heal."""
+    run = HealRun.objects.create(
+        name=_check_name(name), trigger=trigger, actor=actor, dry_run=dry_run, tenant_id=tenant_id,
+        actor_label=(actor_label or (actor.username if actor else trigger))[:150])
+    emit("heal.requested", aggregate_type="heal_run", aggregate_id=run.id, task="ops.run_heal",
+         tenant_id=tenant_id, actor_id=actor.id if actor else None, payload={"run_id": run.id})
+    _announce("heal.requested", run)
+    return run
+
+
+@transaction.atomic(durable=True)
+def claim_heal_run(run_id: int, event_id: uuid.UUID | str | None) -> HealRun | None:
+    """queued -> running for this delivery (or the running run this same event already holds,
+    when its worker died); None if the run is finished or held by another delivery."""
+    event = str(event_id) if event_id else None
+    held = Q(status=HealRun.Status.QUEUED) | Q(status=HealRun.Status.RUNNING, claimed_event=event)
+    if not HealRun.objects.filter(held, id=run_id).update(
+            status=HealRun.Status.RUNNING, started_at=timezone.now(), claimed_event=event):
+        return None
+    run = HealRun.objects.get(id=run_id)
+    _announce("heal.started", run)
+    return run
+
+
+@transaction.atomic(durable=True)
+def start_command_run(name: str, *, dry_run: bool = False, tenant_id: int | None = None,
+                      actor_label: str = "") -> HealRun:
+    """A run started by `manage.py heal`, running in that process at once (no outbox hop)."""
+    now = timezone.now()
+    run = HealRun.objects.create(
+        name=_check_name(name), trigger=HealRun.Trigger.COMMAND, actor_label=actor_label or command_actor_label(),
+        dry_run=dry_run, tenant_id=tenant_id, status=HealRun.Status.RUNNING, requested_at=now, started_at=now)
+    _announce("heal.started", run)
+    return run
+
+
+def execute_heal(run: HealRun) -> tuple[HealResult | None, str]:
+    """Run the heal of `run` (outside any transaction: the heal commits its repairs in chunks).
+    Returns (result, "") or (None, the error): a failed heal is recorded, not retried; the
+    next run starts over from the truth."""
+    heal = HEALS[run.name]
+    try:
+        return heal(dry_run=run.dry_run, tenant_id=run.tenant_id, heal_run_id=run.id, actor_id=run.actor_id), ""
+    except Exception as exc:  # recorded on the run, which ops see
+        log.exception("ops.heal_failed", run_id=run.id, heal=run.name)
+        return None, f"{type(exc).__name__}: {exc}"[:4000]
+
+
+def _figures(result: HealResult) -> dict[str, dict[str, int]]:
+    repaired = result.repaired_by_tenant()
+    tenants = sorted(set(result.examined_by_tenant) | set(repaired))
+    return {str(t): {"examined": result.examined_by_tenant.get(t, 0), "repaired": repaired.get(t, 0)}
+            for t in tenants}
+
+
+@transaction.atomic  # not durable: the task calls it inside its effects() transaction
+def finish_heal_run(run_id: int, result: HealResult | None, error: str = "") -> HealRun:
+    """running -> succeeded (with its figures) or failed (with the error); announce it."""
+    fields: dict[str, object] = {"finished_at": timezone.now(), "claimed_event": None}
+    if result is None:
+        fields.update(status=HealRun.Status.FAILED, errors=1, error=error or "failed")
+    else:
+        fields.update(status=HealRun.Status.SUCCEEDED, examined=result.examined, repaired=len(result.repairs),
+                      by_tenant=_figures(result), details=[r.to_dict() for r in result.repairs[:DETAILS_MAX]])
+    HealRun.objects.filter(id=run_id, status=HealRun.Status.RUNNING).update(**fields)
+    run = HealRun.objects.get(id=run_id)
+    _announce("heal.finished", run)
+    log.info("ops.heal_finished", run_id=run.id, heal=run.name, status=run.status, dry_run=run.dry_run,
+             examined=run.examined, repaired=run.repaired)
+    return run

@@ -1,0 +1,34 @@
+"""Ops tasks: heal runs on the batch queue (ADR 0012)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.celery import ferry_task
+from core.ops.models import HealRun
+from core.ops.services import claim_heal_run, execute_heal, finish_heal_run, request_heal
+from outbox.consumers import OutboxTask
+
+
+@ferry_task(name="ops.run_heal", queue="batch", soft_time_limit=540, time_limit=600, base=OutboxTask, bind=True)
+def run_heal(self: Any, tenant_id: int | None, run_id: int) -> str:
+    """Run a requested heal: claim the run, heal (repairs commit in chunks as they go), and
+    record the outcome with the event's completion. Returns the run's final status."""
+    run = claim_heal_run(int(run_id), self.request.id)
+    if run is None:
+        with self.effects():  # already finished, or another delivery holds it
+            pass
+        return "skipped"
+    result, error = execute_heal(run)
+    with self.effects():
+        finished = finish_heal_run(run.id, result, error)
+    return str(finished.status)
+
+
+@ferry_task(name="ops.request_heal", queue="batch", soft_time_limit=30, time_limit=60)
+def request_scheduled_heal(name: str, tenant_id: int | None = None, dry_run: bool = False) -> int:
+    """Beat's entry point (schedules seeded by migration ops/0002): record a run (every tenant,
+    unless the schedule's kwargs name one) and enqueue it through the outbox like any other.
+    Returns the run id."""
+    return request_heal(name, trigger=HealRun.Trigger.BEAT, actor_label="beat", dry_run=dry_run,
+                        tenant_id=tenant_id).id

@@ -1,0 +1,103 @@
+"""The learning loop in the running system: a reviewer publishes a problem, a learner finds it
+in search, submits code, and the grade arrives live on the learner's channel, from a real
+relay and a real worker grading in the real sandbox."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+from django.test import Client
+
+from core.channels import user_channel
+from core.learning.models import GradingAttempt, Submission
+from core.models import Tenant, User
+from core.roles import Role
+from tests.helpers import processes, start_relay, start_worker, wait_until
+from tests.integration.learning.fixtures import story_user
+
+pytestmark = pytest.mark.usefixtures("outbox_db", "broker")
+
+
+@pytest.fixture
+def bob(harbor: Tenant) -> User:
+    return story_user("bob", harbor, Role.REVIEWER)
+
+
+@pytest.fixture
+def lena(harbor: Tenant) -> User:
+    return story_user("lena", harbor, Role.LEARNER)
+
+TESTS = "import solution\n\n\ndef test_adds():\n    assert solution.add(1, 2) == 3\n\n\ndef test_negatives():\n" \
+        "    assert solution.add(-2, -3) == -5\n"
+
+
+@pytest.fixture
+def subscription(lena: User) -> Iterator[Any]:
+    """Lena's live channel on the pub/sub database, as the web process's stream subscribes to it."""
+    client = redis.Redis.from_url(settings.REDIS_PUBSUB_URL)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    assert lena.tenant_id is not None
+    pubsub.subscribe(user_channel(lena.tenant_id, lena.id))
+    yield pubsub
+    pubsub.close()
+    client.close()
+
+
+def post(client: Client, user: User, path: str, data: dict[str, object] | None = None) -> dict[str, Any]:
+    client.force_login(user)
+    response = client.post(path, data or {}, content_type="application/json")
+    assert response.status_code in (200, 201, 202), response.content
+    return dict(response.json())
+
+
+def next_grade(pubsub: Any, submission_id: int, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=0.5)
+        if message is None:
+            continue
+        event = json.loads(message["data"])
+        if event["type"] == "submission.graded" and event["payload"]["submission_id"] == submission_id:
+            return dict(event)
+    raise AssertionError(f"no live grade for submission {submission_id} within {timeout} s")
+
+
+def test_a_published_problem_is_found_submitted_and_graded_live(log_dir: Path, bob: User, lena: User,
+                                                                  subscription: Any) -> None:
+    client = Client()
+    with ExitStack() as running:  # every process started is stopped, also if a later one fails to start
+        running.enter_context(processes(start_relay(log_dir)))
+        running.enter_context(processes(start_worker(log_dir)))
+        draft = post(client, bob, "/api/problems", {
+            "title": "Add two doses", "body": "Write `add(a, b)` returning the total dose.", "tests": TESTS})
+        post(client, bob, f"/api/versions/{draft['id']}/submit")
+        post(client, bob, f"/api/versions/{draft['id']}/review", {"decision": "approve"})
+        post(client, bob, f"/api/versions/{draft['id']}/publish")
+
+        client.force_login(lena)
+        hits = wait_until(lambda: client.get("/api/search", {"q": "total dose"}).json()["results"], 30,
+                          message="the published problem to be searchable")
+        assert [h["content_id"] for h in hits] == [draft["content_id"]]
+
+        passing = post(client, lena, f"/api/problems/{draft['content_id']}/submissions",
+                       {"source": "def add(a, b):\n    return a + b\n"})
+        live = next_grade(subscription, passing["id"])
+        assert (live["payload"]["status"], live["payload"]["passed"], live["payload"]["total"]) == ("passed", 2, 2)
+
+        failing = post(client, lena, f"/api/problems/{draft['content_id']}/submissions",
+                       {"source": "def add(a, b):\n    return abs(a) + abs(b)\n"})
+        assert next_grade(subscription, failing["id"])["payload"]["status"] == "failed"
+
+    detail = client.get(f"/api/submissions/{failing['id']}").json()
+    assert [t["status"] for t in detail["attempts"][0]["tests"]] == ["passed", "failed"]
+    assert "AssertionError" in detail["attempts"][0]["tests"][1]["output"]
+    assert Submission.objects.get(id=passing["id"]).status == "passed"
+    assert GradingAttempt.objects.filter(isolation="bubblewrap").count() == 2

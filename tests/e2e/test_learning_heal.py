@@ -1,0 +1,93 @@
+"""Redis loses everything right after the relay handed it a publish and a submission: the
+heals find both gaps in PostgreSQL and the real relay and worker repair them.
+
+A private redis-server stands in for the broker and pub/sub, so FLUSHALL is the real command
+and touches nobody else's data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from django.db import connection
+
+from core.learning import services
+from core.learning.heals import heal_pending_gradings, heal_search_index
+from core.learning.models import Kind, SearchDocument, Submission
+from core.models import Tenant, User
+from core.roles import Role
+from outbox.models import OutboxEvent
+from tests.helpers import RedisServer, processes, start_relay, start_worker, wait_until
+from tests.integration.learning.fixtures import story_user
+from tests.integration.learning.support import published
+
+pytestmark = pytest.mark.usefixtures("outbox_db")
+
+
+@pytest.fixture
+def bob(harbor: Tenant) -> User:
+    return story_user("bob", harbor, Role.REVIEWER)
+
+
+@pytest.fixture
+def lena(harbor: Tenant) -> User:
+    return story_user("lena", harbor, Role.LEARNER)
+
+SOLUTION = "def add(a, b):\n    return a + b\n"
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def all_task_events_relayed() -> bool:
+    statuses = set(OutboxEvent.objects.filter(task_name__isnull=False).values_list("status", flat=True))
+    return statuses == {"relayed"}
+
+
+def test_after_a_flushall_the_heals_repair_a_lost_index_event_and_a_lost_grading(
+        log_dir: Path, private_redis: RedisServer, bob: User, lena: User) -> None:
+    broker_url, pubsub_url = f"{private_redis.url}/0", f"{private_redis.url}/2"
+    problem = published(bob, bob, kind=Kind.PROBLEM, title="Add two doses", body="Write add(a, b).")
+    lesson = published(bob, bob, title="Hand hygiene before wound care", body="Wash for twenty seconds.")
+    submission = services.submit_solution(problem.content_id, lena, SOLUTION)
+
+    relay = start_relay(log_dir, REDIS_BROKER_URL=broker_url, REDIS_PUBSUB_URL=pubsub_url)
+    with processes(relay):
+        wait_until(all_task_events_relayed, 30, message="the relay to hand every task event to Redis")
+        client = redis.Redis.from_url(private_redis.url)
+        assert client.llen("default") + client.llen("interactive") > 0
+        client.flushall()  # the messages are gone; Postgres says they were relayed
+        client.close()
+
+        worker = start_worker(log_dir, REDIS_BROKER_URL=broker_url, REDIS_PUBSUB_URL=pubsub_url)
+        with processes(worker):
+            assert not SearchDocument.objects.filter(content_id=lesson.content_id).exists()
+            assert Submission.objects.get(id=submission.id).status == "queued"
+
+            index_repairs = heal_search_index()
+            assert {r.target for r in index_repairs.repairs} == {f"content:{problem.content_id}",
+                                                                 f"content:{lesson.content_id}"}
+            wait_until(lambda: SearchDocument.objects.filter(content_id=lesson.content_id).exists(), 30,
+                       message="the repaired document to be indexed")
+            assert heal_search_index().repairs == []
+
+            assert heal_pending_gradings().repairs == []  # not past its deadline yet: nothing to do
+            with connection.cursor() as cursor:  # the deadline passes
+                cursor.execute("UPDATE learning_submission SET deadline_at = now() - interval '1 second' "
+                               "WHERE id = %s", [submission.id])
+            [requeued] = heal_pending_gradings().repairs
+            assert (requeued.target, requeued.action) == (f"submission:{submission.id}", "requeue")
+            wait_until(lambda: Submission.objects.get(id=submission.id).finished, 60,
+                       message="the re-enqueued submission to be graded")
+
+    graded = Submission.objects.get(id=submission.id)
+    assert (graded.status, graded.enqueues, graded.attempts) == ("passed", 2, 1), worker.output()[-3000:]
+    assert graded.grading_attempts.get().isolation == "bubblewrap"
