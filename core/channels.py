@@ -13,6 +13,11 @@ def user_channel(tenant_id: int, user_id: int) -> str:
     return f"tenant:{tenant_id}:user:{user_id}:events"
 
 
+def platform_channel() -> str:
+    """Platform-wide operational events (heal runs not tied to one tenant); staff only."""
+    return "platform:ops:events"
+
+
 def channels_for(tenant_id: int, user_id: int) -> list[str]:
     """What a signed-in user's live stream carries."""
     return [tenant_channel(tenant_id), user_channel(tenant_id, user_id)]

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from core.env import (
     database_from_url,
@@ -159,6 +161,8 @@ CACHES = {
             "IGNORE_EXCEPTIONS": True,
             "SOCKET_CONNECT_TIMEOUT": 1,
             "SOCKET_TIMEOUT": 1,
+            # redis-py retries with backoff by default: a dead cache would cost seconds per call.
+            "CONNECTION_POOL_KWARGS": {"retry": Retry(NoBackoff(), 0)},
         },
     }
 }

@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 import re
 
-import markdown  # type: ignore[import-untyped]  # no stubs shipped; see docs/learning.md
+import markdown
 import nh3
 from django.conf import settings
 from django.core.cache import cache

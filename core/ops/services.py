@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from core.channels import tenant_channel
+from core.channels import platform_channel, tenant_channel
 from core.errors import NotFound
 from core.learning.heals import HealResult
 from core.models import User
@@ -29,7 +29,7 @@ from outbox.emit import emit
 log = structlog.get_logger(__name__)
 
 # Live events of platform-wide runs (no tenant) go here; platform staff's pages may follow it.
-PLATFORM_OPS_CHANNEL = "platform:ops:events"
+PLATFORM_OPS_CHANNEL = platform_channel()
 # A run keeps at most this many repairs (or would-be repairs) in its details.
 DETAILS_MAX = 1_000
 
