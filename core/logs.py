@@ -54,6 +54,8 @@ def logging_config(fmt: str, level: str) -> None:
                 # Access lines come from uvicorn itself; keep Django's own request logger for errors.
                 "django.server": {"level": "WARNING"},
                 "celery.redirected": {"level": "WARNING"},
+                # One line per HTTP request made by the chaos run's load would drown its report.
+                "httpx": {"level": "WARNING"},
             },
         }
     )

@@ -7,6 +7,7 @@ Standard library only: this runs before the virtual environment exists.
     python3 scripts/services.py stop
     python3 scripts/services.py status
     python3 scripts/services.py urls     # prints shell exports of the URLs
+    python3 scripts/services.py restart-postgres
 
 Data lives under .var/ in the checkout; both servers listen on 127.0.0.1 only, on
 ports that do not clash with a system PostgreSQL (5432) or Redis (6379). The ports
@@ -298,6 +299,11 @@ def main(argv: list[str]) -> int:
                 redis_start(redis)
                 for key, value in urls().items():
                     print(f"  {key}={value}")
+            elif action == "restart-postgres":
+                found = postgres_bindir()
+                if found is not None:
+                    pg_stop(found)
+                    pg_start(found)
             elif action == "stop":
                 found = postgres_bindir()
                 if found is not None:

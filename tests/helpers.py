@@ -6,15 +6,16 @@ import os
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import redis
 from django.conf import settings
 from django.db import connection
+
+from core.chaos.processes import Process as _Process
+from core.chaos.processes import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -32,17 +33,6 @@ def outbox_counts() -> dict[str, int]:
         cursor.execute("SELECT status, count(*) FROM outbox_log GROUP BY status")
         found = dict(cursor.fetchall())
     return {status: found.get(status, 0) for status in ("pending", "relayed", "completed", "dead")}
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 30, interval: float = 0.05,
-               message: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
 
 def free_port() -> int:
@@ -68,45 +58,16 @@ def process_env(**extra: str) -> dict[str, str]:
     }
 
 
-class Process:
-    """A child process whose output goes to a log file the test can read."""
+class Process(_Process):
+    """A child process of a test (see core.chaos.processes.Process), run from the repository."""
 
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.popen = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self._log,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_for_output(self, text: str, timeout: float = 30) -> None:
-        def seen() -> bool:
-            if text in self.output():
-                return True
-            if self.popen.poll() is not None:
-                raise AssertionError(f"{self.name} exited ({self.popen.returncode}):\n{self.output()[-3000:]}")
-            return False
-        wait_until(seen, timeout, 0.1, f"{text!r} in {self.name}'s output")
-
-    def signal(self, signum: int) -> None:
-        os.killpg(self.popen.pid, signum)
+        super().__init__(name, args, env, log_dir, ROOT)
 
     def stop(self, timeout: float = 15) -> int:
-        if self.popen.poll() is None:
-            self.signal(15)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.signal(9)
-                self.popen.wait(5)
+        code = super().stop(timeout)
         self._log.close()
-        return self.popen.returncode
+        return code
 
 
 def start_worker(log_dir: Path, name: str = "worker", queues: str = "interactive,default,batch",

@@ -1,0 +1,110 @@
+"""What must hold once the load stopped and the heals ran, read from Postgres and the index.
+
+Each check returns the list of what was lost (empty when it holds), one readable line each.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import psycopg
+
+from core.chaos.load import Ledger
+
+FINAL_SUBMISSION = ("passed", "failed", "error", "timed_out")
+
+
+def rows(db: psycopg.Connection[Any], query: str, *params: Any) -> list[tuple[Any, ...]]:
+    return db.execute(query, params).fetchall()
+
+
+def outbox_settled(db: psycopg.Connection[Any]) -> list[str]:
+    """Every event delivered: nothing pending or relayed, nothing dead."""
+    lost = [f"outbox event #{i} ({t}) still {s} after recovery"
+            for i, t, s in rows(db, "SELECT id, event_type, status FROM outbox_event "
+                                    "WHERE status IN ('pending', 'relayed') ORDER BY id LIMIT 50")]
+    lost += [f"outbox event #{i} ({t}) dead: {e}"
+             for i, t, e in rows(db, "SELECT id, event_type, last_error FROM outbox_event WHERE status = 'dead'")]
+    return lost
+
+
+def search_index_matches_live_versions(db: psycopg.Connection[Any]) -> list[str]:
+    """One document per live content, at its live version; none for anything not live."""
+    missing = rows(db, """
+        SELECT c.id, c.live_version_id, d.version_id FROM learning_content c
+        LEFT JOIN learning_searchdocument d ON d.content_id = c.id
+        WHERE c.live_version_id IS NOT NULL AND d.version_id IS DISTINCT FROM c.live_version_id""")
+    extra = rows(db, """
+        SELECT d.content_id, d.version_id FROM learning_searchdocument d
+        JOIN learning_content c ON c.id = d.content_id WHERE c.live_version_id IS NULL""")
+    return ([f"content {c}: live version {v} indexed as {d}" for c, v, d in missing]
+            + [f"content {c}: not live but indexed at version {v}" for c, v in extra])
+
+
+def submissions_graded(db: psycopg.Connection[Any]) -> list[str]:
+    """Every submission graded, or errored with a reason."""
+    stuck = rows(db, "SELECT id, status FROM learning_submission WHERE status NOT IN %s", FINAL_SUBMISSION)
+    silent = rows(db, "SELECT id FROM learning_submission WHERE status = 'error' AND error = ''")
+    return ([f"submission {i} still {s}" for i, s in stuck]
+            + [f"submission {i} errored without a reason" for (i,) in silent])
+
+
+def jobs_finished(db: psycopg.Connection[Any]) -> list[str]:
+    """Every Optimize Day job done (with its plan) or failed with a reason."""
+    stuck = rows(db, "SELECT id, status FROM dispatch_optimizejob WHERE status NOT IN ('done', 'failed')")
+    silent = rows(db, "SELECT id FROM dispatch_optimizejob WHERE status = 'failed' AND error = ''")
+    return ([f"optimize job {i} still {s}" for i, s in stuck]
+            + [f"optimize job {i} failed without a reason" for (i,) in silent])
+
+
+def decisions_notified(db: psycopg.Connection[Any]) -> list[str]:
+    """Every review decision told the version's author, once (the unique constraint makes twice impossible)."""
+    missing = rows(db, """
+        SELECT r.id, v.author_id FROM learning_review r JOIN learning_version v ON v.id = r.version_id
+        WHERE v.author_id <> r.reviewer_id AND NOT EXISTS (
+            SELECT 1 FROM learning_notification n
+            WHERE n.recipient_id = v.author_id AND n.reason = 'decision' AND n.version_id = r.version_id)""")
+    return [f"review {r}: its author (user {a}) was never notified" for r, a in missing]
+
+
+def no_duplicate_effects(db: psycopg.Connection[Any]) -> list[str]:
+    """At most one route plan per optimize job; every consumed event in the inbox once (its primary key)."""
+    doubled = rows(db, "SELECT job_id, count(*) FROM dispatch_routeplan WHERE job_id IS NOT NULL "
+                       "GROUP BY job_id HAVING count(*) > 1")
+    return [f"optimize job {j} wrote {n} plans" for j, n in doubled]
+
+
+def accepted_writes_persisted(db: psycopg.Connection[Any], ledger: Ledger) -> list[str]:
+    """The last accepted write to every visit and every content is what Postgres holds now."""
+    lost = []
+    windows = {i: (s.isoformat(timespec="seconds"), e.isoformat(timespec="seconds"))
+               for i, s, e in rows(db, "SELECT id, window_start, window_end FROM dispatch_visit")}
+    for visit_id, outcome in ledger.visits.items():
+        if outcome.accepted is not None and not outcome.allows(windows.get(visit_id)):
+            lost.append(f"visit {visit_id}: window {windows.get(visit_id)}, accepted {outcome.accepted}")
+    live = dict(rows(db, "SELECT id, live_version_id FROM learning_content"))
+    for content_id, outcome in ledger.live.items():
+        if not outcome.allows(live.get(content_id)):
+            lost.append(f"content {content_id}: live version {live.get(content_id)}, accepted {outcome.accepted}")
+    known = {i for (i,) in rows(db, "SELECT id FROM learning_submission")}
+    lost += [f"accepted submission {i} does not exist" for i in sorted(ledger.submissions - known)]
+    jobs = {i for (i,) in rows(db, "SELECT id FROM dispatch_optimizejob")}
+    lost += [f"accepted optimize job {i} does not exist" for i in sorted(ledger.jobs - jobs)]
+    return lost
+
+
+def server_errors_outside_windows(ledger: Ledger, windows: list[tuple[float, float]]) -> list[str]:
+    """5xx answers to valid requests, except during a declared PostgreSQL restart."""
+    return [f"{dt.datetime.fromtimestamp(t, dt.UTC):%H:%M:%S} {m} {p} -> {s}"
+            for t, m, p, s in ledger.server_errors if not any(a <= t <= b for a, b in windows)]
+
+
+CHECKS = {
+    "outbox delivered everything": outbox_settled,
+    "search index = live versions": search_index_matches_live_versions,
+    "submissions graded or errored with a reason": submissions_graded,
+    "optimize jobs done or failed with a reason": jobs_finished,
+    "review decisions notified": decisions_notified,
+    "no duplicate effects": no_duplicate_effects,
+}
