@@ -263,9 +263,10 @@ SANDBOX_PYTHON = env_str("SANDBOX_PYTHON", "/usr/bin/python3")
 # The unprivileged host user submissions run as when the worker itself runs as root.
 SANDBOX_USER = env_str("SANDBOX_USER", "ferry-sandbox")
 # The grading task's time limits: the sandbox's wall clock plus time to start it, to probe
-# the isolation once per worker process (bounded at 20 s, core/learning/sandbox/probe.py) and
-# to record the result. The heal's deadline must exceed the hard limit, or
-# heal_pending_gradings would re-enqueue a submission whose grading may still be running.
+# the isolation once per worker process (the probe's self-test runs at most twice, each
+# bounded by PROBE_LIMITS.wall_s in core/learning/sandbox/probe.py, 10 s) and to record the
+# result. The heal's deadline must exceed the hard limit, or heal_pending_gradings would
+# re-enqueue a submission whose grading may still be running.
 GRADING_SOFT_TIME_LIMIT_S = SANDBOX_WALL_S + 30
 GRADING_TIME_LIMIT_S = GRADING_SOFT_TIME_LIMIT_S + 10
 if GRADING_DEADLINE_S <= GRADING_TIME_LIMIT_S:
@@ -276,8 +277,9 @@ if GRADING_DEADLINE_S <= GRADING_TIME_LIMIT_S:
 # Search: the longest query accepted, and results per page.
 SEARCH_QUERY_MAX_CHARS = env_int("SEARCH_QUERY_MAX_CHARS", 200, minimum=10)
 SEARCH_RESULTS_MAX = env_int("SEARCH_RESULTS_MAX", 20, minimum=1)
-# Rendered Markdown and problem pages in the cache, keyed by (immutable) version.
-LEARNING_CACHE_TIMEOUT_S = env_int("LEARNING_CACHE_TIMEOUT_S", 24 * 3600, minimum=1)
+# Whether a reviewer may review a version they wrote themselves (409 otherwise): for a
+# one-reviewer agency only; review is meant to be a second pair of eyes.
+LEARNING_ALLOW_SELF_REVIEW = env_bool("LEARNING_ALLOW_SELF_REVIEW", False)
 
 # --- internationalisation, static files -------------------------------------------------
 

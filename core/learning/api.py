@@ -14,11 +14,10 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from core.access import RoleAuth, tenant_user
+from core.access import RoleAuth, tenant_id_of, tenant_user
 from core.learning import selectors, services
 from core.learning.models import Content, Kind, Notification, Review, Submission, Version
 from core.learning.ratelimit import check_submission_rate
-from core.learning.rendering import cached_version_html
 from core.roles import Role
 
 router = Router(tags=["learning"])
@@ -26,12 +25,6 @@ router = Router(tags=["learning"])
 READERS = RoleAuth(Role.LEARNER, Role.REVIEWER)
 REVIEWERS = RoleAuth(Role.REVIEWER)
 LEARNERS = RoleAuth(Role.LEARNER)
-
-
-def _tenant(request: HttpRequest) -> int:
-    tenant_id = tenant_user(request).tenant_id
-    assert tenant_id is not None
-    return tenant_id
 
 
 # --- schemas ---------------------------------------------------------------------------------------
@@ -216,8 +209,8 @@ def _version_detail(version: Version) -> dict[str, Any]:
                 "replies": [{"id": p.id, "author": p.author.username, "body": p.body, "created_at": p.created_at}
                             for p in r.replies.all()]}
                for r in version.reviews.all()]
-    return {**_version(version), "body": version.body, "body_html": cached_version_html(version.id, version.body),
-            "tests": version.tests, "reviews": reviews}
+    return {**_version(version), "body": version.body, "body_html": version.body_html, "tests": version.tests,
+            "reviews": reviews}
 
 
 def _content(content: Content) -> dict[str, Any]:
@@ -233,7 +226,7 @@ def _published(content: Content) -> dict[str, Any]:
     live = content.live_version
     assert live is not None
     return {"id": content.id, "kind": content.kind, "version_id": live.id, "version_number": live.number,
-            "title": live.title, "body_html": cached_version_html(live.id, live.body)}
+            "title": live.title, "body_html": live.body_html}
 
 
 def _submission(submission: Submission) -> dict[str, Any]:
@@ -256,7 +249,7 @@ def _notification(n: Notification) -> dict[str, Any]:
 
 def _published_list(request: HttpRequest, kind: str) -> list[dict[str, Any]]:
     return [{"id": c.id, "kind": c.kind, "version_id": c.live_version_id, "title": c.live_version.title}
-            for c in selectors.live_contents(_tenant(request), kind) if c.live_version is not None]
+            for c in selectors.live_contents(tenant_id_of(request), kind) if c.live_version is not None]
 
 
 @router.get("/problems", response=list[PublishedSummary], auth=READERS)
@@ -274,20 +267,20 @@ def list_lessons(request: HttpRequest) -> list[dict[str, Any]]:
 @router.get("/problems/{problem_id}", response=PublishedOut, auth=READERS)
 def get_problem(request: HttpRequest, problem_id: int) -> dict[str, Any]:
     """A published problem at its live version, rendered (404 if not published)."""
-    return _published(selectors.live_content(_tenant(request), problem_id, Kind.PROBLEM))
+    return _published(selectors.live_content(tenant_id_of(request), problem_id, Kind.PROBLEM))
 
 
 @router.get("/lessons/{lesson_id}", response=PublishedOut, auth=READERS)
 def get_lesson(request: HttpRequest, lesson_id: int) -> dict[str, Any]:
     """A published lesson at its live version, rendered (404 if not published)."""
-    return _published(selectors.live_content(_tenant(request), lesson_id, Kind.LESSON))
+    return _published(selectors.live_content(tenant_id_of(request), lesson_id, Kind.LESSON))
 
 
 @router.get("/search", response=SearchOut, auth=READERS)
 def search(request: HttpRequest, q: str = "", kind: str | None = None, limit: int | None = None) -> dict[str, Any]:
     """Published lessons and problems of the caller's agency matching q, best first, with
     highlighted snippets (HTML: escaped text, matches in <mark>)."""
-    hits = selectors.search(_tenant(request), q, kind, limit)
+    hits = selectors.search(tenant_id_of(request), q, kind, limit)
     return {"q": selectors.validate_query(q), "results": [hit.to_dict() for hit in hits]}
 
 
@@ -311,12 +304,12 @@ def create_lesson(request: HttpRequest, payload: VersionIn) -> Status[dict[str, 
 @router.get("/contents", response=list[ContentOut], auth=REVIEWERS)
 def list_contents(request: HttpRequest) -> list[dict[str, Any]]:
     """Every lesson and problem of the agency with all its versions."""
-    return [_content(c) for c in selectors.all_contents(_tenant(request))]
+    return [_content(c) for c in selectors.all_contents(tenant_id_of(request))]
 
 
 @router.get("/contents/{content_id}", response=ContentOut, auth=REVIEWERS)
 def get_content(request: HttpRequest, content_id: int) -> dict[str, Any]:
-    return _content(selectors.content_with_versions(_tenant(request), content_id))
+    return _content(selectors.content_with_versions(tenant_id_of(request), content_id))
 
 
 @router.post("/contents/{content_id}/versions", response={201: VersionOut}, auth=REVIEWERS)
@@ -341,13 +334,13 @@ def rollback(request: HttpRequest, content_id: int, payload: RollbackIn) -> dict
 @router.get("/review-queue", response=list[VersionOut], auth=REVIEWERS)
 def review_queue(request: HttpRequest) -> list[dict[str, Any]]:
     """Versions waiting for a review decision, oldest first."""
-    return [_version(v) for v in selectors.review_queue(_tenant(request))]
+    return [_version(v) for v in selectors.review_queue(tenant_id_of(request))]
 
 
 @router.get("/versions/{version_id}", response=VersionDetailOut, auth=REVIEWERS)
 def get_version(request: HttpRequest, version_id: int) -> dict[str, Any]:
     """A version with its rendered body, tests and review discussion."""
-    return _version_detail(selectors.version_detail(_tenant(request), version_id))
+    return _version_detail(selectors.version_detail(tenant_id_of(request), version_id))
 
 
 @router.post("/versions/{version_id}/submit", response=VersionOut, auth=REVIEWERS)
@@ -388,10 +381,10 @@ def submit(request: HttpRequest, problem_id: int, payload: SubmissionIn) -> Stat
     429 with Retry-After over SUBMISSION_RATE_LIMIT per SUBMISSION_RATE_WINDOW_S."""
     learner = tenant_user(request)
     # Cheap refusals first, so a mistyped id does not use up the learner's allowance.
-    selectors.live_content(_tenant(request), problem_id, Kind.PROBLEM)
-    services.validate_source(payload.source)
+    selectors.live_content(tenant_id_of(request), problem_id, Kind.PROBLEM)
+    source = services.validate_source(payload.source)
     check_submission_rate(learner.id)
-    submission = services.submit_solution(problem_id, learner, payload.source)
+    submission = services.submit_solution(problem_id, learner, source)
     return Status(202, {"id": submission.id, "status": submission.status, "problem_id": problem_id})
 
 

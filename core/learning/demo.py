@@ -1,8 +1,14 @@
-"""Demo content, seeded by `manage.py seed_demo` (run by `make up`). Idempotent: an item whose
-first version already exists in its tenant is left as it is.
+"""Demo content, seeded by `manage.py seed_demo` (run by `make up`). Idempotent and complete:
+every item is brought to its intended state step by step, each step checked against the
+database first, so a second run adds nothing and finishes whatever a failed first run left
+half done.
 
 Everything goes through the write functions, so the outbox carries the index events and the
-running worker fills the search index, exactly as for content made in the UI.
+running worker fills the search index, exactly as for content made in the UI. Review is a
+second pair of eyes (LEARNING_ALLOW_SELF_REVIEW is off), so each agency's content is written
+by one reviewer and approved and published by another: at Harbor, ruth writes and bob
+reviews; at Northside, nora writes and carol reviews. ruth and nora are demo logins too
+(password core.demo.DEMO_PASSWORD).
 """
 
 from __future__ import annotations
@@ -10,9 +16,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from core.demo import DEMO_PASSWORD
 from core.learning import services
-from core.learning.models import Kind, Version
+from core.learning.models import Content, Kind, Version
 from core.models import Tenant, User
+from core.roles import Role
+
+
+@dataclass(frozen=True)
+class DemoAuthor:
+    username: str
+    full_name: str
+
+
+# Per agency: who writes the demo content, and the reviewer (a core.demo user) who approves it.
+AUTHORS = {"harbor": DemoAuthor("ruth", "Ruth Abara"), "northside": DemoAuthor("nora", "Nora Fischer")}
+REVIEWERS = {"harbor": "bob", "northside": "carol"}
 
 
 @dataclass(frozen=True)
@@ -169,37 +191,69 @@ NORTHSIDE = (
 )
 
 
-def _exists(tenant: Tenant, item: DemoItem) -> bool:
-    return Version.objects.filter(tenant=tenant, number=1, title=item.title, content__kind=item.kind).exists()
+@transaction.atomic
+def demo_author(tenant: Tenant, author: DemoAuthor) -> User:
+    """The agency's demo author: a reviewer, created or reset to its demo state."""
+    first, _, last = author.full_name.partition(" ")
+    user, _ = User.objects.update_or_create(username=author.username, defaults={
+        "first_name": first, "last_name": last, "email": f"{author.username}@example.com", "tenant": tenant,
+        "is_staff": False, "is_superuser": False})
+    user.set_password(DEMO_PASSWORD)
+    user.save(update_fields=["password"])
+    user.groups.set([Group.objects.get_or_create(name=Role.REVIEWER.value)[0]])
+    return user
 
 
-def _create(item: DemoItem, author: User) -> None:
-    version = services.create_content(author, item.kind, item.title, item.body, item.tests)
-    services.submit_for_review(version.id, author)
-    if item.state == "in_review":
+def _first_version(tenant: Tenant, item: DemoItem) -> Version | None:
+    return (Version.objects.filter(tenant=tenant, number=1, title=item.title, content__kind=item.kind)
+            .order_by("id").first())
+
+
+def _advance(version: Version, goal: str, author: User, reviewer: User, comment: str) -> None:
+    """Take `version` towards `goal` ("in_review" or "live") from wherever it is, one write
+    function per step. A version someone rejected or sent back in the UI is left alone."""
+    version.refresh_from_db()
+    if version.status == Version.Status.DRAFT:
+        services.submit_for_review(version.id, author)
+        version.refresh_from_db()
+    if goal == "in_review":
         return
-    services.review_version(version.id, author, "approve", "Clear and accurate.")
-    services.publish_version(version.id, author)
+    if version.status == Version.Status.IN_REVIEW:
+        services.review_version(version.id, reviewer, "approve", comment)
+        version.refresh_from_db()
+    if version.status == Version.Status.APPROVED and version.first_published_at is None:
+        services.publish_version(version.id, reviewer)
+
+
+def _complete(tenant: Tenant, item: DemoItem, author: User, reviewer: User) -> bool:
+    """Bring one demo item to its state; True if it had to be created."""
+    first = _first_version(tenant, item)
+    created = first is None
+    if first is None:
+        first = services.create_content(author, item.kind, item.title, item.body, item.tests)
+    _advance(first, "in_review" if item.state == "in_review" else "live", author, reviewer, "Clear and accurate.")
     if item.revision is not None:
-        title, body = item.revision
-        second = services.create_version(version.content_id, author, title, body, item.tests)
-        services.submit_for_review(second.id, author)
-        services.review_version(second.id, author, "approve", "Adds the bathroom check.")
-        services.publish_version(second.id, author)
+        content = Content.objects.get(id=first.content_id)
+        second = content.versions.filter(number=2).first()
+        if second is None:
+            title, body = item.revision
+            second = services.create_version(content.id, author, title, body, item.tests)
+        _advance(second, "live", author, reviewer, "Adds the bathroom check.")
+    return created
 
 
-def _seed_tenant(tenant: Tenant, author_name: str, items: tuple[DemoItem, ...], stdout: Any) -> None:
-    author = User.objects.get(username=author_name, tenant=tenant)
-    created = [item.title for item in items if not _exists(tenant, item)]
-    for item in items:
-        if item.title in created:
-            _create(item, author)
-    stdout.write(f"learning: {tenant.name}: {len(created)} new of {len(items)} demo lessons and problems")
+def _seed_tenant(tenant: Tenant, items: tuple[DemoItem, ...], stdout: Any) -> None:
+    author = demo_author(tenant, AUTHORS[tenant.slug])
+    reviewer = User.objects.get(username=REVIEWERS[tenant.slug], tenant=tenant)
+    created = sum(_complete(tenant, item, author, reviewer) for item in items)
+    stdout.write(f"learning: {tenant.name}: {created} new of {len(items)} demo lessons and problems "
+                 f"(written by {author.username}, reviewed by {reviewer.username})")
 
 
 def seed(tenants: dict[str, Tenant], stdout: Any) -> None:
-    """Published lessons and problems (with tests) for Harbor (reviewer bob, learner lena), a
-    draft awaiting review, a lesson with two published versions (for rollback), and a little
-    content for Northside (carol), so tenant isolation is visible."""
-    _seed_tenant(tenants["harbor"], "bob", HARBOR, stdout)
-    _seed_tenant(tenants["northside"], "carol", NORTHSIDE, stdout)
+    """Published lessons and problems (with tests) for Harbor (written by ruth, reviewed by
+    bob; learner lena), a draft awaiting review, a lesson with two published versions (for
+    rollback), and a little content for Northside (nora and carol), so tenant isolation is
+    visible."""
+    _seed_tenant(tenants["harbor"], HARBOR, stdout)
+    _seed_tenant(tenants["northside"], NORTHSIDE, stdout)

@@ -1,4 +1,4 @@
-"""Grading a submission, as the learning.grade_submission task does it.
+"""Grading a submission, as the learning.grade_submission task does it (grade_submission()).
 
     start_grading   (own transaction)  claim the submission, open an attempt, tell the learner
     run_sandbox     (no transaction)   the submission's code against the problem's tests, in
@@ -9,15 +9,25 @@ The sandbox run holds no transaction and no lock: it takes seconds. A delivery t
 in the middle leaves the submission `running` with its attempt open; a redelivery of the
 same event resumes it (the claim accepts the event that holds it), and otherwise
 heal_pending_gradings re-enqueues it after its deadline.
+
+The sandbox refusing to run is one of two things (its SandboxUnavailable says which, by
+`permanent`): this machine offers no isolation at all (permanent: the submission errors
+with the reason, and nothing is retried: fail closed), or one run failed to start (not
+permanent: the delivery fails and the outbox retries it with a backoff; if every retry
+fails the event is dead-lettered, and heal_pending_gradings takes the submission over
+after its deadline).
 """
 
 from __future__ import annotations
 
 import importlib
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import structlog
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -26,6 +36,8 @@ from core.channels import user_channel
 from core.learning import queries
 from core.learning.models import GradingAttempt, Submission
 from outbox.emit import emit
+
+log = structlog.get_logger(__name__)
 
 # Stored per test and per attempt; the sandbox already bounds what it captures (SANDBOX_OUTPUT_KB).
 TEST_OUTPUT_MAX = 4_000
@@ -44,7 +56,11 @@ class GradeReportLike(Protocol):
 
 
 class GradingRefused(Exception):
-    """No isolation is available: grading must not run the code (fail closed)."""
+    """No isolation is available: grading must not run the code (fail closed), now or on a retry."""
+
+
+class GradingUnavailable(Exception):
+    """The sandbox could not start this run (a transient failure): the delivery is retried."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +112,7 @@ def start_grading(submission_id: int, tenant_id: int, event_id: uuid.UUID | str 
 def run_sandbox(claim: GradingClaim) -> GradeReportLike:
     """Run the claimed submission against its tests in the sandbox. Raises GradingRefused when
     no isolation is possible (or the sandbox is not installed): never runs code unconfined.
+    Raises GradingUnavailable when this run could not start (worth a retry).
     Must not be called inside a transaction: it takes up to SANDBOX_WALL_S seconds."""
     if connection.in_atomic_block:
         raise RuntimeError("the sandbox run must not hold a transaction open")
@@ -108,7 +125,10 @@ def run_sandbox(claim: GradingClaim) -> GradeReportLike:
     try:
         report: GradeReportLike = sandbox.grade(claim.source, claim.tests)
     except sandbox.SandboxUnavailable as exc:
-        raise GradingRefused(str(exc) or "Grading refused: no isolation is available.") from None
+        # No `permanent` attribute (an older sandbox): every refusal is final, as it was.
+        if getattr(exc, "permanent", True):
+            raise GradingRefused(str(exc) or "Grading refused: no isolation is available.") from None
+        raise GradingUnavailable(str(exc) or "the sandbox did not start") from exc
     return report
 
 
@@ -161,3 +181,46 @@ def _finish(claim: GradingClaim, status: str, duration_ms: int, summary: dict[st
                       "attempt": claim.attempt, "duration_ms": duration_ms, "passed": summary["passed"],
                       "total": summary["total"], "error": error[:300]})
     return bool(taken)
+
+
+@transaction.atomic(durable=True)
+def record_unavailable(claim: GradingClaim, reason: str) -> None:
+    """The sandbox could not start this attempt: the attempt errors with the reason (the
+    submission stays running, held by its event, whose retry opens the next attempt)."""
+    GradingAttempt.objects.filter(submission_id=claim.submission_id, number=claim.attempt,
+                                  status=GradingAttempt.Status.RUNNING).update(
+        status=GradingAttempt.Status.ERROR, finished_at=timezone.now(), isolation="none",
+        error=_truncate(f"the sandbox did not start; retrying: {reason}", 2_000))
+
+
+def grade_submission(submission_id: int, tenant_id: int, event_id: uuid.UUID | str | None, worker: str,
+                     effects: Callable[[], AbstractContextManager[None]]) -> str | None:
+    """Grade one submission for the delivery of event `event_id`; `effects` opens the task's
+    effects() transaction (its inbox row and the event's completion commit with the result).
+
+    Returns the status recorded, or None if there was nothing to grade. No isolation on this
+    machine: the submission errors with the reason. GradingUnavailable (this run did not
+    start) and any unexpected error propagate, so the outbox retries the delivery, which
+    resumes the claim.
+    """
+    claim = start_grading(submission_id, tenant_id, event_id, worker=worker)
+    if claim is None:
+        with effects():  # nothing to do, but the event is done
+            pass
+        log.info("learning.grading_skipped", submission_id=submission_id, reason="not queued for this event")
+        return None
+    try:
+        report = run_sandbox(claim)  # seconds, outside any transaction
+    except GradingRefused as exc:
+        log.error("learning.grading_refused", submission_id=submission_id, reason=str(exc))
+        with effects():
+            record_refusal(claim, str(exc))
+        return Submission.Status.ERROR.value
+    except GradingUnavailable as exc:
+        log.warning("learning.sandbox_did_not_start", submission_id=submission_id, reason=str(exc))
+        record_unavailable(claim, str(exc))
+        raise
+    with effects():
+        record_grade(claim, report)
+    log.info("learning.graded", submission_id=submission_id, status=report.status, attempt=claim.attempt)
+    return str(report.status)

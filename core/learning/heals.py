@@ -1,12 +1,14 @@
 """The learning heals: compare the truth in PostgreSQL with what should have followed from it,
 and emit fresh outbox events for every gap (ADR 0012). core/ops records and schedules runs.
 
-- heal_search_index: every live content is indexed at its live version, and nothing else is.
+- heal_search_index: every live content is indexed at its live version (and the current
+  rendering of it), and nothing else is.
   One set-based statement finds the gaps (queries.SEARCH_INDEX_GAPS); each gap becomes a
   learning.reindex_content event on the batch queue.
-- heal_pending_gradings: every submission queued or running past its deadline is enqueued
-  again (a fresh learning.grade_submission event), or, after GRADING_MAX_ATTEMPTS enqueues,
-  errored with the reason and the learner told.
+- heal_pending_gradings: every submission queued or running past its deadline, whose
+  grading event the outbox no longer holds (none pending or relayed: see queries.STUCK), is
+  enqueued again (a fresh learning.grade_submission event), or, after GRADING_MAX_ATTEMPTS
+  enqueues, errored with the reason and the learner told. A backlog is not stuck.
 
 A dry run examines the same way, emits and changes nothing, and reports what it would do.
 """
@@ -25,6 +27,7 @@ from psycopg import sql
 
 from core.channels import user_channel
 from core.learning import queries
+from core.learning.rendering import RENDER_REVISION
 from outbox.emit import emit
 
 T = TypeVar("T")
@@ -95,7 +98,7 @@ def find_search_index_gaps(tenant_id: int | None = None) -> tuple[dict[int, int]
     statement = queries.SEARCH_INDEX_GAPS.format(
         content_filter=queries.tenant_filter(queries.CONTENT_TENANT_FILTER, tenant_id),
         document_filter=queries.tenant_filter(queries.DOCUMENT_TENANT_FILTER, tenant_id))
-    (examined, gaps), = _execute(statement, {"tenant_id": tenant_id})
+    (examined, gaps), = _execute(statement, {"tenant_id": tenant_id, "render_revision": RENDER_REVISION})
     examined = json.loads(examined) if isinstance(examined, str) else examined
     gaps = json.loads(gaps) if isinstance(gaps, str) else gaps
     return ({int(k): int(v) for k, v in examined.items()},
@@ -131,7 +134,8 @@ def _submission_params(tenant_id: int | None, limit: int) -> dict[str, Any]:
 
 
 def _submission_statement(statement: sql.SQL, tenant_id: int | None) -> sql.Composable:
-    return statement.format(tenant_filter=queries.tenant_filter(queries.SUBMISSION_TENANT_FILTER, tenant_id))
+    tenant_filter = queries.tenant_filter(queries.SUBMISSION_TENANT_FILTER, tenant_id)
+    return statement.format(tenant_filter=tenant_filter, stuck=queries.STUCK)
 
 
 def pending_submissions(tenant_id: int | None = None) -> dict[int, int]:

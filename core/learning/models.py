@@ -30,7 +30,8 @@ class Content(models.Model):
     because after a rollback "newer" no longer means "higher version number" (ADR 0010).
     """
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    # Indexed by learning_content_tenant_kind (tenant first), not by an index of its own.
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+", db_index=False)
     kind = models.CharField(max_length=10, choices=Kind.choices)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
@@ -42,11 +43,7 @@ class Content(models.Model):
     live_changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [
-            models.Index(fields=["tenant", "kind"], name="learning_content_tenant_kind"),
-            models.Index(fields=["live_version"], condition=Q(live_version__isnull=False),
-                         name="learning_content_live"),
-        ]
+        indexes = [models.Index(fields=["tenant", "kind"], name="learning_content_tenant_kind")]
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk}"
@@ -56,7 +53,10 @@ class Version(models.Model):
     """One immutable version of a content: its title, Markdown body and (problems) tests.
 
     Only the review fields change after creation (a trigger of migration 0001 refuses any
-    update of the content fields); a correction is a new version.
+    update of the content fields); a correction is a new version. The body is rendered once,
+    when the version is written (core/learning/rendering.py): `body_html` (sanitised, for
+    pages and the API) and `body_text` (for the search index) are derived from `body`, and
+    change only when a data migration re-renders every version for a new RENDER_REVISION.
     """
 
     class Status(models.TextChoices):
@@ -67,10 +67,14 @@ class Version(models.Model):
         REJECTED = "rejected"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
-    content = models.ForeignKey(Content, on_delete=models.PROTECT, related_name="versions")
+    # Indexed by the unique constraints below (content first), not by an index of its own.
+    content = models.ForeignKey(Content, on_delete=models.PROTECT, related_name="versions", db_index=False)
     number = models.PositiveIntegerField()
     title = models.CharField(max_length=200)
     body = models.TextField()
+    body_html = models.TextField(blank=True, default="")
+    body_text = models.TextField(blank=True, default="")
+    render_revision = models.PositiveSmallIntegerField(default=0)
     tests = models.TextField(blank=True, help_text="Python test_* functions; the learner's code is module `solution`")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
@@ -145,7 +149,9 @@ class Notification(models.Model):
         MENTION = "mention"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
-    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Indexed by learning_notification_inbox and learning_notification_once (recipient first).
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                  db_index=False)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     reason = models.CharField(max_length=20, choices=Reason.choices)
     source = models.CharField(max_length=40)
@@ -183,7 +189,9 @@ class Submission(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
     problem = models.ForeignKey(Content, on_delete=models.PROTECT, related_name="submissions")
     version = models.ForeignKey(Version, on_delete=models.PROTECT, related_name="+")
-    learner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Indexed by learning_submission_learner (learner first).
+    learner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                db_index=False)
     source = models.TextField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     created_at = models.DateTimeField(default=timezone.now)
@@ -263,6 +271,9 @@ class SearchDocument(models.Model):
     live_seq = models.IntegerField()
     title = models.CharField(max_length=200)
     body_text = models.TextField()
+    # The RENDER_REVISION of body_text (core/learning/rendering.py): a document of an older
+    # rendering is stale, and heal_search_index rewrites it.
+    render_revision = models.PositiveSmallIntegerField(default=0)
     document = models.GeneratedField(
         expression=SearchVector("title", weight="A", config="english")
         + SearchVector("body_text", weight="B", config="english"),

@@ -5,9 +5,12 @@ One row per recipient, plus a live event on the recipient's own channel. Who is 
 - a version submitted for review: the tenant's reviewers, except its author;
 - a review decision: the version's author;
 - a reply: the version's author, the reviewer, and everyone who replied before;
-- anyone @mentioned (users of the same tenant only) in a decision's comment or a reply.
+- any reviewer @mentioned in a decision's comment or a reply.
 
-Nobody is told about their own action, and each person gets one notice per cause
+Only the tenant's active reviewers are ever told: these notices name drafts, which nobody
+else may see (an @mention of a learner, a dispatcher or an auditor resolves to nobody, like
+a mention of someone of another agency). Nobody is told about their own action, and each
+person gets one notice per cause
 (mention wins over the other reasons): the rows are unique per (recipient, source), so
 a replayed fan-out writes nothing new.
 """
@@ -19,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import connection
+from django.db.models import Q, QuerySet
 
 from core.channels import user_channel
 from core.learning.models import Notification, Reply, Review, Version
@@ -60,11 +64,15 @@ def _name(user: User) -> str:
     return user.get_full_name() or user.username
 
 
+def _reviewers(tenant_id: int) -> QuerySet[User]:
+    """Who may hear about drafts: the tenant's active reviewers."""
+    return User.objects.filter(tenant_id=tenant_id, is_active=True, groups__name=Role.REVIEWER)
+
+
 def _cause_of_version(version_id: int, tenant_id: int) -> Cause:
     version = Version.objects.select_related("author").get(id=version_id, tenant_id=tenant_id)
-    reviewers = User.objects.filter(tenant_id=tenant_id, is_active=True, groups__name=Role.REVIEWER)
     return Cause(f"version:{version.id}", version, version.author, "", Reason.SUBMITTED,
-                 frozenset(reviewers.values_list("id", flat=True)), "submitted {} for review")
+                 frozenset(_reviewers(tenant_id).values_list("id", flat=True)), "submitted {} for review")
 
 
 def _cause_of_review(review_id: int, tenant_id: int) -> Cause:
@@ -91,11 +99,13 @@ def _message(cause: Cause, reason: str) -> str:
 
 
 def recipients(cause: Cause, tenant_id: int) -> dict[int, str]:
-    """recipient id -> reason; mentions resolve only to active users of `tenant_id`."""
-    mentioned = User.objects.filter(tenant_id=tenant_id, is_active=True,
-                                    username__in=mentioned_usernames(cause.text)).values_list("id", flat=True)
-    chosen: dict[int, str] = dict.fromkeys(cause.audience, cause.default_reason)
-    chosen.update(dict.fromkeys(mentioned, Reason.MENTION))
+    """recipient id -> reason: the cause's audience and the @mentioned, among the active
+    reviewers of `tenant_id` only, without the actor."""
+    names = mentioned_usernames(cause.text)
+    reviewers = dict(_reviewers(tenant_id).filter(Q(id__in=cause.audience) | Q(username__in=names))
+                     .values_list("id", "username"))
+    chosen = {user_id: Reason.MENTION if username in names else cause.default_reason
+              for user_id, username in reviewers.items()}
     chosen.pop(cause.actor.id, None)
     return chosen
 

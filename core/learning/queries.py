@@ -15,32 +15,49 @@ TS_CONFIG = "english"
 
 # --- the search index (written only by tasks: core/learning/indexing.py) -----------------
 
-# The truth about one content, locked against a concurrent change of its live version:
-# publish/unpublish/rollback update this row, so they wait for the indexer (and the indexer
-# for them). Whatever order index events arrive in, the last indexer to take the lock reads
-# the latest truth (ADR 0010). FOR SHARE OF c: the version side of the outer join is not locked.
+# The truth about one content, in two statements (ADR 0010). First the content row, locked
+# against a concurrent change of its live version: publish/unpublish/rollback update this
+# row, so they wait for the indexer (and the indexer for them). Whatever order index events
+# arrive in, the last indexer to take the lock reads the latest truth.
+#
+# The version is read by a second statement on purpose. Under READ COMMITTED, a locking
+# read that waited for a concurrent update re-evaluates only the locked row at its new
+# version; a joined row comes from the statement's old snapshot. A LEFT JOIN to the version
+# in the same statement would then see the new live_version_id next to the old version row,
+# fail the join condition and come back null-extended: "nothing live", and the indexer would
+# delete the document of a content that was just published. The second statement takes a
+# fresh snapshot, which includes the change the lock waited for.
 LOCK_CONTENT_FOR_INDEX = """
-SELECT c.id, c.tenant_id, c.kind, c.live_seq, v.id, v.number, v.title, v.body
+SELECT c.kind, c.live_seq, c.live_version_id
 FROM learning_content c
-LEFT JOIN learning_version v ON v.id = c.live_version_id
 WHERE c.id = %(content_id)s AND c.tenant_id = %(tenant_id)s
-FOR SHARE OF c
+FOR SHARE
+"""
+
+# The live version's indexed fields (rendered when the version was written).
+LIVE_VERSION_FOR_INDEX = """
+SELECT v.number, v.title, v.body_text, v.render_revision
+FROM learning_version v
+WHERE v.id = %(version_id)s AND v.content_id = %(content_id)s
 """
 
 # Write the document of a live content. Never moves backwards: a row already written for a
-# later change of the live version (higher live_seq) is left alone. Returns the row if written.
+# later change of the live version (higher live_seq) is left alone. A row of the same live
+# change but an older rendering (render_revision) is rewritten. Returns the row if written.
 UPSERT_DOCUMENT = """
 INSERT INTO learning_searchdocument AS d
-    (content_id, tenant_id, kind, version_id, version_number, live_seq, title, body_text, indexed_at)
+    (content_id, tenant_id, kind, version_id, version_number, live_seq, title, body_text, render_revision,
+     indexed_at)
 VALUES (%(content_id)s, %(tenant_id)s, %(kind)s, %(version_id)s, %(version_number)s, %(live_seq)s,
-        %(title)s, %(body_text)s, now())
+        %(title)s, %(body_text)s, %(render_revision)s, now())
 ON CONFLICT (content_id) DO UPDATE
 SET kind = EXCLUDED.kind, version_id = EXCLUDED.version_id, version_number = EXCLUDED.version_number,
     live_seq = EXCLUDED.live_seq, title = EXCLUDED.title, body_text = EXCLUDED.body_text,
-    indexed_at = EXCLUDED.indexed_at
+    render_revision = EXCLUDED.render_revision, indexed_at = EXCLUDED.indexed_at
 WHERE d.tenant_id = EXCLUDED.tenant_id
   AND d.live_seq <= EXCLUDED.live_seq
-  AND (d.live_seq, d.version_id) IS DISTINCT FROM (EXCLUDED.live_seq, EXCLUDED.version_id)
+  AND (d.live_seq, d.version_id, d.render_revision)
+      IS DISTINCT FROM (EXCLUDED.live_seq, EXCLUDED.version_id, EXCLUDED.render_revision)
 RETURNING d.version_id
 """
 
@@ -58,14 +75,16 @@ RETURNING version_id
 # learning_content drops a document whose version is no longer live before its index task
 # has run, so search never shows unpublished or rolled-back text. ts_rank_cd's normalisation
 # 1 divides by 1 + log(length), so a long lesson does not outrank a short, exact one.
-# Highlights are marked with \x02 ... \x03 (removed from indexed text by plain_text()), so the
-# caller can HTML-escape everything else and turn only the markers into <mark>.
+# Highlights are marked with \x02 ... \x03 (removed from indexed text when a version is
+# rendered, core/learning/markdown_worker.py: readable_text), so the caller can HTML-escape
+# everything else and turn only the markers into <mark>. ts_headline reads only the first
+# snippet_chars of a body: its cost grows with the text it parses, for every hit shown.
 SEARCH = """
 WITH q AS (SELECT websearch_to_tsquery('english', %(q)s) AS query)
 SELECT hit.content_id, hit.kind, hit.version_id, hit.version_number, hit.title, hit.rank,
        ts_headline('english', hit.title, q.query,
                    'HighlightAll=true, StartSel=' || chr(2) || ', StopSel=' || chr(3)) AS title_marked,
-       ts_headline('english', hit.body_text, q.query,
+       ts_headline('english', left(hit.body_text, %(snippet_chars)s), q.query,
                    'MaxFragments=2, MaxWords=24, MinWords=8, FragmentDelimiter=" … ", '
                    || 'StartSel=' || chr(2) || ', StopSel=' || chr(3)) AS snippet_marked
 FROM (
@@ -87,7 +106,8 @@ ORDER BY hit.rank DESC, hit.content_id
 
 # One statement, one pass over both sides (ADR 0012): every live content with its live version,
 # full-joined to every indexed document. A gap is a live content with no document ("missing")
-# or with a document of another version ("stale"), or a document with no live content
+# or with a document of another version or of an older rendering ("stale": its
+# render_revision is not the current RENDER_REVISION), or a document with no live content
 # ("not_live"). Returns per-tenant counts of what was examined and the list of gaps, as JSON.
 # {content_filter} / {document_filter} restrict both sides to one tenant, or are empty.
 SEARCH_INDEX_GAPS = sql.SQL("""
@@ -96,7 +116,7 @@ WITH live AS (
     FROM learning_content c
     WHERE c.live_version_id IS NOT NULL {content_filter}
 ), indexed AS (
-    SELECT d.content_id, d.tenant_id, d.version_id
+    SELECT d.content_id, d.tenant_id, d.version_id, d.render_revision
     FROM learning_searchdocument d
     WHERE true {document_filter}
 ), joined AS MATERIALIZED (
@@ -106,7 +126,8 @@ WITH live AS (
            indexed.version_id AS indexed_version_id,
            CASE WHEN indexed.content_id IS NULL THEN 'missing'
                 WHEN live.content_id IS NULL THEN 'not_live'
-                WHEN indexed.version_id <> live.version_id THEN 'stale'
+                WHEN indexed.version_id <> live.version_id
+                     OR indexed.render_revision <> %(render_revision)s THEN 'stale'
            END AS gap
     FROM live FULL JOIN indexed ON indexed.content_id = live.content_id
 )
@@ -142,23 +163,40 @@ WHERE status IN ('queued', 'running') {tenant_filter}
 GROUP BY tenant_id
 """)
 
-# What a run would do, without doing it (dry run): stuck submissions and their fate.
+# A submission is stuck when it is queued or running past its deadline AND no grading event
+# for it is still in the outbox's hands. An event that is pending (waiting for the relay, or
+# for a retry's backoff) or relayed but not completed (in a queue behind a backlog, being
+# graded, or lost by Redis, in which case the outbox's redelivery sweep sends it again and
+# dead-letters it after its attempts) will still be delivered: re-enqueueing then would only
+# grade the submission twice. Once the event is completed or dead and the submission still
+# is not finished, nothing else will finish it: that is the heal's case. Grading events
+# (submission.received, submission.regrade_requested) name the submission as their
+# aggregate; only the hot table outbox_event holds unfinished events (history holds
+# completed ones), so the check reads that small table.
+STUCK = sql.SQL("""s.status IN ('queued', 'running') AND s.deadline_at < now()
+      AND NOT EXISTS (
+          SELECT 1 FROM outbox_event e
+          WHERE e.task_name = 'learning.grade_submission' AND e.aggregate_type = 'submission'
+            AND e.aggregate_id = s.id::text AND e.status IN ('pending', 'relayed'))""")
+
+# What a run would do, without doing it (dry run): stuck submissions ({stuck} is STUCK) and
+# their fate.
 STUCK_SUBMISSIONS = sql.SQL("""
 SELECT id, tenant_id, status,
        CASE WHEN enqueues >= %(max_enqueues)s THEN 'error' ELSE 'requeue' END AS action, enqueues
 FROM learning_submission s
-WHERE status IN ('queued', 'running') AND deadline_at < now() {tenant_filter}
+WHERE {stuck} {tenant_filter}
 ORDER BY deadline_at
 LIMIT %(limit)s
 """)
 
-# Re-enqueue stuck submissions, or error them once they were enqueued max_enqueues times; their
+# Re-enqueue stuck submissions ({stuck} is STUCK), or error them once they were enqueued max_enqueues times; their
 # attempts still marked running are lost. One statement: no submission is seen in two states,
 # and SKIP LOCKED leaves one that a grader is finishing right now to that grader.
 REQUEUE_STUCK = sql.SQL("""
 WITH stuck AS (
     SELECT id, status AS was FROM learning_submission s
-    WHERE status IN ('queued', 'running') AND deadline_at < now() {tenant_filter}
+    WHERE {stuck} {tenant_filter}
     ORDER BY deadline_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED

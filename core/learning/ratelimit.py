@@ -49,7 +49,9 @@ def check_submission_rate(user_id: int) -> None:
     try:
         count = _count_in_redis(user_id, window_s, now)
         retry_after = math.ceil((now // window_s + 1) * window_s - now)
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+    # Any Redis failure, not just an unreachable server (a READONLY replica, OOM, a busy
+    # script...): the cache is losable, the limit is not.
+    except (redis.exceptions.RedisError, OSError) as exc:
         log.warning("learning.ratelimit_from_postgres", reason=str(exc) or type(exc).__name__)
         count, retry_after = _count_in_postgres(user_id, window_s), window_s
     if count > limit:

@@ -18,10 +18,15 @@ from core.access import get_for_tenant
 from core.errors import Invalid, NotFound
 from core.learning import queries
 from core.learning.models import Content, GradingAttempt, Kind, Notification, Reply, Review, Submission, Version
+from core.learning.text import clean_text
 from core.models import User
 from core.roles import Role
 
 # --- search -----------------------------------------------------------------------------------
+
+# Snippets are cut from the first this-many characters of a document (bodies are at most
+# services.BODY_MAX long; older documents may be longer).
+SNIPPET_SOURCE_CHARS = 20_000
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,9 @@ def highlighted(marked: str) -> str:
 
 
 def validate_query(q: str | None) -> str:
-    text = " ".join((q or "").split())
+    """The query as searched (whitespace collapsed); Invalid naming q if empty, too long, or
+    not storable text."""
+    text = " ".join(clean_text(q, "q").split())
     if not text:
         raise Invalid("q must not be empty", field="q")
     if len(text) > settings.SEARCH_QUERY_MAX_CHARS:
@@ -64,7 +71,8 @@ def search(tenant_id: int, q: str | None, kind: str | None = None, limit: int | 
         raise Invalid(f"limit must be from 1 to {settings.SEARCH_RESULTS_MAX}", field="limit")
     limit = limit or settings.SEARCH_RESULTS_MAX
     with connection.cursor() as cursor:
-        cursor.execute(queries.SEARCH, {"q": text, "tenant_id": tenant_id, "kind": kind, "limit": limit})
+        cursor.execute(queries.SEARCH, {"q": text, "tenant_id": tenant_id, "kind": kind, "limit": limit,
+                                        "snippet_chars": SNIPPET_SOURCE_CHARS})
         rows = cursor.fetchall()
     return [SearchHit(content_id=c, kind=k, version_id=v, version_number=n, title=t, rank=float(r),
                       title_html=highlighted(tm), snippet_html=highlighted(sm))
@@ -74,9 +82,15 @@ def search(tenant_id: int, q: str | None, kind: str | None = None, limit: int | 
 # --- content ------------------------------------------------------------------------------------
 
 
+# A catalogue shows titles: the large columns of the live version stay in the database.
+_CATALOGUE_DEFERRED = [f"live_version__{name}" for name in ("body", "body_html", "body_text", "tests")]
+
+
 def live_contents(tenant_id: int, kind: str | None = None) -> QuerySet[Content]:
-    """What learners can open: content with a live version, newest change first."""
-    contents = Content.objects.filter(tenant_id=tenant_id, live_version__isnull=False).select_related("live_version")
+    """What learners can open: content with a live version (its title, not its body), newest
+    change first."""
+    contents = (Content.objects.filter(tenant_id=tenant_id, live_version__isnull=False)
+                .select_related("live_version").defer(*_CATALOGUE_DEFERRED))
     return (contents.filter(kind=kind) if kind else contents).order_by("-live_changed_at", "-id")
 
 

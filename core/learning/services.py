@@ -8,7 +8,7 @@ writes these rows. Errors are core.errors types naming the field at fault.
 
 from __future__ import annotations
 
-import ast
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -19,12 +19,17 @@ from django.utils import timezone
 from core.access import get_for_tenant
 from core.channels import tenant_channel, user_channel
 from core.errors import Conflict, Invalid, NotFound
+from core.learning.channels import reviewers_channel
 from core.learning.models import Content, Kind, Notification, Reply, Review, Submission, Version
+from core.learning.rendering import Rendered, RenderRefused, render_body
+from core.learning.text import clean_text
 from core.models import User
 from outbox.emit import emit
 
 TITLE_MAX = 200
-BODY_MAX = 100_000
+# Markdown is rendered when a version is saved, in a bounded renderer (core/learning/rendering.py);
+# a lesson or problem statement longer than this belongs in several.
+BODY_MAX = 20_000
 TESTS_MAX = 50_000
 COMMENT_MAX = 5_000
 SOURCE_MAX = 64 * 1024
@@ -46,8 +51,10 @@ def _tenant_of(actor: User) -> int:
     return actor.tenant_id
 
 
-def _text(value: str, field: str, max_length: int, *, required: bool = True) -> str:
-    text = (value or "").strip()
+def _text(value: object, field: str, max_length: int, *, required: bool = True) -> str:
+    """Clean text (core/learning/text.py), stripped; Invalid naming `field` if empty (when
+    required) or longer than `max_length`."""
+    text = clean_text(value, field).strip()
     if required and not text:
         raise Invalid(f"{field} must not be empty", field=field)
     if len(text) > max_length:
@@ -55,72 +62,134 @@ def _text(value: str, field: str, max_length: int, *, required: bool = True) -> 
     return text
 
 
-def validate_tests(kind: str, tests: str) -> str:
-    """Problems need Python source defining at least one top-level test_* function; lessons
-    have no tests. Returns the tests as stored."""
+def _test_names(source: str) -> list[str]:
+    """The test functions the grading harness will run, or Invalid (naming tests) with the
+    harness's reason for tests it cannot run (async tests, too many, unparsable...)."""
+    # At call time: the sandbox package starts nothing on import, but keep authoring's
+    # dependency on it to this one function.
+    from core.learning import sandbox
+
+    # TEMPORARY until core.learning.sandbox.discover_tests lands (the sandbox's own change).
+    discover_tests = getattr(sandbox, "discover_tests", _discover_tests_until_the_sandbox_has_it)
+    try:
+        return list(discover_tests(source))
+    except ValueError as exc:
+        raise Invalid(f"tests: {exc}", field="tests") from None
+    except SyntaxError as exc:  # the parser's own refusals, should the harness let one through
+        raise Invalid(f"tests are not valid Python: line {exc.lineno}: {exc.msg}", field="tests") from None
+    except (RecursionError, MemoryError):
+        raise Invalid("tests nest too deeply to parse", field="tests") from None
+
+
+def _discover_tests_until_the_sandbox_has_it(source: str) -> list[str]:
+    import ast
+
+    names = []
+    for node in ast.parse(source, filename="tests.py").body:
+        if isinstance(node, ast.AsyncFunctionDef) and node.name.startswith("test_"):
+            raise ValueError(f"{node.name} is async; the harness runs plain functions only")
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_") and node.name not in names:
+            names.append(node.name)
+    if len(names) > 100:
+        raise ValueError(f"the tests define {len(names)} test functions; at most 100 are allowed")
+    return names
+
+
+def validate_tests(kind: str, tests: object) -> str:
+    """Problems need Python source defining test functions the grading harness will run;
+    lessons have no tests. Returns the tests as stored."""
     if kind == Kind.LESSON:
-        if (tests or "").strip():
+        if clean_text(tests, "tests").strip():
             raise Invalid("lessons have no tests; leave tests empty", field="tests")
         return ""
     source = _text(tests, "tests", TESTS_MAX)
-    try:
-        tree = ast.parse(source, filename="tests.py")
-    except SyntaxError as exc:
-        raise Invalid(f"tests are not valid Python: line {exc.lineno}: {exc.msg}", field="tests") from None
-    names = [node.name for node in tree.body
-             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test_")]
-    if not names:
+    if not _test_names(source):
         raise Invalid("tests must define at least one test_* function", field="tests")
     return source
 
 
-def _validated(kind: str, title: str, body: str, tests: str) -> tuple[str, str, str]:
+def _rendered(body: str) -> Rendered:
+    try:
+        return render_body(body)
+    except RenderRefused as exc:
+        raise Invalid(str(exc), field="body") from None
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A version's validated content, its body rendered: ready to be written."""
+
+    title: str
+    body: str
+    tests: str
+    rendered: Rendered
+
+
+def validate_draft(kind: str, title: object, body: object, tests: object) -> Draft:
+    """Validate a version's fields and render its body (outside any transaction: rendering
+    takes up to RENDER_TIMEOUT_S). Invalid names the first field at fault."""
     if kind not in Kind.values:
         raise Invalid(f"kind must be one of {', '.join(Kind.values)}", field="kind")
-    return _text(title, "title", TITLE_MAX), _text(body, "body", BODY_MAX), validate_tests(kind, tests)
+    title_text, body_text = _text(title, "title", TITLE_MAX), _text(body, "body", BODY_MAX)
+    tests_text = validate_tests(kind, tests)
+    return Draft(title_text, body_text, tests_text, _rendered(body_text))
 
 
 # --- content and versions --------------------------------------------------------------------
 
 
 def _emit_version_event(event_type: str, version: Version, actor: User) -> None:
-    """Live update for the tenant's reviewers (their queue page), recorded in the history."""
-    emit(event_type, aggregate_type="version", aggregate_id=version.id, channel=tenant_channel(version.tenant_id),
+    """Live update for the tenant's reviewers (their queue page), recorded in the history.
+    Drafts are reviewers' business: the event goes to their channel only."""
+    emit(event_type, aggregate_type="version", aggregate_id=version.id, channel=reviewers_channel(version.tenant_id),
          tenant_id=version.tenant_id, actor_id=actor.id,
          payload={"version_id": version.id, "content_id": version.content_id, "number": version.number,
                   "status": version.status})
 
 
-@transaction.atomic(durable=True)
-def create_content(actor: User, kind: str, title: str, body: str, tests: str = "") -> Version:
+def _new_version(tenant_id: int, content: Content, number: int, draft: Draft, actor: User) -> Version:
+    version = Version.objects.create(
+        tenant_id=tenant_id, content=content, number=number, title=draft.title, body=draft.body, tests=draft.tests,
+        body_html=draft.rendered.html, body_text=draft.rendered.text, render_revision=draft.rendered.revision,
+        author=actor)
+    _emit_version_event("version.created", version, actor)
+    return version
+
+
+def create_content(actor: User, kind: str, title: object, body: object, tests: object = "") -> Version:
     """A new lesson or problem with its first version, a draft. Returns the version."""
     tenant_id = _tenant_of(actor)
-    title, body, tests = _validated(kind, title, body, tests)
-    content = Content.objects.create(tenant_id=tenant_id, kind=kind, created_by=actor)
-    version = Version.objects.create(tenant_id=tenant_id, content=content, number=1, title=title, body=body,
-                                     tests=tests, author=actor)
-    _emit_version_event("version.created", version, actor)
-    return version
+    return _create_content(tenant_id, actor, kind, validate_draft(kind, title, body, tests))
 
 
 @transaction.atomic(durable=True)
-def create_version(content_id: int, actor: User, title: str, body: str, tests: str = "") -> Version:
+def _create_content(tenant_id: int, actor: User, kind: str, draft: Draft) -> Version:
+    content = Content.objects.create(tenant_id=tenant_id, kind=kind, created_by=actor)
+    return _new_version(tenant_id, content, 1, draft, actor)
+
+
+def create_version(content_id: int, actor: User, title: object, body: object, tests: object = "") -> Version:
     """The next version of a content, a draft (versions never change; a correction is a new one)."""
     tenant_id = _tenant_of(actor)
+    kind = get_for_tenant(Content.objects.all(), tenant_id, content_id, "content").kind  # never changes
+    return _create_version(tenant_id, content_id, actor, validate_draft(kind, title, body, tests))
+
+
+@transaction.atomic(durable=True)
+def _create_version(tenant_id: int, content_id: int, actor: User, draft: Draft) -> Version:
     # The content row's lock serialises numbering: two authors saving at once get n and n+1.
     content = get_for_tenant(Content.objects.select_for_update(), tenant_id, content_id, "content")
-    title, body, tests = _validated(content.kind, title, body, tests)
     last = content.versions.order_by("-number").values_list("number", flat=True).first() or 0
-    version = Version.objects.create(tenant_id=tenant_id, content=content, number=last + 1, title=title, body=body,
-                                     tests=tests, author=actor)
-    _emit_version_event("version.created", version, actor)
-    return version
+    return _new_version(tenant_id, content, last + 1, draft, actor)
 
 
 def _state_conflict(version_id: int, tenant_id: int, action: str, allowed: str) -> Conflict:
     """Why a conditional update of a version matched nothing: 404 or 409 naming its status."""
-    version = get_for_tenant(Version.objects.all(), tenant_id, version_id, "version")
-    return Conflict(f"version {version_id} is {version.status}; only {allowed} can be {action}", field="version")
+    return _wrong_state(get_for_tenant(Version.objects.all(), tenant_id, version_id, "version"), action, allowed)
+
+
+def _wrong_state(version: Version, action: str, allowed: str) -> Conflict:
+    return Conflict(f"version {version.id} is {version.status}; only {allowed} can be {action}", field="version")
 
 
 @transaction.atomic(durable=True)
@@ -138,18 +207,25 @@ def submit_for_review(version_id: int, actor: User) -> Version:
     return version
 
 
+def _may_review_own() -> bool:
+    return bool(settings.LEARNING_ALLOW_SELF_REVIEW)
+
+
 @transaction.atomic(durable=True)
-def review_version(version_id: int, actor: User, decision: str, comment: str = "") -> Review:
+def review_version(version_id: int, actor: User, decision: str, comment: object = "") -> Review:
     """Approve, reject or request changes on a version in review, with a comment (required
-    unless approving). The author, and anyone @mentioned, are notified (learning.notify)."""
+    unless approving). Nobody reviews a version they wrote (409), unless
+    LEARNING_ALLOW_SELF_REVIEW. The author, and reviewers @mentioned, are notified
+    (learning.notify)."""
     tenant_id = _tenant_of(actor)
     if decision not in Review.Decision.values:
         raise Invalid(f"decision must be one of {', '.join(Review.Decision.values)}", field="decision")
     comment = _text(comment, "comment", COMMENT_MAX, required=decision != Review.Decision.APPROVE)
-    moved = Version.objects.filter(id=version_id, tenant_id=tenant_id, status=Version.Status.IN_REVIEW).update(
-        status=DECISION_STATUS[Review.Decision(decision)], decided_at=timezone.now())
-    if not moved:
-        raise _state_conflict(version_id, tenant_id, "reviewed", "a version in review")
+    reviewable = Version.objects.filter(id=version_id, tenant_id=tenant_id, status=Version.Status.IN_REVIEW)
+    if not _may_review_own():
+        reviewable = reviewable.exclude(author_id=actor.id)
+    if not reviewable.update(status=DECISION_STATUS[Review.Decision(decision)], decided_at=timezone.now()):
+        raise _review_refusal(version_id, tenant_id, actor)
     review = Review.objects.create(tenant_id=tenant_id, version_id=version_id, reviewer=actor, decision=decision,
                                    comment=comment)
     emit("review.decided", aggregate_type="version", aggregate_id=version_id, task="learning.notify",
@@ -158,8 +234,17 @@ def review_version(version_id: int, actor: User, decision: str, comment: str = "
     return review
 
 
+def _review_refusal(version_id: int, tenant_id: int, actor: User) -> Conflict:
+    """Why the review's conditional update matched nothing: 404, the wrong state, or the
+    reviewer's own version."""
+    version = get_for_tenant(Version.objects.all(), tenant_id, version_id, "version")
+    if version.status != Version.Status.IN_REVIEW:
+        return _wrong_state(version, "reviewed", "a version in review")
+    return Conflict(f"version {version_id} is your own; another reviewer must review it", field="version")
+
+
 @transaction.atomic(durable=True)
-def reply_to_review(review_id: int, actor: User, body: str) -> Reply:
+def reply_to_review(review_id: int, actor: User, body: object) -> Reply:
     """A reply under a review decision; the thread's participants and @mentions are notified."""
     tenant_id = _tenant_of(actor)
     review = get_for_tenant(Review.objects.all(), tenant_id, review_id, "review")
@@ -245,16 +330,19 @@ def rollback_content(content_id: int, version_id: int, actor: User) -> Content:
 # --- submissions ------------------------------------------------------------------------------
 
 
-def validate_source(source: str) -> None:
-    """Invalid (naming source) unless `source` is non-empty text of at most SOURCE_MAX bytes."""
-    if not isinstance(source, str) or not source.strip():
+def validate_source(source: object) -> str:
+    """`source` cleaned (core/learning/text.py); Invalid (naming source) unless it is non-empty
+    text of at most SOURCE_MAX bytes."""
+    text = clean_text(source, "source")
+    if not text.strip():
         raise Invalid("source must not be empty", field="source")
-    if len(source.encode()) > SOURCE_MAX:
+    if len(text.encode()) > SOURCE_MAX:
         raise Invalid(f"source is larger than {SOURCE_MAX // 1024} KiB", field="source")
+    return text
 
 
 @transaction.atomic(durable=True)
-def submit_solution(problem_id: int, learner: User, source: str) -> Submission:
+def submit_solution(problem_id: int, learner: User, source: object) -> Submission:
     """A learner's code for a published problem, queued for grading against its live version.
 
     The submission and the grading task's outbox event commit together. Unpublished
@@ -262,7 +350,7 @@ def submit_solution(problem_id: int, learner: User, source: str) -> Submission:
     limit (core/learning/ratelimit.py) first.
     """
     tenant_id = _tenant_of(learner)
-    validate_source(source)
+    source = validate_source(source)
     problem = get_for_tenant(Content.objects.filter(kind=Kind.PROBLEM, live_version__isnull=False), tenant_id,
                              problem_id, "problem")
     assert problem.live_version_id is not None

@@ -71,26 +71,7 @@ def notify(self: Any, tenant_id: int | None, source: str, source_id: int) -> int
             base=OutboxTask, bind=True, max_retries=2)
 def grade_submission(self: Any, tenant_id: int | None, submission_id: int) -> str | None:
     """Grade a submission in the sandbox and record the result (core/learning/grading.py).
-
-    Returns the status recorded, or None if there was nothing to grade. An unexpected error
-    leaves the claim held by this event and is retried through the outbox; the retry resumes
-    it. No isolation available: the submission errors with the reason, and is not retried.
-    """
-    claim = grading.start_grading(int(submission_id), _tenant(tenant_id), self.request.id,
-                                  worker=str(self.request.hostname or ""))
-    if claim is None:
-        with self.effects():  # nothing to do, but the event is done
-            pass
-        log.info("learning.grading_skipped", submission_id=submission_id, reason="not queued for this event")
-        return None
-    try:
-        report = grading.run_sandbox(claim)  # seconds, outside any transaction
-    except grading.GradingRefused as exc:
-        log.error("learning.grading_refused", submission_id=submission_id, reason=str(exc))
-        with self.effects():
-            grading.record_refusal(claim, str(exc))
-        return "error"
-    with self.effects():
-        grading.record_grade(claim, report)
-    log.info("learning.graded", submission_id=submission_id, status=report.status, attempt=claim.attempt)
-    return str(report.status)
+    Returns the status recorded, or None if there was nothing to grade; a failure is retried
+    through the outbox, and the retry resumes the claim."""
+    return grading.grade_submission(int(submission_id), _tenant(tenant_id), self.request.id,
+                                    str(self.request.hostname or ""), self.effects)

@@ -17,12 +17,14 @@ from core.access import role_required
 from core.errors import DomainError, NotFound
 from core.learning import selectors, services
 from core.learning.models import Content, Kind, Version
-from core.learning.rendering import cached_version_html
+from core.learning.text import parse_id
 from core.models import User
 from core.roles import Role
 
 
 def _user(request: HttpRequest) -> User:
+    """The signed-in user of a page guarded by role_required (core.access.tenant_user and
+    tenant_id_of read request.auth, which only API endpoints have)."""
     user = request.user
     assert isinstance(user, User)
     return user
@@ -104,9 +106,9 @@ def lesson(request: HttpRequest, lesson_id: int) -> HttpResponse:
 def _published_page(request: HttpRequest, content: Content, template: str, extra: dict[str, Any]) -> HttpResponse:
     version = content.live_version
     assert version is not None
-    # Keyed by the live version: a publish or rollback changes the key, never serves stale HTML.
-    body_html = cached_version_html(version.id, version.body)
-    return render(request, template, {"content": content, "version": version, "body_html": body_html, **extra})
+    # Rendered when the version was written: a page never renders Markdown.
+    return render(request, template, {"content": content, "version": version, "body_html": version.body_html,
+                                      **extra})
 
 
 # --- reviewers -----------------------------------------------------------------------------------
@@ -163,7 +165,7 @@ def version(request: HttpRequest, version_id: int) -> HttpResponse:
     rollback_targets = [v for v in content.versions.all()
                         if v.first_published_at and v.id != content.live_version_id]
     return render(request, "learning/version.html", {
-        "version": detail, "content": content, "body_html": cached_version_html(detail.id, detail.body),
+        "version": detail, "content": content, "body_html": detail.body_html,
         "is_live": content.live_version_id == detail.id, "rollback_targets": rollback_targets,
         "decisions": [("approve", "Approve"), ("request_changes", "Request changes"), ("reject", "Reject")],
     })
@@ -201,20 +203,20 @@ def publish_version(request: HttpRequest, version_id: int) -> HttpResponse:
 def unpublish_content(request: HttpRequest, content_id: int) -> HttpResponse:
     content = _found(lambda: selectors.content_with_versions(_tenant(request), content_id))
     _attempt(request, lambda: services.unpublish_content(content_id, _user(request)), "Unpublished.")
-    latest = next(iter(content.versions.all()))
-    return _back_to(int(request.POST.get("back_to") or latest.id))
+    # Back to the version page the form was on, or the latest version when back_to is not an id.
+    return _back_to(parse_id(request.POST.get("back_to")) or next(iter(content.versions.all())).id)
 
 
 @require_POST
 @role_required(Role.REVIEWER)
 def rollback_content(request: HttpRequest, content_id: int) -> HttpResponse:
-    raw = request.POST.get("version_id", "")
-    if not raw.isdigit():
+    version_id = parse_id(request.POST.get("version_id"))
+    if version_id is None:
         messages.error(request, "Choose the version to roll back to.")
         return redirect("learning:review_queue")
-    _attempt(request, lambda: services.rollback_content(content_id, int(raw), _user(request)),
+    _attempt(request, lambda: services.rollback_content(content_id, version_id, _user(request)),
              "Rolled back: that version is live again.")
-    return _back_to(int(raw))
+    return _back_to(version_id)
 
 
 @require_POST
@@ -222,5 +224,5 @@ def rollback_content(request: HttpRequest, content_id: int) -> HttpResponse:
 def reply(request: HttpRequest, review_id: int) -> HttpResponse:
     body = request.POST.get("body", "")
     _attempt(request, lambda: services.reply_to_review(review_id, _user(request), body), "Reply posted.")
-    version_id = request.POST.get("version_id", "")
-    return _back_to(int(version_id)) if version_id.isdigit() else redirect("learning:review_queue")
+    version_id = parse_id(request.POST.get("version_id"))
+    return _back_to(version_id) if version_id is not None else redirect("learning:review_queue")

@@ -12,7 +12,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
-from core.access import RoleAuth, tenant_user
+from core.access import RoleAuth, tenant_id_of, tenant_user
 from core.errors import NotFound
 from core.ops import selectors
 from core.ops.models import HealRun
@@ -52,12 +52,6 @@ class HealRunOut(Schema):
     details: list[dict[str, Any]]
 
 
-def _tenant(request: HttpRequest) -> int:
-    tenant_id = tenant_user(request).tenant_id
-    assert tenant_id is not None
-    return tenant_id
-
-
 @router.post("/heal/{name}", response={202: HealAccepted}, auth=RoleAuth(Role.OPS))
 def trigger_heal(request: HttpRequest, name: str, payload: HealRequest | None = None) -> Status[dict[str, Any]]:
     """Run heal `name` (search_index | pending_gradings) for the caller's agency: 202 with the
@@ -75,9 +69,9 @@ def trigger_heal(request: HttpRequest, name: str, payload: HealRequest | None = 
 @router.get("/heal-runs", response=list[HealRunOut], auth=RoleAuth(Role.OPS, Role.AUDITOR))
 def heal_runs(request: HttpRequest, name: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """Recent heal runs: trigger, who, when, examined, repaired, errors."""
-    return [run.to_dict() for run in selectors.heal_runs_for(_tenant(request), name, min(max(limit, 1), 200))]
+    return [run.to_dict() for run in selectors.heal_runs_for(tenant_id_of(request), name, min(max(limit, 1), 200))]
 
 
 @router.get("/heal-runs/{run_id}", response=HealRunOut, auth=RoleAuth(Role.OPS, Role.AUDITOR))
 def heal_run(request: HttpRequest, run_id: int) -> dict[str, Any]:
-    return selectors.heal_run_for(_tenant(request), run_id).to_dict()
+    return selectors.heal_run_for(tenant_id_of(request), run_id).to_dict()

@@ -28,6 +28,7 @@ from django.db import connection, transaction
 from psycopg import sql
 
 from core.learning.heals import find_search_index_gaps
+from core.learning.rendering import RENDER_REVISION
 from core.models import Tenant, User
 from core.ops import queries
 from core.ops.services import execute_heal, finish_heal_run, start_command_run
@@ -103,7 +104,8 @@ def build_data_set(options: BenchOptions) -> Tenant:
     tenant = Tenant.objects.create(name="Heal bench", slug="heal-bench")
     author = User.objects.create(username="heal-bench", tenant=tenant)
     params = {"tenant_id": tenant.id, "author_id": author.id, "documents": options.documents,
-              "missing": options.missing, "step": max(1, options.documents // max(1, options.missing))}
+              "missing": options.missing, "step": max(1, options.documents // max(1, options.missing)),
+              "render_revision": RENDER_REVISION}
     for statement in (queries.BENCH_CONTENT, queries.BENCH_VERSIONS, queries.BENCH_PUBLISH, queries.BENCH_INDEX):
         _execute(statement, params)
     lost = _execute(queries.BENCH_LOSE_DOCUMENTS, params)

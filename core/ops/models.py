@@ -39,7 +39,9 @@ class HealRun(models.Model):
                               related_name="+")
     # Who, in words: a username, "beat", or the OS user and host of a command.
     actor_label = models.CharField(max_length=150)
-    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Indexed by ops_healrun_tenant (tenant first), not by an index of its own.
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                               db_index=False)
     dry_run = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     requested_at = models.DateTimeField(default=timezone.now)

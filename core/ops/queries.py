@@ -1,9 +1,26 @@
-"""Hand-written SQL of the ops app: the heal benchmark's bulk data set (core/ops/bench.py).
+"""Hand-written SQL of the ops app: the reaper of abandoned heal runs, and the heal
+benchmark's bulk data set (core/ops/bench.py).
 
 The heals' own statements live with the domain they heal (core/learning/queries.py).
 """
 
 from __future__ import annotations
+
+# Runs left `running` by a process that died (a worker killed at the task's hard time limit,
+# a command interrupted) would stay running forever: past their limit they are failed, with
+# the reason. A task's limit is its hard time limit plus a grace; a command has no time limit,
+# so its runs get a longer one. Conditional on the status, so a run that finishes meanwhile
+# keeps its outcome.
+REAP_ABANDONED_RUNS = """
+UPDATE ops_healrun
+SET status = 'failed', finished_at = now(), errors = errors + 1, claimed_event = NULL,
+    error = format('no outcome within %%s s of starting: the process running it was lost',
+                   CASE WHEN trigger = 'command' THEN %(command_limit_s)s ELSE %(task_limit_s)s END)
+WHERE status = 'running'
+  AND started_at < now() - make_interval(
+      secs => CASE WHEN trigger = 'command' THEN %(command_limit_s)s ELSE %(task_limit_s)s END)
+RETURNING id
+"""
 
 # A tenant's worth of published content, indexed, built in bulk (one statement per table).
 # Bodies vary over a few care topics so the documents are not all alike.
@@ -14,15 +31,17 @@ FROM generate_series(1, %(documents)s) g
 """
 
 BENCH_VERSIONS = """
-INSERT INTO learning_version (tenant_id, content_id, number, title, body, tests, author_id, created_at, status,
-                              submitted_at, decided_at, first_published_at)
-SELECT c.tenant_id, c.id, 1,
-       'Bench ' || c.kind || ' ' || c.id,
-       'Visit note ' || c.id || ': ' || (ARRAY['wound dressing', 'hand hygiene', 'falls at home', 'early sepsis',
-                                               'insulin storage', 'oxygen safety'])[1 + c.id %% 6]
-       || ' reviewed with the client; care plan updated and documented.',
-       '', %(author_id)s, now(), 'approved', now(), now(), now()
-FROM learning_content c WHERE c.tenant_id = %(tenant_id)s
+INSERT INTO learning_version (tenant_id, content_id, number, title, body, body_html, body_text, render_revision,
+                              tests, author_id, created_at, status, submitted_at, decided_at, first_published_at)
+SELECT c.tenant_id, c.id, 1, 'Bench ' || c.kind || ' ' || c.id, note, '<p>' || note || '</p>', note,
+       %(render_revision)s, '', %(author_id)s, now(), 'approved', now(), now(), now()
+FROM learning_content c
+CROSS JOIN LATERAL (
+    SELECT 'Visit note ' || c.id || ': ' || (ARRAY['wound dressing', 'hand hygiene', 'falls at home', 'early sepsis',
+                                                   'insulin storage', 'oxygen safety'])[1 + c.id %% 6]
+           || ' reviewed with the client; care plan updated and documented.' AS note
+) body
+WHERE c.tenant_id = %(tenant_id)s
 """
 
 BENCH_PUBLISH = """
@@ -32,8 +51,8 @@ FROM learning_version v WHERE v.content_id = c.id AND c.tenant_id = %(tenant_id)
 
 BENCH_INDEX = """
 INSERT INTO learning_searchdocument (content_id, tenant_id, kind, version_id, version_number, live_seq, title,
-                                     body_text, indexed_at)
-SELECT c.id, c.tenant_id, c.kind, v.id, v.number, c.live_seq, v.title, v.body, now()
+                                     body_text, render_revision, indexed_at)
+SELECT c.id, c.tenant_id, c.kind, v.id, v.number, c.live_seq, v.title, v.body_text, v.render_revision, now()
 FROM learning_content c JOIN learning_version v ON v.id = c.live_version_id
 WHERE c.tenant_id = %(tenant_id)s
 """

@@ -14,7 +14,7 @@ import socket
 import uuid
 
 import structlog
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -22,6 +22,7 @@ from core.channels import platform_channel, tenant_channel
 from core.errors import NotFound
 from core.learning.heals import HealResult
 from core.models import User
+from core.ops import queries
 from core.ops.heals import HEALS
 from core.ops.models import HealRun
 from outbox.emit import emit
@@ -32,6 +33,13 @@ log = structlog.get_logger(__name__)
 PLATFORM_OPS_CHANNEL = platform_channel()
 # A run keeps at most this many repairs (or would-be repairs) in its details.
 DETAILS_MAX = 1_000
+# ops.run_heal's hard time limit (core/ops/tasks.py): a task run still `running` this long
+# after it started (plus a grace for the worker's own shutdown) was lost with its worker.
+HEAL_TASK_TIME_LIMIT_S = 600
+ABANDONED_TASK_RUN_S = HEAL_TASK_TIME_LIMIT_S + 60
+# A command has no time limit; its run is presumed lost after an hour (a heal of 100,000
+# documents takes about a second, docs/learning.md).
+ABANDONED_COMMAND_RUN_S = 3600
 
 
 def _check_name(name: str) -> str:
@@ -102,10 +110,25 @@ def start_command_run(name: str, *, dry_run: bool = False, tenant_id: int | None
     return run
 
 
+@transaction.atomic(durable=True)
+def reap_abandoned_runs() -> list[int]:
+    """Fail every run left `running` past its limit by a process that died, with the reason,
+    and announce each. Returns their ids."""
+    with connection.cursor() as cursor:
+        cursor.execute(queries.REAP_ABANDONED_RUNS, {"task_limit_s": ABANDONED_TASK_RUN_S,
+                                                     "command_limit_s": ABANDONED_COMMAND_RUN_S})
+        reaped = [int(row[0]) for row in cursor.fetchall()]
+    for run in HealRun.objects.filter(id__in=reaped).order_by("id"):
+        _announce("heal.finished", run)
+        log.warning("ops.heal_run_abandoned", run_id=run.id, heal=run.name, error=run.error)
+    return reaped
+
+
 def execute_heal(run: HealRun) -> tuple[HealResult | None, str]:
-    """Run the heal of `run` (outside any transaction: the heal commits its repairs in chunks).
-    Returns (result, "") or (None, the error): a failed heal is recorded, not retried; the
-    next run starts over from the truth."""
+    """Run the heal of `run` (outside any transaction: the heal commits its repairs in chunks),
+    after failing the runs that earlier processes abandoned. Returns (result, "") or (None,
+    the error): a failed heal is recorded, not retried; the next run starts over from the truth."""
+    reap_abandoned_runs()
     heal = HEALS[run.name]
     try:
         return heal(dry_run=run.dry_run, tenant_id=run.tenant_id, heal_run_id=run.id, actor_id=run.actor_id), ""
@@ -123,15 +146,21 @@ def _figures(result: HealResult) -> dict[str, dict[str, int]]:
 
 @transaction.atomic  # not durable: the task calls it inside its effects() transaction
 def finish_heal_run(run_id: int, result: HealResult | None, error: str = "") -> HealRun:
-    """running -> succeeded (with its figures) or failed (with the error); announce it."""
+    """running -> succeeded (with its figures) or failed (with the error); announce it. A run
+    that is not running any more (the reaper failed it meanwhile) keeps its outcome, and
+    nothing is announced. Returns the run as it now is."""
     fields: dict[str, object] = {"finished_at": timezone.now(), "claimed_event": None}
     if result is None:
         fields.update(status=HealRun.Status.FAILED, errors=1, error=error or "failed")
     else:
         fields.update(status=HealRun.Status.SUCCEEDED, examined=result.examined, repaired=len(result.repairs),
                       by_tenant=_figures(result), details=[r.to_dict() for r in result.repairs[:DETAILS_MAX]])
-    HealRun.objects.filter(id=run_id, status=HealRun.Status.RUNNING).update(**fields)
+    finished = HealRun.objects.filter(id=run_id, status=HealRun.Status.RUNNING).update(**fields)
     run = HealRun.objects.get(id=run_id)
+    if not finished:
+        log.warning("ops.heal_finish_ignored", run_id=run.id, heal=run.name, status=run.status,
+                    reason="the run was no longer running")
+        return run
     _announce("heal.finished", run)
     log.info("ops.heal_finished", run_id=run.id, heal=run.name, status=run.status, dry_run=run.dry_run,
              examined=run.examined, repaired=run.repaired)

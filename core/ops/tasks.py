@@ -6,11 +6,12 @@ from typing import Any
 
 from core.celery import ferry_task
 from core.ops.models import HealRun
-from core.ops.services import claim_heal_run, execute_heal, finish_heal_run, request_heal
+from core.ops.services import HEAL_TASK_TIME_LIMIT_S, claim_heal_run, execute_heal, finish_heal_run, request_heal
 from outbox.consumers import OutboxTask
 
 
-@ferry_task(name="ops.run_heal", queue="batch", soft_time_limit=540, time_limit=600, base=OutboxTask, bind=True)
+@ferry_task(name="ops.run_heal", queue="batch", soft_time_limit=HEAL_TASK_TIME_LIMIT_S - 60,
+            time_limit=HEAL_TASK_TIME_LIMIT_S, base=OutboxTask, bind=True)
 def run_heal(self: Any, tenant_id: int | None, run_id: int) -> str:
     """Run a requested heal: claim the run, heal (repairs commit in chunks as they go), and
     record the outcome with the event's completion. Returns the run's final status."""

@@ -6,7 +6,6 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
-from django_celery_beat.models import PeriodicTask
 
 from core.access import role_required
 from core.errors import DomainError
@@ -18,9 +17,13 @@ from core.ops.services import request_heal
 from core.roles import Role
 
 HEAL_TITLES = {"search_index": "Search index", "pending_gradings": "Pending gradings"}
+# Repairs listed per run on the page (a run keeps up to services.DETAILS_MAX; the API has them all).
+PAGE_DETAILS_MAX = 20
 
 
 def _user(request: HttpRequest) -> User:
+    """The signed-in user of a page guarded by role_required (core.access.tenant_id_of reads
+    request.auth, which only API endpoints have)."""
     user = request.user
     assert isinstance(user, User)
     return user
@@ -31,10 +34,10 @@ def _user(request: HttpRequest) -> User:
 def heal_runs(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     assert user.tenant_id is not None
-    schedules = PeriodicTask.objects.filter(task="ops.request_heal").select_related("interval").order_by("name")
     return render(request, "ops/heal_runs.html", {
         "runs": selectors.heal_runs_for(user.tenant_id), "heals": [(n, HEAL_TITLES.get(n, n)) for n in HEALS],
-        "can_trigger": user.has_role(Role.OPS), "schedules": schedules,
+        "can_trigger": user.has_role(Role.OPS), "schedules": selectors.schedules_for(user.tenant_id),
+        "details_max": PAGE_DETAILS_MAX,
     })
 
 

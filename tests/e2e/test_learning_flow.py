@@ -32,6 +32,11 @@ def bob(harbor: Tenant) -> User:
 
 
 @pytest.fixture
+def rita(harbor: Tenant) -> User:
+    return story_user("rita", harbor, Role.REVIEWER)
+
+
+@pytest.fixture
 def lena(harbor: Tenant) -> User:
     return story_user("lena", harbor, Role.LEARNER)
 
@@ -70,7 +75,7 @@ def next_grade(pubsub: Any, submission_id: int, timeout: float = 60) -> dict[str
     raise AssertionError(f"no live grade for submission {submission_id} within {timeout} s")
 
 
-def test_a_published_problem_is_found_submitted_and_graded_live(log_dir: Path, bob: User, lena: User,
+def test_a_published_problem_is_found_submitted_and_graded_live(log_dir: Path, bob: User, rita: User, lena: User,
                                                                   subscription: Any) -> None:
     client = Client()
     with ExitStack() as running:  # every process started is stopped, also if a later one fails to start
@@ -79,7 +84,7 @@ def test_a_published_problem_is_found_submitted_and_graded_live(log_dir: Path, b
         draft = post(client, bob, "/api/problems", {
             "title": "Add two doses", "body": "Write `add(a, b)` returning the total dose.", "tests": TESTS})
         post(client, bob, f"/api/versions/{draft['id']}/submit")
-        post(client, bob, f"/api/versions/{draft['id']}/review", {"decision": "approve"})
+        post(client, rita, f"/api/versions/{draft['id']}/review", {"decision": "approve"})
         post(client, bob, f"/api/versions/{draft['id']}/publish")
 
         client.force_login(lena)

@@ -9,7 +9,7 @@ from django.test import Client
 
 from core.learning import services
 from core.learning.models import Content, Kind, Version
-from core.learning.rendering import render_markdown
+from core.learning.rendering import render_body
 from core.models import User
 from tests.integration.learning.support import ADD_TESTS, approved, events_of, next_approved, published
 
@@ -194,7 +194,7 @@ def test_markdown_is_rendered_without_any_way_to_run_script() -> None:
     hostile = ("# Title\n\n<script>alert(1)</script>\n\n<img src=x onerror=alert(2)>\n\n"
                "[click](javascript:alert(3))\n\n<iframe src='https://evil'></iframe>\n\n"
                "<a href=\"https://example.com\" onclick=\"steal()\">ok</a> **bold**")
-    rendered = render_markdown(hostile)
+    rendered = render_body(hostile).html
     for bad in ("<script", "onerror", "javascript:", "<iframe", "onclick"):
         assert bad not in rendered.lower(), bad
     assert "<h1>Title</h1>" in rendered

@@ -88,10 +88,16 @@ def problem_id(bob: User) -> int:
     return published(bob, bob, kind=Kind.PROBLEM, title="Add", body="add(a, b)").content_id
 
 
-def overdue(*submissions: Submission) -> None:
+def overdue(*submissions: Submission, event_status: str = "dead") -> None:
+    """Past their deadline, with their grading events in `event_status`: by default the outbox
+    gave up on them (dead), which is when the heal takes a submission over."""
+    ids = [s.id for s in submissions]
     with connection.cursor() as cursor:
         cursor.execute("UPDATE learning_submission SET deadline_at = now() - interval '1 second' WHERE id = ANY(%s)",
-                       [[s.id for s in submissions]])
+                       [ids])
+        cursor.execute("UPDATE outbox_event SET status = %s WHERE task_name = 'learning.grade_submission' "
+                       "AND aggregate_type = 'submission' AND aggregate_id = ANY(%s)",
+                       [event_status, [str(i) for i in ids]])
 
 
 def test_a_submission_stuck_past_its_deadline_is_enqueued_again(problem_id: int, lena: User) -> None:
@@ -150,3 +156,15 @@ def test_the_grading_heal_can_be_scoped_to_a_tenant(problem_id: int, lena: User,
     assert heal_pending_gradings(tenant_id=carol.tenant_id).repairs == []
     stuck.refresh_from_db()
     assert stuck.enqueues == 1
+
+
+def test_a_backlog_is_not_stuck_while_the_outbox_still_holds_its_event(problem_id: int, lena: User) -> None:
+    """Past the deadline but with its event still pending or relayed, a submission waits: the
+    outbox (and its sweep) delivers it; a second event would grade it twice."""
+    waiting = services.submit_solution(problem_id, lena, "x = 1")
+    relayed = services.submit_solution(problem_id, lena, "x = 2")
+    overdue(waiting, event_status="pending")
+    overdue(relayed, event_status="relayed")
+    assert heal_pending_gradings().repairs == []
+    overdue(relayed, event_status="dead")
+    assert [r.target for r in heal_pending_gradings().repairs] == [f"submission:{relayed.id}"]

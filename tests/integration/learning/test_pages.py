@@ -68,7 +68,7 @@ def test_pages_check_roles(client: Client, alice: User, lena: User) -> None:
     assert client.get("/learning/review/").status_code == 403
 
 
-def test_a_reviewer_writes_a_draft_and_takes_it_to_live_from_the_pages(client: Client, bob: User) -> None:
+def test_a_reviewer_writes_a_draft_and_takes_it_to_live_from_the_pages(client: Client, bob: User, rita: User) -> None:
     client.force_login(bob)
     response = client.post("/learning/review/new/", {"kind": "lesson", "title": "Sharps disposal",
                                                      "body": "Use the **sharps** container."})
@@ -76,7 +76,11 @@ def test_a_reviewer_writes_a_draft_and_takes_it_to_live_from_the_pages(client: C
     assert response["Location"] == f"/learning/review/versions/{version.id}/"
     client.post(f"/learning/review/versions/{version.id}/submit/")
     assert "Sharps disposal" in client.get("/learning/review/").content.decode()
+    response = client.post(f"/learning/review/versions/{version.id}/review/", {"decision": "approve"}, follow=True)
+    assert "another reviewer must review it" in response.content.decode()  # not one's own version
+    client.force_login(rita)
     client.post(f"/learning/review/versions/{version.id}/review/", {"decision": "approve", "comment": "@bob ok"})
+    client.force_login(bob)
     client.post(f"/learning/review/versions/{version.id}/publish/")
     page = client.get(f"/learning/review/versions/{version.id}/").content.decode()
     assert "<strong>sharps</strong>" in page

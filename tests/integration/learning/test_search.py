@@ -11,6 +11,7 @@ from django.test import Client
 from core.learning import services
 from core.learning.indexing import IndexAction, sync_search_document
 from core.learning.models import Content, Kind, SearchDocument
+from core.learning.rendering import RENDER_REVISION
 from core.models import User
 from outbox.models import OutboxEvent
 from tests.integration.learning.support import (
@@ -109,7 +110,8 @@ def test_a_stale_index_write_never_overwrites_a_later_change(bob: User) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(queries.UPSERT_DOCUMENT, {
             "content_id": content.id, "tenant_id": bob.tenant_id, "kind": "lesson", "version_id": first.id,
-            "version_number": 1, "live_seq": 1, "title": "Pressure ulcers", "body_text": "stale"})
+            "version_number": 1, "live_seq": 1, "title": "Pressure ulcers", "body_text": "stale",
+            "render_revision": RENDER_REVISION})
         assert cursor.fetchone() is None
         cursor.execute(queries.DELETE_DOCUMENT, {"content_id": content.id, "tenant_id": bob.tenant_id,
                                                  "live_seq": 1})
