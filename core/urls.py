@@ -18,4 +18,5 @@ urlpatterns = [
     path("learning/", include("core.learning.urls")),
     path("ops/", include("core.ops.urls")),
     path("audit/", include("core.audit.urls")),
+    path("live/", include("core.live.urls")),
 ]

@@ -1,7 +1,327 @@
-"""The dispatch JSON API (mounted by core/api.py)."""
+"""The dispatch JSON API (mounted by core/api.py at /api/dispatch/).
+
+Dispatchers read and write; auditors read. Every lookup is scoped to the caller's tenant
+(another tenant's ids answer 404 like absent ones); every write goes through a write
+function of core/dispatch/services.py, which validates and names the bad field.
+"""
 
 from __future__ import annotations
 
-from ninja import Router
+import datetime as dt
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+
+from core.access import RoleAuth, get_for_tenant, tenant_user
+from core.dispatch import selectors, services
+from core.dispatch.models import Clinician, OptimizeJob, RoutePlan, Visit
+from core.dispatch.selectors import PlanView
+from core.errors import Invalid
+from core.roles import Role
 
 router = Router(tags=["dispatch"])
+
+WRITE = RoleAuth(Role.DISPATCHER)
+READ = RoleAuth(Role.DISPATCHER, Role.AUDITOR)
+
+
+# --- schemas -----------------------------------------------------------------------------
+
+
+class ClinicianIn(Schema):
+    name: str
+    skills: list[str] = []
+    shift_start: dt.time
+    shift_end: dt.time
+    start_lat: float
+    start_lon: float
+    active: bool = True
+
+
+class ClinicianPatch(Schema):
+    name: str | None = None
+    skills: list[str] | None = None
+    shift_start: dt.time | None = None
+    shift_end: dt.time | None = None
+    start_lat: float | None = None
+    start_lon: float | None = None
+    active: bool | None = None
+
+
+class ClinicianOut(Schema):
+    id: int
+    name: str
+    skills: list[str]
+    shift_start: dt.time
+    shift_end: dt.time
+    start_lat: float
+    start_lon: float
+    active: bool
+
+
+class VisitIn(Schema):
+    patient_ref: str
+    lat: float
+    lon: float
+    date: dt.date
+    window_start: dt.time
+    window_end: dt.time
+    duration_minutes: int
+    required_skill: str | None = None
+    priority: int = 1
+    status: str = Visit.Status.SCHEDULED
+
+
+class VisitPatch(Schema):
+    patient_ref: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    date: dt.date | None = None
+    window_start: dt.time | None = None
+    window_end: dt.time | None = None
+    duration_minutes: int | None = None
+    required_skill: str | None = None
+    priority: int | None = None
+    status: str | None = None
+
+
+class VisitOut(Schema):
+    id: int
+    patient_ref: str
+    lat: float
+    lon: float
+    date: dt.date
+    window_start: dt.time
+    window_end: dt.time
+    duration_minutes: int
+    required_skill: str
+    priority: int
+    status: str
+
+
+class OptimizeIn(Schema):
+    date: dt.date
+
+
+class JobAccepted(Schema):
+    job_id: int
+    status: str
+
+
+class JobOut(Schema):
+    job_id: int
+    date: dt.date
+    status: str
+    error: str
+    attempts: int
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    route_plan_id: int | None
+
+
+class StopOut(Schema):
+    sequence: int
+    visit_id: int
+    patient_ref: str
+    window_start: dt.time
+    window_end: dt.time
+    planned_arrival: dt.time
+    planned_start: dt.time
+    planned_departure: dt.time
+
+
+class RouteOut(Schema):
+    clinician_id: int
+    clinician_name: str
+    stops: list[StopOut]
+
+
+class UnassignedOut(Schema):
+    visit_id: int
+    patient_ref: str
+    reason: str
+    message: str
+
+
+class PlanSummary(Schema):
+    id: int
+    version: int
+    job_id: int | None
+    created_at: dt.datetime
+    objective: int
+    solve_seconds: float
+    time_limit_seconds: float
+    total_travel_seconds: int
+    visits_assigned: int
+    visits_unassigned: int
+    solver_status: str
+
+
+class PlanOut(PlanSummary):
+    routes: list[RouteOut]
+    unassigned: list[UnassignedOut]
+
+
+class RoutePlansOut(Schema):
+    date: dt.date
+    latest: PlanOut | None
+    versions: list[PlanSummary]
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _caller(request: HttpRequest) -> tuple[int, int]:
+    """(tenant id, user id) of the signed-in caller (RoleAuth admitted only users of a tenant)."""
+    user = tenant_user(request)
+    assert user.tenant_id is not None
+    return user.tenant_id, user.pk
+
+
+def _tenant(request: HttpRequest) -> int:
+    return _caller(request)[0]
+
+
+def _changes(payload: Schema) -> dict[str, Any]:
+    """The fields a PATCH sent; null is refused except for required_skill, where it means none."""
+    changes = payload.dict(exclude_unset=True)
+    if "required_skill" in changes and changes["required_skill"] is None:
+        changes["required_skill"] = ""
+    for name, value in changes.items():
+        if value is None:
+            raise Invalid(f"{name} cannot be null", field=name)
+    if "skills" in changes:
+        changes["skills"] = tuple(changes["skills"])
+    return changes
+
+
+def job_out(job: OptimizeJob) -> dict[str, Any]:
+    plan_id = RoutePlan.objects.filter(job_id=job.pk).values_list("id", flat=True).first()
+    return {"job_id": job.pk, "date": job.date, "status": job.status, "error": job.error,
+            "attempts": job.attempts, "created_at": job.created_at, "started_at": job.started_at,
+            "finished_at": job.finished_at, "route_plan_id": plan_id}
+
+
+def plan_summary(plan: RoutePlan) -> dict[str, Any]:
+    return {"id": plan.pk, "version": plan.version, "job_id": plan.job_id, "created_at": plan.created_at,
+            "objective": plan.objective, "solve_seconds": plan.solve_seconds,
+            "time_limit_seconds": plan.time_limit_seconds, "total_travel_seconds": plan.total_travel_seconds,
+            "visits_assigned": plan.visits_assigned, "visits_unassigned": plan.visits_unassigned,
+            "solver_status": plan.solver_status}
+
+
+def plan_out(view: PlanView) -> dict[str, Any]:
+    routes = [{"clinician_id": route.clinician.pk, "clinician_name": route.clinician.name, "stops": [
+        {"sequence": stop.sequence, "visit_id": stop.visit_id, "patient_ref": stop.visit.patient_ref,
+         "window_start": stop.visit.window_start, "window_end": stop.visit.window_end,
+         "planned_arrival": stop.planned_arrival, "planned_start": stop.planned_start,
+         "planned_departure": stop.planned_departure} for stop in route.stops]} for route in view.routes]
+    unassigned = [{"visit_id": item.visit_id, "patient_ref": item.visit.patient_ref, "reason": item.reason,
+                   "message": item.message} for item in view.unassigned]
+    return {**plan_summary(view.plan), "routes": routes, "unassigned": unassigned}
+
+
+# --- clinicians ------------------------------------------------------------------------------
+
+
+@router.get("/clinicians", response=list[ClinicianOut], auth=READ)
+def list_clinicians(request: HttpRequest) -> Any:
+    """The agency's clinicians, active ones first."""
+    return Clinician.objects.filter(tenant_id=_tenant(request)).order_by("-active", "name", "id")
+
+
+@router.post("/clinicians", response={201: ClinicianOut}, auth=WRITE)
+def create_clinician(request: HttpRequest, payload: ClinicianIn) -> Any:
+    tenant_id, actor_id = _caller(request)
+    data = services.ClinicianFields(**{**payload.dict(), "skills": tuple(payload.skills)})
+    return Status(201, services.create_clinician(tenant_id, data, actor_id=actor_id))
+
+
+@router.get("/clinicians/{clinician_id}", response=ClinicianOut, auth=READ)
+def get_clinician(request: HttpRequest, clinician_id: int) -> Any:
+    return get_for_tenant(Clinician.objects.all(), _tenant(request), clinician_id, "clinician")
+
+
+@router.patch("/clinicians/{clinician_id}", response=ClinicianOut, auth=WRITE)
+def update_clinician(request: HttpRequest, clinician_id: int, payload: ClinicianPatch) -> Any:
+    tenant_id, actor_id = _caller(request)
+    return services.update_clinician(tenant_id, clinician_id, _changes(payload), actor_id=actor_id)
+
+
+@router.delete("/clinicians/{clinician_id}", response={204: None}, auth=WRITE)
+def delete_clinician(request: HttpRequest, clinician_id: int) -> Any:
+    tenant_id, actor_id = _caller(request)
+    services.delete_clinician(tenant_id, clinician_id, actor_id=actor_id)
+    return Status(204, None)
+
+
+# --- visits ----------------------------------------------------------------------------------
+
+
+@router.get("/visits", response=list[VisitOut], auth=READ)
+def list_visits(request: HttpRequest, date: dt.date | None = None) -> Any:
+    """The agency's visits, of one date if given."""
+    visits = Visit.objects.filter(tenant_id=_tenant(request))
+    return visits.filter(date=date) if date else visits.order_by("date", "window_start", "id")
+
+
+@router.post("/visits", response={201: VisitOut}, auth=WRITE)
+def create_visit(request: HttpRequest, payload: VisitIn) -> Any:
+    tenant_id, actor_id = _caller(request)
+    data = services.VisitFields(**{**payload.dict(), "required_skill": payload.required_skill or ""})
+    return Status(201, services.create_visit(tenant_id, data, actor_id=actor_id))
+
+
+@router.get("/visits/{visit_id}", response=VisitOut, auth=READ)
+def get_visit(request: HttpRequest, visit_id: int) -> Any:
+    return get_for_tenant(Visit.objects.all(), _tenant(request), visit_id, "visit")
+
+
+@router.patch("/visits/{visit_id}", response=VisitOut, auth=WRITE)
+def update_visit(request: HttpRequest, visit_id: int, payload: VisitPatch) -> Any:
+    tenant_id, actor_id = _caller(request)
+    return services.update_visit(tenant_id, visit_id, _changes(payload), actor_id=actor_id)
+
+
+@router.delete("/visits/{visit_id}", response={204: None}, auth=WRITE)
+def delete_visit(request: HttpRequest, visit_id: int) -> Any:
+    tenant_id, actor_id = _caller(request)
+    services.delete_visit(tenant_id, visit_id, actor_id=actor_id)
+    return Status(204, None)
+
+
+# --- Optimize Day ------------------------------------------------------------------------------
+
+
+@router.post("/optimize-day", response={202: JobAccepted}, auth=WRITE)
+def optimize_day(request: HttpRequest, payload: OptimizeIn) -> Any:
+    """Queue Optimize Day for a date: 202 with the job to follow (GET /jobs/{id}, or the live
+    stream's schedule.optimized). While a job for that date is queued or running, that job
+    is returned instead of starting another."""
+    tenant_id, actor_id = _caller(request)
+    job = services.request_optimize(tenant_id, payload.date, actor_id=actor_id).job
+    return Status(202, {"job_id": job.pk, "status": job.status})
+
+
+@router.get("/jobs/{job_id}", response=JobOut, auth=READ)
+def get_job(request: HttpRequest, job_id: int) -> Any:
+    job = get_for_tenant(OptimizeJob.objects.all(), _tenant(request), job_id, "job")
+    return job_out(job)
+
+
+@router.get("/route-plans", response=RoutePlansOut, auth=READ)
+def route_plans(request: HttpRequest, date: dt.date) -> Any:
+    """The date's latest route plan in full (null if never optimized) and every version's summary."""
+    tenant_id = _tenant(request)
+    latest = selectors.latest_plan(tenant_id, date)
+    return {"date": date, "latest": plan_out(latest) if latest else None,
+            "versions": [plan_summary(plan) for plan in selectors.plan_versions(tenant_id, date)]}
+
+
+@router.get("/route-plans/{plan_id}", response=PlanOut, auth=READ)
+def route_plan(request: HttpRequest, plan_id: int) -> Any:
+    """One plan version in full."""
+    plan = get_for_tenant(RoutePlan.objects.all(), _tenant(request), plan_id, "route plan")
+    return plan_out(selectors.plan_view(plan))

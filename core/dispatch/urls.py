@@ -1,8 +1,19 @@
-"""The dispatch pages (included by core/urls.py)."""
+"""The dispatch pages (included by core/urls.py at dispatch/)."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
+
+from core.dispatch import views
 
 app_name = "dispatch"
-urlpatterns: list[URLPattern | URLResolver] = []
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.index, name="index"),
+    path("day/<str:day>/", views.day_view, name="day"),
+    path("day/<str:day>/board", views.board, name="board"),
+    path("day/<str:day>/optimize", views.optimize, name="optimize"),
+    path("visits/new", views.visit_create, name="visit_create"),
+    path("visits/<int:visit_id>/edit", views.visit_edit, name="visit_edit"),
+    path("clinicians/new", views.clinician_create, name="clinician_create"),
+    path("clinicians/<int:clinician_id>/edit", views.clinician_edit, name="clinician_edit"),
+]

@@ -1,0 +1,63 @@
+"""Forms of the dispatch pages. They check types; the write functions check the domain rules
+and name the field, and `save_with` puts their message next to that field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django import forms
+
+from core.dispatch.models import Priority, Skill, Visit
+from core.errors import DomainError
+
+T = TypeVar("T")
+
+SKILL_CHOICES = [("", "None"), *Skill.choices]
+
+
+class _TimeInput(forms.TimeInput):
+    input_type = "time"
+
+
+class _DateInput(forms.DateInput):
+    input_type = "date"
+
+
+def _coordinate() -> forms.FloatField:
+    return forms.FloatField(widget=forms.NumberInput(attrs={"step": "any"}))
+
+
+class VisitForm(forms.Form):
+    patient_ref = forms.CharField(label="Patient reference", max_length=64)
+    date = forms.DateField(widget=_DateInput)
+    window_start = forms.TimeField(label="Window opens", widget=_TimeInput)
+    window_end = forms.TimeField(label="Window closes", widget=_TimeInput)
+    duration_minutes = forms.IntegerField(label="Duration (minutes)")
+    required_skill = forms.ChoiceField(choices=SKILL_CHOICES, required=False)
+    priority = forms.TypedChoiceField(choices=Priority.choices, coerce=int, initial=Priority.ROUTINE)
+    status = forms.ChoiceField(choices=Visit.Status.choices, initial=Visit.Status.SCHEDULED)
+    lat = _coordinate()
+    lon = _coordinate()
+
+
+class ClinicianForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    skills = forms.MultipleChoiceField(choices=Skill.choices, required=False, widget=forms.CheckboxSelectMultiple)
+    shift_start = forms.TimeField(widget=_TimeInput)
+    shift_end = forms.TimeField(widget=_TimeInput)
+    start_lat = _coordinate()
+    start_lon = _coordinate()
+    active = forms.BooleanField(required=False, initial=True)
+
+
+def save_with(form: forms.Form, write: Callable[[dict[str, Any]], T]) -> T | None:
+    """Call `write` with the cleaned data if the form is valid; None (errors on the form,
+    under the field the domain error names) if it is not or the write refused it."""
+    if not form.is_valid():
+        return None
+    try:
+        return write(form.cleaned_data)
+    except DomainError as exc:
+        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        return None

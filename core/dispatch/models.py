@@ -1,0 +1,213 @@
+"""Dispatch: clinicians, visits, Optimize Day jobs and the route plans they write.
+
+Every row belongs to a tenant. Rows change only through the write functions of
+core/dispatch/services.py, each of which records an outbox event in the same transaction.
+Route plans are versioned history: a new Optimize Day adds a version, never edits one.
+
+Times of day (shifts, windows, planned arrivals) are the agency's local wall-clock times
+on the visit's date; the solver works in seconds since that midnight.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import F, Q
+
+from core.models import Tenant
+
+
+class Skill(models.TextChoices):
+    """The fixed skill vocabulary every agency shares (a clinician holds some; a visit needs one)."""
+
+    NURSING = "nursing", "Skilled nursing"
+    WOUND_CARE = "wound_care", "Wound care"
+    IV_THERAPY = "iv_therapy", "IV therapy"
+    PHYSIOTHERAPY = "physiotherapy", "Physiotherapy"
+    OCCUPATIONAL_THERAPY = "occupational_therapy", "Occupational therapy"
+    PEDIATRICS = "pediatrics", "Pediatrics"
+    PALLIATIVE = "palliative", "Palliative care"
+    HOME_AIDE = "home_aide", "Home health aide"
+
+
+class Priority(models.IntegerChoices):
+    """When a day is over-full, lower priorities are left out first (solver semantics)."""
+
+    ROUTINE = 1, "Routine"
+    HIGH = 2, "High"
+    URGENT = 3, "Urgent"
+
+
+class Clinician(models.Model):
+    """A clinician who can be routed: skills, a shift, and where the day starts and ends."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=200)
+    skills = ArrayField(models.CharField(max_length=32, choices=Skill.choices), default=list, blank=True)
+    shift_start = models.TimeField()
+    shift_end = models.TimeField()
+    start_lat = models.FloatField()
+    start_lon = models.FloatField()
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["tenant", "active"], name="dispatch_clinician_tenant")]
+        constraints = [
+            models.CheckConstraint(condition=Q(shift_end__gt=F("shift_start")), name="clinician_shift_order"),
+            models.CheckConstraint(condition=Q(start_lat__gte=-90, start_lat__lte=90), name="clinician_lat"),
+            models.CheckConstraint(condition=Q(start_lon__gte=-180, start_lon__lte=180), name="clinician_lon"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Visit(models.Model):
+    """A visit to a patient on a date: where, when service may start, how long, what skill."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled"  # to be routed by Optimize Day
+        CANCELLED = "cancelled"  # kept for the record, never routed
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    # An opaque reference to the patient's record elsewhere; no health data lives here.
+    patient_ref = models.CharField(max_length=64)
+    lat = models.FloatField()
+    lon = models.FloatField()
+    date = models.DateField()
+    # Service must *start* within the window (the solver's convention).
+    window_start = models.TimeField()
+    window_end = models.TimeField()
+    duration_minutes = models.PositiveSmallIntegerField()
+    required_skill = models.CharField(max_length=32, choices=Skill.choices, blank=True)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.ROUTINE)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["date", "window_start", "id"]
+        indexes = [models.Index(fields=["tenant", "date"], name="dispatch_visit_tenant_date")]
+        constraints = [
+            models.CheckConstraint(condition=Q(window_end__gte=F("window_start")), name="visit_window_order"),
+            models.CheckConstraint(condition=Q(duration_minutes__gt=0), name="visit_duration_positive"),
+            models.CheckConstraint(condition=Q(lat__gte=-90, lat__lte=90), name="visit_lat"),
+            models.CheckConstraint(condition=Q(lon__gte=-180, lon__lte=180), name="visit_lon"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient_ref} on {self.date}"
+
+
+class OptimizeJob(models.Model):
+    """One Optimize Day request: queued -> running -> done | failed (retries go back to queued).
+
+    Moves happen by conditional UPDATEs (services.py), never read-decide-save. At most one
+    job per tenant and date is queued or running: a second request gets that one.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    date = models.DateField()
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # When the status last moved; a queued or running job silent for too long is abandoned.
+    status_changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "date", "-id"], name="dispatch_job_tenant_date")]
+        constraints = [
+            # The no-duplicate-solve rule, enforced where concurrent requests meet (queries.INSERT_JOB).
+            models.UniqueConstraint(fields=["tenant", "date"], condition=Q(status__in=["queued", "running"]),
+                                    name="dispatch_one_active_job_per_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"optimize {self.date} ({self.status})"
+
+
+class RoutePlan(models.Model):
+    """One version of a day's routes, written by one job; later versions supersede it."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    date = models.DateField()
+    version = models.PositiveIntegerField()
+    job = models.OneToOneField(OptimizeJob, null=True, blank=True, on_delete=models.PROTECT,
+                               related_name="route_plan")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Solver statistics: what it minimised (travel seconds plus drop penalties), how long it
+    # searched, and what it achieved.
+    objective = models.BigIntegerField()
+    solve_seconds = models.FloatField()
+    time_limit_seconds = models.FloatField()
+    total_travel_seconds = models.PositiveIntegerField()
+    visits_assigned = models.PositiveIntegerField()
+    visits_unassigned = models.PositiveIntegerField()
+    solver_status = models.CharField(max_length=20)
+
+    class Meta:
+        ordering = ["-date", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "date", "version"], name="dispatch_plan_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"plan {self.date} v{self.version}"
+
+
+class RouteStop(models.Model):
+    """A visit in a clinician's route: its place in the sequence and the planned times."""
+
+    plan = models.ForeignKey(RoutePlan, on_delete=models.CASCADE, related_name="stops")
+    clinician = models.ForeignKey(Clinician, on_delete=models.PROTECT, related_name="+")
+    visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="+")
+    sequence = models.PositiveSmallIntegerField()  # 1 for the clinician's first visit
+    planned_arrival = models.TimeField()
+    planned_start = models.TimeField()  # arrival plus any wait for the window to open
+    planned_departure = models.TimeField()
+
+    class Meta:
+        ordering = ["plan", "clinician", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "visit"], name="dispatch_stop_visit_once"),
+            models.UniqueConstraint(fields=["plan", "clinician", "sequence"], name="dispatch_stop_sequence"),
+        ]
+
+    def __str__(self) -> str:
+        return f"stop {self.sequence} of clinician {self.clinician_id}"
+
+
+class UnassignedVisit(models.Model):
+    """A visit the plan could not route, and why (solver.UnassignedReason)."""
+
+    plan = models.ForeignKey(RoutePlan, on_delete=models.CASCADE, related_name="unassigned")
+    visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=32)
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["plan", "visit"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "visit"], name="dispatch_unassigned_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"visit {self.visit_id} unassigned: {self.reason}"

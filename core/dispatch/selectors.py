@@ -1,0 +1,95 @@
+"""Dispatch reads that matter, by name: what the solver needs, and a day's latest plan.
+
+Every selector takes the tenant explicitly and filters by it; none reads another tenant's rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from core.dispatch.models import Clinician, OptimizeJob, RoutePlan, RouteStop, UnassignedVisit, Visit
+from core.dispatch.optimize import ClinicianInput, DayInputs, VisitInput, seconds_of
+
+
+def optimize_inputs(tenant_id: int, day: date) -> DayInputs:
+    """The active clinicians and the day's scheduled visits, with only the columns the solver
+    needs (two queries), in id order so the same day always builds the same problem."""
+    clinicians = Clinician.objects.filter(tenant_id=tenant_id, active=True).order_by("id").values_list(
+        "id", "skills", "shift_start", "shift_end", "start_lat", "start_lon")
+    visits = Visit.objects.filter(tenant_id=tenant_id, date=day, status=Visit.Status.SCHEDULED).order_by(
+        "id").values_list("id", "lat", "lon", "window_start", "window_end", "duration_minutes",
+                          "required_skill", "priority")
+    return DayInputs(
+        clinicians=tuple(ClinicianInput(id=cid, skills=frozenset(skills), shift_start=seconds_of(start),
+                                        shift_end=seconds_of(end), lat=lat, lon=lon)
+                         for cid, skills, start, end, lat, lon in clinicians),
+        visits=tuple(VisitInput(id=vid, lat=lat, lon=lon, window_start=seconds_of(opens),
+                                window_end=seconds_of(closes), duration=minutes * 60, required_skill=skill,
+                                priority=priority)
+                     for vid, lat, lon, opens, closes, minutes, skill, priority in visits),
+    )
+
+
+@dataclass
+class ClinicianRoute:
+    clinician: Clinician
+    stops: list[RouteStop] = field(default_factory=list)
+
+
+@dataclass
+class PlanView:
+    """A route plan with its stops grouped by clinician (in sequence) and its left-out visits."""
+
+    plan: RoutePlan
+    routes: list[ClinicianRoute]
+    unassigned: list[UnassignedVisit]
+
+
+def latest_plan(tenant_id: int, day: date) -> PlanView | None:
+    """The day's newest plan version, or None if the day was never optimized (three queries)."""
+    plan = RoutePlan.objects.filter(tenant_id=tenant_id, date=day).order_by("-version").first()
+    return plan_view(plan) if plan is not None else None
+
+
+def plan_view(plan: RoutePlan) -> PlanView:
+    routes: dict[int, ClinicianRoute] = {}
+    for stop in plan.stops.select_related("clinician", "visit").order_by("clinician__name", "clinician_id",
+                                                                          "sequence"):
+        routes.setdefault(stop.clinician_id, ClinicianRoute(stop.clinician)).stops.append(stop)
+    unassigned = list(plan.unassigned.select_related("visit").order_by("visit__window_start", "visit_id"))
+    return PlanView(plan=plan, routes=list(routes.values()), unassigned=unassigned)
+
+
+def plan_versions(tenant_id: int, day: date) -> list[RoutePlan]:
+    return list(RoutePlan.objects.filter(tenant_id=tenant_id, date=day).order_by("-version"))
+
+
+def latest_job(tenant_id: int, day: date) -> OptimizeJob | None:
+    return OptimizeJob.objects.filter(tenant_id=tenant_id, date=day).order_by("-id").first()
+
+
+@dataclass
+class DayBoard:
+    """Everything the dispatcher's day page shows."""
+
+    day: date
+    clinicians: list[Clinician]
+    visits: list[tuple[Visit, str]]  # with the clinician the latest plan gives it ("" if none)
+    plan: PlanView | None
+    job: OptimizeJob | None
+
+
+def day_board(tenant_id: int, day: date) -> DayBoard:
+    """The page's data in six queries, whatever the number of visits."""
+    plan = latest_plan(tenant_id, day)
+    assignment = {stop.visit_id: route.clinician.name for route in (plan.routes if plan else [])
+                  for stop in route.stops}
+    visits = Visit.objects.filter(tenant_id=tenant_id, date=day).order_by("window_start", "id")
+    return DayBoard(
+        day=day,
+        clinicians=list(Clinician.objects.filter(tenant_id=tenant_id).order_by("-active", "name", "id")),
+        visits=[(visit, assignment.get(visit.pk, "")) for visit in visits],
+        plan=plan,
+        job=latest_job(tenant_id, day),
+    )

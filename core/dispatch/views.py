@@ -1,0 +1,156 @@
+"""The dispatcher's pages: a day view that follows the live stream, and the edit forms.
+
+Styling is left to the web UI issue; these pages work. The day view renders a board and
+re-fetches it (day/<date>/board) whenever the live stream reports a change to that day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date
+from typing import Any, TypeVar
+
+from django.contrib import messages
+from django.db import models
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from core.access import get_for_tenant, role_required
+from core.dispatch import demo, selectors, services
+from core.dispatch.forms import ClinicianForm, VisitForm, save_with
+from core.dispatch.models import Clinician, Visit
+from core.errors import DomainError, NotFound
+from core.live.events import current_position
+from core.roles import Role
+
+READERS = (Role.DISPATCHER, Role.AUDITOR)
+M = TypeVar("M", bound=models.Model)
+
+
+def _caller(request: HttpRequest) -> tuple[int, int]:
+    user: Any = request.user
+    return int(user.tenant_id), int(user.pk)
+
+
+def _owned(queryset: models.QuerySet[M], tenant_id: int, pk: int, what: str) -> M:
+    """The tenant's object, or 404 (pages answer Http404 where the API answers NotFound)."""
+    try:
+        return get_for_tenant(queryset, tenant_id, pk, what)
+    except NotFound as exc:
+        raise Http404(exc.message) from None
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Http404(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _day_url(day: date) -> str:
+    return reverse("dispatch:day", args=[day.isoformat()])
+
+
+def _hours(seconds: int) -> str:
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def _board_context(request: HttpRequest, day: date) -> dict[str, Any]:
+    tenant_id, _ = _caller(request)
+    board = selectors.day_board(tenant_id, day)
+    user: Any = request.user
+    return {"board": board, "day": day, "can_edit": Role.DISPATCHER in user.roles,
+            "travel": _hours(board.plan.plan.total_travel_seconds) if board.plan else ""}
+
+
+@role_required(*READERS)
+def index(request: HttpRequest) -> HttpResponse:
+    """The dispatch page opens on the demo day (today)."""
+    return redirect(_day_url(demo.demo_day()))
+
+
+@role_required(*READERS)
+def day_view(request: HttpRequest, day: str) -> HttpResponse:
+    the_day = _day(day)
+    # Read the stream position before the data: what commits later is replayed to the page.
+    position = current_position()
+    context = _board_context(request, the_day)
+    context.update(stream_position=str(position), previous_day=date.fromordinal(the_day.toordinal() - 1),
+                   next_day=date.fromordinal(the_day.toordinal() + 1))
+    return render(request, "dispatch/day.html", context)
+
+
+@role_required(*READERS)
+def board(request: HttpRequest, day: str) -> HttpResponse:
+    """The day's board alone, for the page to swap in when the stream reports a change."""
+    return render(request, "dispatch/_board.html", _board_context(request, _day(day)))
+
+
+@require_POST
+@role_required(Role.DISPATCHER)
+def optimize(request: HttpRequest, day: str) -> HttpResponse:
+    """Without JavaScript, the Optimize Day button posts here (with it, to the API)."""
+    tenant_id, actor_id = _caller(request)
+    try:
+        job = services.request_optimize(tenant_id, _day(day), actor_id=actor_id).job
+        messages.info(request, f"Optimize Day queued (job {job.pk}); the routes appear here when it is done.")
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect(_day_url(_day(day)))
+
+
+@role_required(Role.DISPATCHER)
+def visit_create(request: HttpRequest) -> HttpResponse:
+    tenant_id, actor_id = _caller(request)
+    initial = {"date": request.GET.get("date") or demo.demo_day().isoformat()}
+    form = VisitForm(request.POST or None, initial=initial)
+    if request.method == "POST":
+        visit = save_with(form, lambda data: services.create_visit(
+            tenant_id, services.VisitFields(**data), actor_id=actor_id))
+        if visit is not None:
+            return HttpResponseRedirect(_day_url(visit.date))
+    return render(request, "dispatch/form.html", {"form": form, "title": "New visit",
+                                                  "back": _day_url(_day(str(initial["date"])))})
+
+
+@role_required(Role.DISPATCHER)
+def visit_edit(request: HttpRequest, visit_id: int) -> HttpResponse:
+    tenant_id, actor_id = _caller(request)
+    visit = _owned(Visit.objects.all(), tenant_id, visit_id, "visit")
+    form = VisitForm(request.POST or None, initial=asdict(services.visit_fields(visit)))
+    if request.method == "POST":
+        saved = save_with(form, lambda data: services.update_visit(tenant_id, visit.pk, data, actor_id=actor_id))
+        if saved is not None:
+            return HttpResponseRedirect(_day_url(saved.date))
+    return render(request, "dispatch/form.html", {"form": form, "title": f"Visit {visit.patient_ref}",
+                                                  "back": _day_url(visit.date)})
+
+
+@role_required(Role.DISPATCHER)
+def clinician_create(request: HttpRequest) -> HttpResponse:
+    tenant_id, actor_id = _caller(request)
+    form = ClinicianForm(request.POST or None)
+    if request.method == "POST":
+        saved = save_with(form, lambda data: services.create_clinician(
+            tenant_id, services.ClinicianFields(**{**data, "skills": tuple(data["skills"])}), actor_id=actor_id))
+        if saved is not None:
+            return redirect("dispatch:index")
+    return render(request, "dispatch/form.html", {"form": form, "title": "New clinician",
+                                                  "back": reverse("dispatch:index")})
+
+
+@role_required(Role.DISPATCHER)
+def clinician_edit(request: HttpRequest, clinician_id: int) -> HttpResponse:
+    tenant_id, actor_id = _caller(request)
+    clinician = _owned(Clinician.objects.all(), tenant_id, clinician_id, "clinician")
+    initial = {**asdict(services.clinician_fields(clinician)), "skills": list(clinician.skills)}
+    form = ClinicianForm(request.POST or None, initial=initial)
+    if request.method == "POST":
+        saved = save_with(form, lambda data: services.update_clinician(
+            tenant_id, clinician.pk, {**data, "skills": tuple(data["skills"])}, actor_id=actor_id))
+        if saved is not None:
+            return redirect("dispatch:index")
+    return render(request, "dispatch/form.html", {"form": form, "title": clinician.name,
+                                                  "back": reverse("dispatch:index")})

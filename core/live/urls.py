@@ -1,0 +1,12 @@
+"""The live stream's URL (included by core/urls.py at live/)."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver, path
+
+from core.live import views
+
+app_name = "live"
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("stream", views.stream, name="stream"),
+]

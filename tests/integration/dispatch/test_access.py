@@ -1,0 +1,42 @@
+"""Every dispatch endpoint and page, and the live stream, state who may use them."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern
+
+from core.access import RoleAuth
+from core.dispatch import urls as dispatch_urls
+from core.dispatch.api import router
+from core.live import urls as live_urls
+from core.roles import Role
+
+
+def operations() -> list[object]:
+    return [op for path_ops in router.path_operations.values() for op in path_ops.operations]
+
+
+def test_every_api_operation_declares_its_roles() -> None:
+    assert operations()
+    for op in operations():
+        assert [type(a) for a in op.auth_callbacks] == [RoleAuth], op.view_func.__name__  # type: ignore[attr-defined]
+        assert op.auth_callbacks[0].roles, op.view_func.__name__  # type: ignore[attr-defined]
+
+
+def test_only_dispatchers_write_and_auditors_only_read() -> None:
+    for op in operations():
+        roles = op.auth_callbacks[0].roles  # type: ignore[attr-defined]
+        if op.methods == ["GET"]:  # type: ignore[attr-defined]
+            assert roles == {Role.DISPATCHER, Role.AUDITOR}, op.view_func.__name__  # type: ignore[attr-defined]
+        else:
+            assert roles == {Role.DISPATCHER}, op.view_func.__name__  # type: ignore[attr-defined]
+
+
+def test_every_page_and_the_stream_declare_their_roles() -> None:
+    patterns = [p for module in (dispatch_urls, live_urls) for p in module.urlpatterns if isinstance(p, URLPattern)]
+    assert len(patterns) == len(dispatch_urls.urlpatterns) + len(live_urls.urlpatterns)
+    for pattern in patterns:
+        roles = getattr(pattern.callback, "ferry_roles", None)
+        assert roles, pattern.name
+        assert roles <= set(Role), pattern.name
+    stream = next(p for p in patterns if p.name == "stream")
+    assert stream.callback.ferry_roles == set(Role)  # type: ignore[attr-defined]  # every agency user has channels
