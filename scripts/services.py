@@ -139,7 +139,8 @@ def pg_datadir(user: str | None) -> Path:
     VAR.mkdir(parents=True, exist_ok=True)
     if run(as_user(user, ["test", "-x", str(VAR)]), check=False, quiet=True).returncode == 0:
         return link
-    digest = hashlib.sha1(str(ROOT).encode()).hexdigest()[:10]  # noqa: S324 - a name, not security
+    # One private directory per data folder (FERRY_VAR_DIR gives the chaos run its own).
+    digest = hashlib.sha1(str(VAR.resolve()).encode()).hexdigest()[:10]  # noqa: S324 - a name, not security
     private = Path(f"/var/tmp/ferry-{digest}/postgres")  # noqa: S108 - owned by the server user, 0700
     private.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(private.parent, 0o755)  # noqa: S103 - the server user must traverse it; data stays 0700
@@ -200,8 +201,10 @@ def pg_start(bindir: Path) -> None:
         return
     ensure_port_free(PG_PORT, "PostgreSQL", "FERRY_PG_PORT")
     log(f"starting PostgreSQL on 127.0.0.1:{PG_PORT}")
+    # The port on the command line wins over the cluster's postgresql.conf: FERRY_PG_PORT applies
+    # to a cluster made with another port too.
     run(as_user(user, [str(bindir / "pg_ctl"), "-D", str(datadir), "-l", str(datadir / "server.log"),
-                       "-w", "-t", "60", "start"]), quiet=True)
+                       "-o", f"-p {PG_PORT}", "-w", "-t", "60", "start"]), quiet=True)
     if psql(bindir, f"SELECT 1 FROM pg_database WHERE datname = '{PG_DATABASE}'") != "1":  # noqa: S608
         psql(bindir, f"CREATE DATABASE {PG_DATABASE}")
 

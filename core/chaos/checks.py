@@ -44,7 +44,7 @@ def search_index_matches_live_versions(db: psycopg.Connection[Any]) -> list[str]
 
 def submissions_graded(db: psycopg.Connection[Any]) -> list[str]:
     """Every submission graded, or errored with a reason."""
-    stuck = rows(db, "SELECT id, status FROM learning_submission WHERE status NOT IN %s", FINAL_SUBMISSION)
+    stuck = rows(db, "SELECT id, status FROM learning_submission WHERE status <> ALL(%s)", list(FINAL_SUBMISSION))
     silent = rows(db, "SELECT id FROM learning_submission WHERE status = 'error' AND error = ''")
     return ([f"submission {i} still {s}" for i, s in stuck]
             + [f"submission {i} errored without a reason" for (i,) in silent])
@@ -59,12 +59,13 @@ def jobs_finished(db: psycopg.Connection[Any]) -> list[str]:
 
 
 def decisions_notified(db: psycopg.Connection[Any]) -> list[str]:
-    """Every review decision told the version's author, once (the unique constraint makes twice impossible)."""
+    """Every review decision told the version's author (as a decision, or as a mention when the
+    comment names them), once: the rows are unique per (recipient, source)."""
     missing = rows(db, """
         SELECT r.id, v.author_id FROM learning_review r JOIN learning_version v ON v.id = r.version_id
         WHERE v.author_id <> r.reviewer_id AND NOT EXISTS (
             SELECT 1 FROM learning_notification n
-            WHERE n.recipient_id = v.author_id AND n.reason = 'decision' AND n.version_id = r.version_id)""")
+            WHERE n.recipient_id = v.author_id AND n.source = 'review:' || r.id)""")
     return [f"review {r}: its author (user {a}) was never notified" for r, a in missing]
 
 
@@ -73,6 +74,15 @@ def no_duplicate_effects(db: psycopg.Connection[Any]) -> list[str]:
     doubled = rows(db, "SELECT job_id, count(*) FROM dispatch_routeplan WHERE job_id IS NOT NULL "
                        "GROUP BY job_id HAVING count(*) > 1")
     return [f"optimize job {j} wrote {n} plans" for j, n in doubled]
+
+
+def no_effect_of_uncommitted_events(db: psycopg.Connection[Any]) -> list[str]:
+    """Every event a consumer processed (its inbox row) is one that committed: nothing of a
+    rolled-back transaction ever reached a worker."""
+    ghosts = rows(db, """
+        SELECT i.event_id, i.task_name FROM outbox_inbox i
+        WHERE NOT EXISTS (SELECT 1 FROM outbox_log l WHERE l.event_id = i.event_id)""")
+    return [f"{task} processed event {event_id}, which never committed" for event_id, task in ghosts]
 
 
 def accepted_writes_persisted(db: psycopg.Connection[Any], ledger: Ledger) -> list[str]:
@@ -91,7 +101,7 @@ def accepted_writes_persisted(db: psycopg.Connection[Any], ledger: Ledger) -> li
     lost += [f"accepted submission {i} does not exist" for i in sorted(ledger.submissions - known)]
     jobs = {i for (i,) in rows(db, "SELECT id FROM dispatch_optimizejob")}
     lost += [f"accepted optimize job {i} does not exist" for i in sorted(ledger.jobs - jobs)]
-    return lost
+    return lost + ledger.violations
 
 
 def server_errors_outside_windows(ledger: Ledger, windows: list[tuple[float, float]]) -> list[str]:
@@ -107,4 +117,5 @@ CHECKS = {
     "optimize jobs done or failed with a reason": jobs_finished,
     "review decisions notified": decisions_notified,
     "no duplicate effects": no_duplicate_effects,
+    "no effect of anything rolled back": no_effect_of_uncommitted_events,
 }

@@ -57,6 +57,8 @@ class Ledger:
     problems: set[int] = field(default_factory=set)
     jobs: set[int] = field(default_factory=set)
     submissions: set[int] = field(default_factory=set)
+    invalid_writes: int = 0
+    violations: list[str] = field(default_factory=list)
 
     def answered(self, method: str, path: str, status: int) -> None:
         with self.lock:
@@ -66,6 +68,14 @@ class Ledger:
                 self.writes_accepted += 1
             if status >= 500:
                 self.server_errors.append((time.time(), method, path, status))
+
+    def refused(self, what: str, response: httpx.Response | None) -> None:
+        """An invalid write was sent: a 4xx (or no answer) is right, and a 5xx is judged with the
+        other 5xx answers (allowed during a PostgreSQL restart); an acceptance is a violation."""
+        with self.lock:
+            self.invalid_writes += 1
+            if response is not None and response.status_code < 400:
+                self.violations.append(f"invalid write {what} answered {response.status_code}")
 
     def lost_answer(self, method: str, path: str, error: str) -> None:
         with self.lock:
@@ -149,11 +159,16 @@ class Dispatcher(Actor):
         visit_id = self.rng.choice(self.visit_ids)
         start = dt.time(self.rng.randint(7, 14), self.rng.choice((0, 15, 30, 45)))
         end = dt.time(start.hour + self.rng.randint(2, 4), start.minute)
+        invalid = self.rng.random() < 0.05  # a window that ends before it starts: must change nothing
+        if invalid:
+            start, end = end, start
         window = (start.isoformat(timespec="seconds"), end.isoformat(timespec="seconds"))
         response = self.client.call("PATCH", f"/api/dispatch/visits/{visit_id}",
                                     json={"window_start": window[0], "window_end": window[1]})
         outcome = self.client.ledger.visits.setdefault(visit_id, Outcome())
-        if ok(response):
+        if invalid:
+            self.client.ledger.refused(f"PATCH visit {visit_id} {window}", response)
+        elif ok(response):
             outcome.accept(window)
         elif unanswered(response):
             outcome.uncertain.append(window)

@@ -202,6 +202,7 @@ def report(topology: Topology, ledger: Ledger, injector: Injector, actors: list[
     lines = [
         ("requests sent", ledger.requests),
         ("writes accepted (2xx)", ledger.writes_accepted),
+        ("invalid writes sent (must be 4xx)", ledger.invalid_writes),
         ("answers lost (connection errors)", len(ledger.transport_errors)),
         ("5xx answers (all)", len(ledger.server_errors)),
         ("events emitted", events),

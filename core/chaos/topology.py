@@ -84,8 +84,10 @@ class Topology:
     def services(self, action: str) -> None:
         env = {**os.environ, "FERRY_VAR_DIR": str(self.root / "var"), "FERRY_PG_PORT": str(self.pg_port),
                "FERRY_REDIS_PORT": str(self.redis_port)}
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "services.py"), action], env=env,  # noqa: S603
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "services.py"), action], env=env,  # noqa: S603
+                                check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"scripts/services.py {action} failed:\n{result.stderr[-3000:]}")
 
     def manage(self, *args: str, timeout: float = 600) -> str:
         result = subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=self.env(FERRY_PROCESS="chaos"),  # noqa: S603
@@ -96,6 +98,7 @@ class Topology:
 
     def prepare(self) -> None:
         """Servers up, schema migrated, demo tenants, users and content seeded."""
+        self.root.chmod(0o755)  # mkdtemp's 0700 would keep the PostgreSQL server user out
         self.services("start")
         self.manage("migrate", "--noinput")
         self.manage("seed_demo")
@@ -154,4 +157,8 @@ class Topology:
         try:
             self.services("stop")
         finally:
+            data = self.root / "var" / "postgres"
+            if data.is_symlink():  # the server user's private copy (scripts/services.py pg_datadir)
+                shutil.rmtree(data.resolve(), ignore_errors=True)
+                shutil.rmtree(data.resolve().parent, ignore_errors=True)
             shutil.rmtree(self.root, ignore_errors=True)

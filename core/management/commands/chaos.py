@@ -13,7 +13,7 @@ class Command(BaseCommand):
             "paused worker), let the heals run, and report what was lost. Exits non-zero on any loss.")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--minutes", type=float, default=10.0, help="minutes of load (default 10)")
+        parser.add_argument("--minutes", type=float, default=3.0, help="minutes of load (default 3)")
         parser.add_argument("--quick", action="store_true", help="under a minute of load, each fault once")
         parser.add_argument("--seed", type=int, default=1, help="seeds the load and the fault schedule")
 
