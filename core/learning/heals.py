@@ -6,9 +6,9 @@ and emit fresh outbox events for every gap (ADR 0012). core/ops records and sche
   One set-based statement finds the gaps (queries.SEARCH_INDEX_GAPS); each gap becomes a
   learning.reindex_content event on the batch queue.
 - heal_pending_gradings: every submission queued or running past its deadline, whose
-  grading event the outbox no longer holds (none pending or relayed: see queries.STUCK), is
+  grading event is not still waiting for the relay (none pending: see queries.STUCK), is
   enqueued again (a fresh learning.grade_submission event), or, after GRADING_MAX_ATTEMPTS
-  enqueues, errored with the reason and the learner told. A backlog is not stuck.
+  enqueues, errored with the reason and the learner told. A relay backlog is not stuck.
 
 A dry run examines the same way, emits and changes nothing, and reports what it would do.
 """

@@ -164,12 +164,13 @@ GROUP BY tenant_id
 """)
 
 # A submission is stuck when it is queued or running past its deadline AND no grading event
-# for it is still in the outbox's hands. An event that is pending (waiting for the relay, or
-# for a retry's backoff) or relayed but not completed (in a queue behind a backlog, being
-# graded, or lost by Redis, in which case the outbox's redelivery sweep sends it again and
-# dead-letters it after its attempts) will still be delivered: re-enqueueing then would only
-# grade the submission twice. Once the event is completed or dead and the submission still
-# is not finished, nothing else will finish it: that is the heal's case. Grading events
+# for it is still waiting in the outbox (pending: behind the relay, or in a retry's
+# backoff), which the relay will still deliver. A relayed event that did not complete by the
+# deadline was lost with Redis (or its worker): the deadline exceeds the task's hard time
+# limit, so no grading of it can still be running. The heal re-enqueues it at once rather
+# than wait for the outbox's slower, generic redelivery sweep; should both deliver, the
+# claim (start_grading) lets one grade and the other finds nothing to do. A completed or
+# dead event with the submission unfinished is the heal's case too. Grading events
 # (submission.received, submission.regrade_requested) name the submission as their
 # aggregate; only the hot table outbox_event holds unfinished events (history holds
 # completed ones), so the check reads that small table.
@@ -177,7 +178,7 @@ STUCK = sql.SQL("""s.status IN ('queued', 'running') AND s.deadline_at < now()
       AND NOT EXISTS (
           SELECT 1 FROM outbox_event e
           WHERE e.task_name = 'learning.grade_submission' AND e.aggregate_type = 'submission'
-            AND e.aggregate_id = s.id::text AND e.status IN ('pending', 'relayed'))""")
+            AND e.aggregate_id = s.id::text AND e.status = 'pending')""")
 
 # What a run would do, without doing it (dry run): stuck submissions ({stuck} is STUCK) and
 # their fate.

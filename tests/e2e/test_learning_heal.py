@@ -20,7 +20,6 @@ from core.learning.models import Kind, SearchDocument, Submission
 from core.models import Tenant, User
 from core.roles import Role
 from outbox.models import OutboxEvent
-from outbox.tasks import sweep_all
 from tests.helpers import RedisServer, processes, start_relay, start_worker, wait_until
 from tests.integration.learning.fixtures import story_user
 from tests.integration.learning.support import published
@@ -81,20 +80,16 @@ def test_after_a_flushall_the_heals_repair_a_lost_index_event_and_a_lost_grading
             assert heal_search_index().repairs == []
 
             assert heal_pending_gradings().repairs == []  # not past its deadline yet: nothing to do
-            with connection.cursor() as cursor:  # the deadline passes, and the event's redelivery is due
+            with connection.cursor() as cursor:  # the deadline passes
                 cursor.execute("UPDATE learning_submission SET deadline_at = now() - interval '1 second' "
                                "WHERE id = %s", [submission.id])
-                cursor.execute("UPDATE outbox_event SET redeliver_at = now() - interval '1 second' "
-                               "WHERE task_name = 'learning.grade_submission' AND status = 'relayed'")
-            # The outbox still holds the grading event (relayed, never completed): it is the
-            # outbox's to redeliver, and the domain heal leaves it alone (no second event).
-            assert heal_pending_gradings().repairs == []
-            assert sweep_all().moved == 1
+            [requeued] = heal_pending_gradings().repairs
+            assert (requeued.target, requeued.action) == (f"submission:{submission.id}", "requeue")
             wait_until(lambda: Submission.objects.get(id=submission.id).finished, 60,
-                       message="the swept submission to be graded")
+                       message="the re-enqueued submission to be graded")
 
     graded = Submission.objects.get(id=submission.id)
-    assert (graded.status, graded.enqueues, graded.attempts) == ("passed", 1, 1), worker.output()[-3000:]
+    assert (graded.status, graded.enqueues, graded.attempts) == ("passed", 2, 1), worker.output()[-3000:]
     assert graded.grading_attempts.get().isolation == "bubblewrap"
 
 
