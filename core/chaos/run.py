@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -108,13 +107,12 @@ def quiescent(db: psycopg.Connection[Any]) -> bool:
     return row is not None and row[0] == 0
 
 
-def recover(topology: Topology, seconds: float, say: Say) -> int:
-    """Restart what is dead; sweep and heal until everything settled. Returns events the sweep requeued.
+def recover(topology: Topology, seconds: float, say: Say) -> None:
+    """Restart what is dead; sweep and heal until everything settled.
 
     Waiting out every redelivery deadline would take minutes; instead relayed events older
     than 15 s have their deadline moved to now, as if the minutes had passed.
     """
-    requeued = 0
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if dead := topology.ensure_running():
@@ -122,24 +120,28 @@ def recover(topology: Topology, seconds: float, say: Say) -> int:
         with psycopg.connect(topology.database_url, autocommit=True) as db:
             db.execute("UPDATE outbox_event SET redeliver_at = now() "
                        "WHERE status = 'relayed' AND relayed_at < now() - interval '15 seconds'")
-        match = re.search(r"requeued (\d+)", topology.manage("outbox_sweep"))
-        requeued += int(match.group(1)) if match else 0
+        topology.manage("outbox_sweep")
         topology.manage("heal", "search_index")
         topology.manage("heal", "pending_gradings")
         time.sleep(5)
         with psycopg.connect(topology.database_url, autocommit=True) as db:
             if quiescent(db):
-                return requeued
+                return
     say("  recovery time is up: what is still unsettled is reported as lost")
-    return requeued
 
 
 def duplicates_absorbed(topology: Topology) -> int:
-    logs = sum(p.output().count("outbox.duplicate_delivery_ignored")
+    """Deliveries a worker found in the inbox already and ignored (each says so in its log)."""
+    return sum(p.output().count("outbox.duplicate_delivery_ignored")
                for name, p in topology.processes.items() if name.startswith("worker"))
+
+
+def redeliveries(topology: Topology) -> int:
+    """Task deliveries beyond the first: the sweep's redeliveries of lost messages, and retries."""
     with psycopg.connect(topology.database_url, autocommit=True) as db:
-        row = db.execute("SELECT count(*) FROM outbox_attempt WHERE outcome = 'duplicate'").fetchone()
-    return logs + (int(row[0]) if row else 0)
+        row = db.execute("SELECT coalesce(sum(attempts - 1), 0) FROM outbox_log "
+                         "WHERE task_name IS NOT NULL AND attempts > 1").fetchone()
+    return int(row[0]) if row else 0
 
 
 def heal_repairs(topology: Topology) -> int:
@@ -180,13 +182,13 @@ def run(config: ChaosConfig, say: Say) -> tuple[int, int, int]:
         for client in clients:
             client.close()
         say("load stopped; recovering (sweep, heals)")
-        requeued = recover(topology, config.recovery_s, say)
-        return report(topology, ledger, injector, actors, requeued, say)
+        recover(topology, config.recovery_s, say)
+        return report(topology, ledger, injector, actors, say)
     finally:
         topology.stop()
 
 
-def report(topology: Topology, ledger: Ledger, injector: Injector, actors: list[Actor], requeued: int,
+def report(topology: Topology, ledger: Ledger, injector: Injector, actors: list[Actor],
            say: Say) -> tuple[int, int, int]:
     with psycopg.connect(topology.database_url, autocommit=True) as db:
         losses = {name: check(db) for name, check in checks.CHECKS.items()}
@@ -196,7 +198,8 @@ def report(topology: Topology, ledger: Ledger, injector: Injector, actors: list[
     losses["no 5xx outside PostgreSQL restarts"] = checks.server_errors_outside_windows(
         ledger, injector.postgres_windows())
     duplicates = duplicates_absorbed(topology)
-    repairs = requeued + heal_repairs(topology)
+    redelivered, healed = redeliveries(topology), heal_repairs(topology)
+    repairs = redelivered + healed
     lost = sum(len(items) for items in losses.values())
     counts = injector.counts()
     lines = [
@@ -208,7 +211,8 @@ def report(topology: Topology, ledger: Ledger, injector: Injector, actors: list[
         ("events emitted", events),
         *((f"faults: {kind}", counts.get(kind, 0)) for kind in KINDS),
         ("duplicates absorbed", duplicates),
-        ("repairs (sweep + heals)", repairs),
+        ("redeliveries (sweep, retries)", redelivered),
+        ("repairs by heal jobs", healed),
     ]
     say("")
     for label, value in lines:
