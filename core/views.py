@@ -6,13 +6,19 @@ from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 from django_redis import get_redis_connection
+
+from core.templatetags.ferry import sections_for
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "core/home.html", {"roles": sorted(request.user.roles)})  # type: ignore[union-attr]
+    """The start page after sign-in: the user's agency, roles, and a link to each of their sections."""
+    user = request.user
+    sections = [{"label": s.label, "summary": s.summary, "url": reverse(s.url_name)} for s in sections_for(user)]
+    return render(request, "core/home.html", {"roles": sorted(user.roles), "sections": sections})  # type: ignore[union-attr]
 
 
 def _check_postgres() -> str:

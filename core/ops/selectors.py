@@ -1,4 +1,6 @@
-"""What a tenant's ops and auditors may see of heal runs and their schedules.
+"""What a tenant's ops and auditors may see: heal runs and their schedules, and the figures
+of the ops page (their agency's outbox backlog and dead letters; the platform's relay lag,
+queue depths and workers, which name no tenant's data).
 
 Runs of their own tenant in full. Platform-wide runs (beat, platform staff's commands) with
 only their tenant's share: its figures and repairs, the actor as "platform", and of a failure
@@ -10,14 +12,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import redis
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
 from django.db.models import Q
+from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from core.celery import QUEUES
 from core.errors import NotFound
 from core.ops.models import HealRun
+from outbox.models import DeadLetter
+from outbox.selectors import open_dead_letters, outbox_figures
 
 # Who a tenant sees behind a platform-wide run (beat, or platform staff's command).
 PLATFORM_ACTOR = "platform"
@@ -120,3 +130,135 @@ def schedules_for(tenant_id: int) -> list[ScheduleView]:
         views.append(ScheduleView(f"heal_{kwargs.get('name', '?')}{every}",
                                   "platform" if scheduled_for is None else "tenant", task.enabled, task.last_run_at))
     return views
+
+
+# --- the figures ops watch -------------------------------------------------------------------------
+
+# A tenant's share of the outbox backlog, from the hot table only (pending rows never reach the
+# history), read through its partial index of pending rows: cheap while the backlog is small,
+# which is what the relay keeps it. (Named here rather than in core/ops/queries.py, which the
+# web UI change did not own; it is the only statement of its kind.)
+TENANT_PENDING_STATS = """
+SELECT count(*) AS pending,
+       count(*) FILTER (WHERE available_at <= now()) AS due,
+       coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE available_at <= now())), 0) AS oldest_due_age_s
+FROM outbox_event
+WHERE status = 'pending' AND tenant_id = %(tenant_id)s
+"""
+
+# The broker and the workers are asked with a short bound: the page must answer when they do not.
+BROKER_TIMEOUT_S = 1.0
+PING_TIMEOUT_S = 1.0
+# Workers seen by a ping are reused this long, so several open ops pages do not each wait a second.
+WORKERS_CACHE_S = 4
+# kombu's Redis transport keeps the messages workers hold (prefetched or running) in this hash.
+UNACKED_KEY = "unacked"
+
+
+@dataclass(frozen=True)
+class AgencyOutbox:
+    """The tenant's own events: what waits for the relay, and its dead letters."""
+
+    pending: int
+    due: int
+    lag_s: float  # age of the oldest event due for relaying (0 when none waits)
+    dead_letters: int
+
+
+def agency_outbox(tenant_id: int) -> AgencyOutbox:
+    with connection.cursor() as cursor:
+        cursor.execute(TENANT_PENDING_STATS, {"tenant_id": tenant_id})
+        pending, due, age = cursor.fetchone()
+    return AgencyOutbox(pending=int(pending), due=int(due), lag_s=round(float(age), 1),
+                        dead_letters=open_dead_letters(tenant_id).count())
+
+
+def dead_letters_for(tenant_id: int, limit: int = 50) -> list[DeadLetter]:
+    """The tenant's dead letters not yet redriven, newest first."""
+    return list(open_dead_letters(tenant_id).order_by("-created_at", "-id")[:limit])
+
+
+@dataclass(frozen=True)
+class BrokerFigures:
+    """Platform-wide: messages waiting in each Celery queue, and those workers hold. None if the
+    broker did not answer (with the error)."""
+
+    queues: dict[str, int] | None
+    reserved: int | None
+    error: str = ""
+
+
+def broker_figures() -> BrokerFigures:
+    client = redis.Redis.from_url(settings.REDIS_BROKER_URL, socket_timeout=BROKER_TIMEOUT_S,
+                                  socket_connect_timeout=BROKER_TIMEOUT_S)
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            for queue in QUEUES:
+                pipe.llen(queue)
+            pipe.hlen(UNACKED_KEY)
+            *depths, reserved = pipe.execute()
+    except redis.RedisError as exc:
+        return BrokerFigures(None, None, f"broker unreachable ({type(exc).__name__})")
+    finally:
+        client.close()
+    return BrokerFigures(dict(zip(QUEUES, (int(d) for d in depths), strict=True)), int(reserved))
+
+
+@dataclass(frozen=True)
+class WorkerFigures:
+    """Platform-wide: the Celery workers that answered a ping (None: the ping failed, with why)."""
+
+    alive: list[str] | None
+    error: str = ""
+
+
+def workers_alive(broker_reachable: bool = True) -> WorkerFigures:
+    """Hostnames of the workers that answer a ping within PING_TIMEOUT_S (cached briefly).
+    Not asked when the broker is unreachable: the ping would only wait for it."""
+    if not broker_reachable:
+        return WorkerFigures(None, "broker unreachable")
+    cached = cache.get("ops:workers_alive")
+    if isinstance(cached, list):
+        return WorkerFigures(cached)
+    from core.celery import app
+
+    try:
+        replies = app.control.ping(timeout=PING_TIMEOUT_S) or []
+    except Exception as exc:  # any broker failure is a figure to show, not a page error
+        return WorkerFigures(None, f"ping failed ({type(exc).__name__})")
+    alive = sorted(name for reply in replies for name in reply)
+    cache.set("ops:workers_alive", alive, WORKERS_CACHE_S)
+    return WorkerFigures(alive)
+
+
+@dataclass(frozen=True)
+class PlatformFigures:
+    relay_lag_s: float  # age of the oldest event of any agency due for relaying
+    broker: BrokerFigures
+    workers: WorkerFigures
+
+
+def platform_figures() -> PlatformFigures:
+    """Health of the shared machinery every agency's events pass through: relay lag, queue
+    depths, workers. Counts of events by agency are not among them (those are the agency's)."""
+    broker = broker_figures()
+    return PlatformFigures(relay_lag_s=round(float(outbox_figures()["lag_s"]), 1), broker=broker,
+                           workers=workers_alive(broker_reachable=broker.queues is not None))
+
+
+# --- heal runs: the dry run that a repair follows --------------------------------------------------
+
+# A repair from the ops page follows a dry run of the same heal at most this old.
+DRY_RUN_FRESH_S = 30 * 60
+
+
+def fresh_dry_runs(tenant_id: int) -> dict[str, HealRunView]:
+    """The latest successful dry run of each heal the tenant ran itself in the last
+    DRY_RUN_FRESH_S seconds, by heal name."""
+    since = timezone.now() - timedelta(seconds=DRY_RUN_FRESH_S)
+    runs = HealRun.objects.filter(tenant_id=tenant_id, dry_run=True, status=HealRun.Status.SUCCEEDED,
+                                  finished_at__gte=since).order_by("-finished_at", "-id")
+    latest: dict[str, HealRunView] = {}
+    for run in runs[:20]:
+        latest.setdefault(run.name, _view(run, tenant_id))
+    return latest

@@ -8,6 +8,10 @@ from core.ops import views
 
 app_name = "ops"
 urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.index, name="index"),
+    path("figures.json", views.figures, name="figures"),
+    path("dead-letters/redrive/", views.redrive_dead_letters, name="redrive"),
     path("heal/", views.heal_runs, name="heal_runs"),
+    path("heal/rows", views.heal_run_rows, name="heal_run_rows"),
     path("heal/<str:name>/", views.trigger_heal, name="trigger_heal"),
 ]

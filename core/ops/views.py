@@ -1,10 +1,23 @@
-"""Ops pages: heal runs of the agency, and buttons to run a heal (a dry run first)."""
+"""Ops pages: the figures ops watch (refreshed live), dead letters with redrive, and heal
+runs with buttons to run a heal (a dry run first).
+
+Tenant-scoped figures (the agency's pending events, its dead letters, its heal runs) are the
+signed-in user's agency's only. Broker queue depths, relay lag and workers are platform-wide
+figures of the shared machinery; the page labels them so. Every button posts to a view that
+calls the write function the command line and the API call (outbox.delivery.redrive,
+core.ops.services.request_heal); no view writes rows of its own.
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import Any
+
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from core.access import role_required
@@ -15,10 +28,23 @@ from core.ops.heals import HEALS
 from core.ops.models import HealRun
 from core.ops.services import request_heal
 from core.roles import Role
+from outbox.delivery import redrive
+from outbox.selectors import open_dead_letters
 
 HEAL_TITLES = {"search_index": "Search index", "pending_gradings": "Pending gradings"}
+HEAL_HELP = {
+    "search_index": "Every published lesson and problem is in the search index at its live version; "
+                    "nothing unpublished is.",
+    "pending_gradings": "Submissions stuck in queued or running past their deadline are graded again "
+                        "(bounded attempts), then marked errored with the reason.",
+}
 # Repairs listed per run on the page (a run keeps up to services.DETAILS_MAX; the API has them all).
 PAGE_DETAILS_MAX = 20
+# Dead letters listed on the page; the count above the list is exact.
+PAGE_DEAD_LETTERS = 50
+# How often the page asks for fresh figures (milliseconds, read by ops.js).
+REFRESH_MS = 3000
+READERS = (Role.OPS, Role.AUDITOR)
 
 
 def _user(request: HttpRequest) -> User:
@@ -29,27 +55,153 @@ def _user(request: HttpRequest) -> User:
     return user
 
 
+def _tenant(request: HttpRequest) -> int:
+    tenant_id = _user(request).tenant_id
+    assert tenant_id is not None
+    return tenant_id
+
+
+def _heals(tenant_id: int) -> list[dict[str, Any]]:
+    """Each heal with its latest fresh dry run, which a repair from the page follows."""
+    dry_runs = selectors.fresh_dry_runs(tenant_id)
+    return [{"name": name, "title": HEAL_TITLES.get(name, name), "help": HEAL_HELP.get(name, ""),
+             "dry_run": dry_runs.get(name)} for name in HEALS]
+
+
+def _periodic_tasks_url() -> str:
+    try:
+        return reverse("admin:django_celery_beat_periodictask_changelist")
+    except NoReverseMatch:  # the admin is not mounted
+        return ""
+
+
 @require_GET
-@role_required(Role.OPS, Role.AUDITOR)
-def heal_runs(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    assert user.tenant_id is not None
-    return render(request, "ops/heal_runs.html", {
-        "runs": selectors.heal_runs_for(user.tenant_id), "heals": [(n, HEAL_TITLES.get(n, n)) for n in HEALS],
-        "can_trigger": user.has_role(Role.OPS), "schedules": selectors.schedules_for(user.tenant_id),
-        "details_max": PAGE_DETAILS_MAX,
+@role_required(*READERS)
+def index(request: HttpRequest) -> HttpResponse:
+    """The ops page: figures, dead letters, heals and their runs, schedules."""
+    tenant_id = _tenant(request)
+    return render(request, "ops/index.html", {
+        "agency": selectors.agency_outbox(tenant_id), "platform": selectors.platform_figures(),
+        "dead_letters": selectors.dead_letters_for(tenant_id, PAGE_DEAD_LETTERS),
+        "runs": selectors.heal_runs_for(tenant_id, limit=10), "heals": _heals(tenant_id),
+        "can_act": _user(request).has_role(Role.OPS), "schedules": selectors.schedules_for(tenant_id),
+        "periodic_tasks_url": _periodic_tasks_url(), "refresh_ms": REFRESH_MS,
+        "dry_run_fresh_min": selectors.DRY_RUN_FRESH_S // 60,
     })
+
+
+def _dry_runs_out(tenant_id: int) -> dict[str, dict[str, int]]:
+    return {name: {"id": run.id, "examined": run.examined, "repaired": run.repaired}
+            for name, run in selectors.fresh_dry_runs(tenant_id).items()}
+
+
+@require_GET
+@role_required(*READERS)
+def figures(request: HttpRequest) -> JsonResponse:
+    """The page's figures as JSON, for its live refresh: `agency` (this tenant's outbox),
+    `dry_runs` (the fresh dry run of each heal, which a repair follows), and, unless
+    ?platform=0, `platform` (shared machinery: relay lag, queue depths, workers)."""
+    tenant_id = _tenant(request)
+    body: dict[str, Any] = {"at": timezone.now().isoformat(), "agency": asdict(selectors.agency_outbox(tenant_id)),
+                            "dry_runs": _dry_runs_out(tenant_id)}
+    if request.GET.get("platform") != "0":
+        platform = selectors.platform_figures()
+        body["platform"] = {
+            "relay_lag_s": platform.relay_lag_s, "queues": platform.broker.queues,
+            "reserved": platform.broker.reserved, "broker_error": platform.broker.error,
+            "workers": platform.workers.alive, "workers_error": platform.workers.error,
+        }
+    return JsonResponse(body)
+
+
+def _limit(text: str | None, default: int, most: int) -> int:
+    try:
+        return min(max(int(text or default), 1), most)
+    except ValueError:
+        return default
+
+
+@require_GET
+@role_required(*READERS)
+def heal_run_rows(request: HttpRequest) -> HttpResponse:
+    """The rows of the runs table alone (?limit=, ?details=1), for the pages to swap in."""
+    runs = selectors.heal_runs_for(_tenant(request), limit=_limit(request.GET.get("limit"), 10, 200))
+    return render(request, "ops/_run_rows.html", {
+        "runs": runs, "details_max": PAGE_DETAILS_MAX if request.GET.get("details") == "1" else 0})
+
+
+@require_GET
+@role_required(*READERS)
+def heal_runs(request: HttpRequest) -> HttpResponse:
+    """Every recent run of the agency's heals, with what each repaired (or would)."""
+    tenant_id = _tenant(request)
+    return render(request, "ops/heal_runs.html", {
+        "runs": selectors.heal_runs_for(tenant_id), "heals": _heals(tenant_id),
+        "can_trigger": _user(request).has_role(Role.OPS), "schedules": selectors.schedules_for(tenant_id),
+        "details_max": PAGE_DETAILS_MAX, "periodic_tasks_url": _periodic_tasks_url(),
+        "dry_run_fresh_min": selectors.DRY_RUN_FRESH_S // 60, "refresh_ms": REFRESH_MS,
+    })
+
+
+def _back(request: HttpRequest, default: str) -> HttpResponse:
+    """Back to the ops page the form was on (`next`, if it names one), else `default`."""
+    target = request.POST.get("next", "")
+    return HttpResponseRedirect(target if target in (reverse("ops:index"), reverse("ops:heal_runs")) else default)
 
 
 @require_POST
 @role_required(Role.OPS)
 def trigger_heal(request: HttpRequest, name: str) -> HttpResponse:
+    """Queue a run of heal `name` for the agency. A repair follows a fresh dry run of the same
+    heal: ops see what it would change before it changes anything."""
     user = _user(request)
     dry_run = request.POST.get("dry_run") == "1"
-    try:
-        run = request_heal(name, trigger=HealRun.Trigger.PAGE, actor=user, dry_run=dry_run, tenant_id=user.tenant_id)
-    except DomainError as exc:
-        messages.error(request, exc.message)
+    if name not in HEALS:
+        messages.error(request, f"There is no heal {name!r}; there are {', '.join(sorted(HEALS))}.")
+    elif not dry_run and name not in selectors.fresh_dry_runs(_tenant(request)):
+        messages.error(request, f"Run a dry run of {HEAL_TITLES.get(name, name)} first, then repair "
+                                f"(within {selectors.DRY_RUN_FRESH_S // 60} minutes of it).")
     else:
-        messages.success(request, f"{'Dry run' if dry_run else 'Heal'} {run.name} queued as run {run.id}.")
-    return redirect("ops:heal_runs")
+        try:
+            run = request_heal(name, trigger=HealRun.Trigger.PAGE, actor=user, dry_run=dry_run,
+                               tenant_id=user.tenant_id)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"{'Dry run' if dry_run else 'Repair'} of {HEAL_TITLES.get(name, name)} "
+                                      f"queued as run {run.id}.")
+    return _back(request, reverse("ops:heal_runs"))
+
+
+def _ids(values: list[str]) -> list[int] | None:
+    """Dead-letter ids from a form, or None if any is not a positive integer."""
+    try:
+        ids = [int(value) for value in values]
+    except ValueError:
+        return None
+    return ids if all(0 < i < 2**63 for i in ids) else None
+
+
+@require_POST
+@role_required(Role.OPS)
+def redrive_dead_letters(request: HttpRequest) -> HttpResponse:
+    """Send the chosen dead letters (`id`, repeated) of the agency, or all its open ones
+    (`all=1`), again: their events go back to pending and the relay delivers them anew."""
+    tenant_id = _tenant(request)
+    open_letters = open_dead_letters(tenant_id)
+    if request.POST.get("all") == "1":
+        wanted = list(open_letters.values_list("id", flat=True))
+    else:
+        ids = _ids(request.POST.getlist("id"))
+        if not ids:
+            messages.error(request, "Choose the dead letters to redrive.")
+            return _back(request, reverse("ops:index"))
+        # Another agency's ids, and ids already redriven, are not this request's to send.
+        wanted = list(open_letters.filter(id__in=ids).values_list("id", flat=True))
+    if not wanted:
+        messages.error(request, "No dead letter of your agency is waiting to be redriven.")
+        return _back(request, reverse("ops:index"))
+    count = redrive(wanted, actor_id=_user(request).pk)
+    messages.success(request, f"{count} of {len(wanted)} dead event{'s' if len(wanted) != 1 else ''} "
+                              f"pending again; the relay delivers {'them' if count != 1 else 'it'} anew.")
+    return _back(request, reverse("ops:index"))

@@ -1,0 +1,101 @@
+// Ops pages, live: every few seconds, fresh figures (JSON) and the heal-run rows (HTML the
+// server renders with the page's own template). Nothing with focus is replaced: figures are
+// text, the runs table has no controls, and a repair button is only enabled or disabled.
+(function () {
+  "use strict";
+  const status = document.getElementById("live-status");
+  if (!status) return;
+  const every = Number(status.dataset.refreshMs) || 3000;
+  const runs = document.getElementById("heal-runs");
+  let timer = null;
+
+  function age(seconds) {
+    const s = Math.max(Number(seconds) || 0, 0);
+    if (s < 10) return s ? s.toFixed(1) + " s" : "0 s";
+    if (s < 60) return Math.round(s) + " s";
+    if (s < 3600) return Math.floor(s / 60) + " min " + Math.floor(s % 60) + " s";
+    return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
+  }
+
+  function lookup(data, path) {
+    return path.split(".").reduce((value, key) => (value == null ? undefined : value[key]), data);
+  }
+
+  function workers(element, data) {
+    const alive = data.platform.workers;
+    element.textContent = "";
+    if (alive === null || alive === undefined) {
+      const e = document.createElement("span");
+      e.className = "error";
+      e.textContent = data.platform.workers_error || "unknown";
+      element.appendChild(e);
+    } else if (!alive.length) {
+      const e = document.createElement("span");
+      e.className = "error";
+      e.textContent = "no worker answered";
+      element.appendChild(e);
+    } else {
+      for (const name of alive) {
+        const b = document.createElement("span");
+        b.className = "badge badge-good";
+        b.dataset.status = "alive";
+        b.textContent = name;
+        element.append(b, " ");
+      }
+    }
+  }
+
+  function showFigures(data) {
+    for (const element of document.querySelectorAll("[data-figure]")) {
+      const path = element.dataset.figure;
+      if (path.startsWith("platform.") && !data.platform) continue;
+      if (element.dataset.format === "workers") { workers(element, data); continue; }
+      const value = lookup(data, path);
+      element.textContent = value === null || value === undefined ? "—"
+        : element.dataset.format === "age" ? age(value) : String(value);
+    }
+    for (const element of document.querySelectorAll("[data-alert-when]")) {
+      element.classList.toggle("alert", Number(lookup(data, element.dataset.alertWhen)) > 0);
+    }
+    const table = document.querySelector("#dead-letters table[data-rendered-count]");
+    const changed = document.getElementById("dead-letters-changed");
+    if (table && changed) changed.hidden = Number(table.dataset.renderedCount) === data.agency.dead_letters;
+    for (const button of document.querySelectorAll("[data-repair]")) {
+      const name = button.dataset.repair;
+      const run = (data.dry_runs || {})[name];
+      const hint = document.querySelector('[data-repair-hint="' + name + '"]');
+      button.disabled = !run;
+      if (hint) hint.textContent = run ? "Dry run #" + run.id + " would repair " + run.repaired + " of " + run.examined + " examined."
+                                       : "Run a dry run first.";
+    }
+  }
+
+  async function refresh() {
+    const figuresUrl = status.dataset.figuresUrl;
+    const rowsUrl = status.dataset.rowsUrl;
+    const asked = [];
+    if (figuresUrl) asked.push(fetch(figuresUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then((r) => { if (!r.ok) throw new Error("figures " + r.status); return r.json(); }).then(showFigures));
+    if (rowsUrl && runs) asked.push(fetch(rowsUrl, { credentials: "same-origin" })
+      .then((r) => { if (!r.ok) throw new Error("runs " + r.status); return r.text(); })
+      .then((html) => { if (runs.innerHTML.trim() !== html.trim()) runs.innerHTML = html; }));
+    try {
+      await Promise.all(asked);
+      status.textContent = "Live · updated " + new Date().toLocaleTimeString();
+      status.classList.remove("error");
+    } catch (error) {
+      status.textContent = "Could not refresh (" + error.message + "); retrying…";
+      status.classList.add("error");
+    }
+  }
+
+  function schedule() {
+    clearTimeout(timer);
+    timer = setTimeout(async function () {
+      if (!document.hidden) await refresh();
+      schedule();
+    }, every);
+  }
+
+  refresh().then(schedule);
+})();
