@@ -1,0 +1,67 @@
+"""Signing in and out, and the navigation a person's roles give them."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from core.models import Tenant, User
+from core.roles import Role
+from tests.browser.conftest import Browsers
+from tests.conftest import make_user
+
+
+def test_a_dispatcher_signs_in_sees_her_sections_and_signs_out(browsers: Browsers, harbor: Tenant) -> None:
+    make_user("alice", harbor, Role.DISPATCHER)
+    page = browsers.anonymous()
+    page.goto("/dispatch/")
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/dispatch/$"))
+
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill("wrong")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#login-error")).to_contain_text("correct username and password")
+
+    page.get_by_label("Password").fill("pw")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/dispatch/day/\d{4}-\d{2}-\d{2}/$"))
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link")).to_have_text(["Dispatch"])
+    expect(nav.get_by_role("link", name="Dispatch")).to_have_attribute("aria-current", "page")
+
+    page.get_by_role("link", name="Ferry").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Welcome, alice")
+    expect(page.get_by_role("list", name="Your sections").get_by_role("link")).to_have_count(1)
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/accounts/login/$"))
+    page.goto("/dispatch/")
+    expect(page).to_have_url(re.compile(r"/accounts/login/"))
+
+
+def test_each_role_sees_its_own_sections_and_is_refused_the_others(browsers: Browsers, harbor: Tenant) -> None:
+    reviewer = make_user("bob", harbor, Role.REVIEWER)
+    auditor = make_user("audrey", harbor, Role.AUDITOR)
+    page = browsers.signed_in(reviewer)
+    page.goto("/")
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_text(
+        ["Review", "Learn", "Search"])
+    response = page.goto("/ops/")
+    assert response is not None
+    assert response.status == 403
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not allowed")
+
+    page = browsers.signed_in(auditor)
+    page.goto("/")
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_text(["Audit"])
+
+
+def test_platform_staff_get_the_admin(browsers: Browsers) -> None:
+    staff = User.objects.create_user("root", password="pw", is_staff=True, is_superuser=True)
+    page = browsers.signed_in(staff)
+    page.goto("/")
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link")).to_have_text(["Admin"])
+    nav.get_by_role("link", name="Admin").click()
+    expect(page).to_have_url(re.compile(r"/admin/$"))

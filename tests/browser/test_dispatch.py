@@ -1,0 +1,97 @@
+"""The dispatcher's day in a real browser: the demo day, a visit added through the form (a
+field error shown beside its field, then fixed), and Optimize Day from the keyboard, with the
+job's status and the routes arriving live."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from core.dispatch import demo
+from core.dispatch.models import RoutePlan, Visit
+from core.models import Tenant, User
+from core.roles import Role
+from tests.browser.conftest import Browsers, readme_screenshot
+from tests.conftest import make_user
+
+
+class _Quiet:
+    def write(self, text: str) -> None:
+        pass
+
+
+@pytest.fixture
+def demo_day(harbor: Tenant, northside: Tenant) -> Any:
+    """Harbor's demo day: ten clinicians and eighty visits in Boston (Northside has its own)."""
+    demo.seed({"harbor": harbor, "northside": northside}, _Quiet())
+    return demo.demo_day()
+
+
+@pytest.fixture
+def alice(harbor: Tenant) -> User:
+    return make_user("alice", harbor, Role.DISPATCHER)
+
+
+def test_a_dispatcher_adds_a_visit_fixing_the_field_the_form_names(browsers: Browsers, alice: User,
+                                                                   demo_day: Any) -> None:
+    page = browsers.signed_in(alice)
+    page.goto("/dispatch/")
+    expect(page.get_by_role("heading", level=1)).to_have_text(demo_day.strftime("%A %-d %B %Y"))
+    expect(page.locator("#visits h2")).to_have_text("Visits (80)")
+    expect(page.locator("#plan-summary")).to_have_text("Not optimized yet.")
+
+    page.get_by_role("link", name="Add visit").click()
+    page.get_by_label("Patient reference").fill("HB-0100")
+    page.get_by_label("Window opens").fill("11:00")
+    page.get_by_label("Window closes").fill("10:00")
+    page.get_by_label("Duration (minutes)").fill("30")
+    page.get_by_label("Lat").fill("42.35")
+    page.get_by_label("Lon").fill("-71.06")
+    page.get_by_role("button", name="Save").click()
+
+    error = page.locator("#field-window_end .error")
+    expect(error).to_have_text("the time window ends before it starts")
+    expect(page.get_by_label("Window closes")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator(".field .error")).to_have_count(1)  # only the field at fault
+    expect(page.get_by_label("Patient reference")).to_have_value("HB-0100")  # nothing typed is lost
+
+    page.get_by_label("Window closes").fill("12:30")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#visits h2")).to_have_text("Visits (81)")
+    expect(page.locator("#visits")).to_contain_text("HB-0100")
+    assert Visit.objects.filter(tenant=alice.tenant, patient_ref="HB-0100", date=demo_day).exists()
+
+
+def test_optimize_day_from_the_keyboard_shows_the_job_and_the_routes_live(browsers: Browsers, alice: User,
+                                                                          demo_day: Any) -> None:
+    page = browsers.signed_in(alice)
+    page.goto("/dispatch/")
+    expect(page.locator("#live-status")).to_have_text("Live.")
+    # Record every live status line, and mark the document: a reload would lose both.
+    page.evaluate("""() => {
+        window.seen = [];
+        new MutationObserver(() => window.seen.push(document.getElementById('live-status').textContent))
+            .observe(document.getElementById('live-status'), {childList: true, characterData: true, subtree: true});
+    }""")
+
+    for _ in range(40):  # the button is reachable with Tab alone
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "optimize-button":
+            break
+    else:
+        pytest.fail("Tab never reached the Optimize Day button")
+    page.keyboard.press("Enter")
+
+    expect(page.locator("#plan-summary")).to_contain_text("Plan version 1:", timeout=60_000)
+    expect(page.locator("#job-status")).to_have_attribute("data-status", "done")
+    seen = " | ".join(page.evaluate("window.seen"))
+    assert "Optimize Day queued" in seen
+    assert "New plan v1" in seen
+    plan = RoutePlan.objects.get(tenant=alice.tenant, date=demo_day)
+    expect(page.locator("svg.route-map g.route")).to_have_count(plan.stops.values("clinician").distinct().count())
+    expect(page.locator("svg.route-timeline g.lane")).to_have_count(plan.stops.values("clinician").distinct().count())
+    expect(page.locator("#unassigned")).to_contain_text("HB-0080")  # pediatrics: nobody at Harbor has it
+    expect(page.locator("#plan-versions tbody tr")).to_have_count(1)
+    readme_screenshot(page, "dispatcher")
