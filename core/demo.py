@@ -27,10 +27,12 @@ DEMO_TENANTS = {"harbor": "Harbor Home Health", "northside": "Northside Care"}
 DEMO_USERS = (
     DemoUser("alice", "Alice Moreau", "harbor", (Role.DISPATCHER,)),
     DemoUser("bob", "Bob Lindqvist", "harbor", (Role.REVIEWER,)),
+    DemoUser("ruth", "Ruth Abara", "harbor", (Role.REVIEWER,)),  # writes Harbor's demo content
     DemoUser("lena", "Lena Okafor", "harbor", (Role.LEARNER,)),
     DemoUser("audrey", "Audrey Chen", "harbor", (Role.AUDITOR,)),
     DemoUser("oscar", "Oscar Haddad", "harbor", (Role.OPS,)),
     DemoUser("carol", "Carol Novak", "northside", (Role.DISPATCHER, Role.REVIEWER, Role.LEARNER)),
+    DemoUser("nora", "Nora Fischer", "northside", (Role.REVIEWER,)),  # writes Northside's demo content
     DemoUser("admin", "Platform Admin", None, (), staff=True),
 )
 
