@@ -143,6 +143,14 @@ def age(seconds: object) -> str:
     return f"{int(value // 3600)} h {int(value % 3600 // 60)} min"
 
 
+@register.filter
+def pretty_json(value: object) -> str:
+    """A JSON value as indented JSON text (payloads are JSON; Python's repr is not)."""
+    import json
+
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
 # --- dispatch: the route map and timeline ---------------------------------------------------------
 
 # Colour-blind-safe palette (Okabe-Ito, darkened where needed for contrast on white).
