@@ -16,6 +16,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from core.access import RoleAuth, tenant_user
 from core.errors import DomainError, RateLimited
 from core.roles import Role
+from core.schemas import answers
 
 api = NinjaAPI(title="Ferry API", version="1", urls_namespace="api")
 
@@ -68,7 +69,7 @@ class Me(Schema):
 ALL_ROLES = tuple(Role)
 
 
-@api.get("/me", response=Me, auth=RoleAuth(*ALL_ROLES), tags=["accounts"])
+@api.get("/me", response=answers({200: Me}), auth=RoleAuth(*ALL_ROLES), tags=["accounts"])
 def me(request: HttpRequest) -> dict[str, Any]:
     """The signed-in user, their agency and roles."""
     user = tenant_user(request)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from django.http import HttpRequest, StreamingHttpResponse
@@ -13,6 +12,7 @@ from core.access import RoleAuth, tenant_id_of
 from core.audit.presenters import csv_lines, event_dict, jsonl_lines
 from core.errors import NotFound
 from core.roles import Role
+from core.schemas import Instant, Text, answers
 from outbox import selectors
 from outbox.selectors import HistoryFilter
 
@@ -20,12 +20,78 @@ router = Router(tags=["audit"])
 READERS = RoleAuth(Role.AUDITOR, Role.OPS)
 
 
+def Timestamp(**kwargs: Any) -> Any:  # reads as a type in the schemas below
+    """An ISO 8601 date-time string as the presenters write it (documented as such)."""
+    return Field(json_schema_extra={"format": "date-time"}, **kwargs)
+
+
+class EventOut(Schema):
+    id: int
+    event_id: str
+    cursor: str
+    created_at: str = Timestamp()
+    event_type: str
+    aggregate_type: str
+    aggregate_id: str
+    actor_id: int | None
+    trace_id: str
+    destination: str
+    priority: int
+    status: str
+    attempts: int
+    available_at: str = Timestamp()
+    relayed_at: str | None = Timestamp()
+    completed_at: str | None = Timestamp()
+    last_error: str
+    payload: dict[str, Any]
+
+
+class EventPage(Schema):
+    events: list[EventOut]
+    next_before: int | None
+
+
+class InboxOut(Schema):
+    task_name: str
+    worker: str
+    attempt: int
+    processed_at: str = Timestamp()
+
+
+class DeliveryAttemptOut(Schema):
+    attempt: int
+    worker: str
+    started_at: str = Timestamp()
+    finished_at: str | None = Timestamp()
+    outcome: str
+    error: str
+
+
+class DeadLetterOut(Schema):
+    id: int
+    error: str
+    attempts: int
+    created_at: str = Timestamp()
+    redriven_at: str | None = Timestamp()
+
+
+class EventStoryOut(EventOut):
+    inbox: InboxOut | None
+    delivery_attempts: list[DeliveryAttemptOut]
+    dead_letter: DeadLetterOut | None
+
+
+def _export_answers(content_type: str) -> dict[str, Any]:
+    """The export's 200 is a stream of `content_type`, not JSON: documented by hand."""
+    return {"responses": {200: {"description": "OK", "content": {content_type: {"schema": {"type": "string"}}}}}}
+
+
 class HistoryQuery(Schema):
-    since: datetime | None = None
-    until: datetime | None = None
-    event_type: str | None = Field(None, max_length=100)
-    aggregate_type: str | None = Field(None, max_length=50)
-    aggregate_id: str | None = Field(None, max_length=64)
+    since: Instant | None = None
+    until: Instant | None = None
+    event_type: Text | None = Field(None, max_length=100)
+    aggregate_type: Text | None = Field(None, max_length=50)
+    aggregate_id: Text | None = Field(None, max_length=64)
     status: Literal["pending", "relayed", "completed", "dead"] | None = None
     actor_id: int | None = Field(None, ge=1, le=2**62)
 
@@ -44,14 +110,14 @@ class PageQuery(HistoryQuery):
     limit: int = Field(50, ge=1, le=500)
 
 
-@router.get("/events", auth=READERS)
+@router.get("/events", response=answers({200: EventPage}, 400), auth=READERS)
 def list_events(request: HttpRequest, query: Query[PageQuery]) -> dict[str, Any]:
     """The tenant's events, newest first, filtered; keyset-paginated with `before`."""
     page, next_before = selectors.history_page(tenant_id_of(request), query.filters(), query.before, query.limit)
     return {"events": [event_dict(e) for e in page], "next_before": next_before}
 
 
-@router.get("/events/{event_id}", auth=READERS)
+@router.get("/events/{event_id}", response=answers({200: EventStoryOut}, 400, 404), auth=READERS)
 def get_event(request: HttpRequest, event_id: int) -> dict[str, Any]:
     """One event with its consumer's inbox record, delivery attempts and dead letter."""
     story = selectors.event_story(tenant_id_of(request), event_id)
@@ -82,13 +148,14 @@ def _export(request: HttpRequest, query: HistoryQuery, fmt: Literal["csv", "json
     return response
 
 
-@router.get("/export.csv", auth=READERS)
+@router.get("/export.csv", response=answers({200: None}, 400), auth=READERS, openapi_extra=_export_answers("text/csv"))
 def export_csv(request: HttpRequest, query: Query[HistoryQuery]) -> StreamingHttpResponse:
     """The filtered history as CSV, streamed in commit order."""
     return _export(request, query, "csv")
 
 
-@router.get("/export.jsonl", auth=READERS)
+@router.get("/export.jsonl", response=answers({200: None}, 400), auth=READERS,
+            openapi_extra=_export_answers("application/x-ndjson"))
 def export_jsonl(request: HttpRequest, query: Query[HistoryQuery]) -> StreamingHttpResponse:
     """The filtered history as JSON lines, streamed in commit order."""
     return _export(request, query, "jsonl")

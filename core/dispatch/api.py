@@ -19,6 +19,7 @@ from core.dispatch.models import Clinician, OptimizeJob, RoutePlan, Visit
 from core.dispatch.selectors import PlanView
 from core.errors import Invalid
 from core.roles import Role
+from core.schemas import Day, Text, WallTime, answers
 
 router = Router(tags=["dispatch"])
 
@@ -30,20 +31,20 @@ READ = RoleAuth(Role.DISPATCHER, Role.AUDITOR)
 
 
 class ClinicianIn(Schema):
-    name: str
-    skills: list[str] = []
-    shift_start: dt.time
-    shift_end: dt.time
+    name: Text
+    skills: list[Text] = []
+    shift_start: WallTime
+    shift_end: WallTime
     start_lat: float
     start_lon: float
     active: bool = True
 
 
 class ClinicianPatch(Schema):
-    name: str | None = None
-    skills: list[str] | None = None
-    shift_start: dt.time | None = None
-    shift_end: dt.time | None = None
+    name: Text | None = None
+    skills: list[Text] | None = None
+    shift_start: WallTime | None = None
+    shift_end: WallTime | None = None
     start_lat: float | None = None
     start_lon: float | None = None
     active: bool | None = None
@@ -53,37 +54,37 @@ class ClinicianOut(Schema):
     id: int
     name: str
     skills: list[str]
-    shift_start: dt.time
-    shift_end: dt.time
+    shift_start: WallTime
+    shift_end: WallTime
     start_lat: float
     start_lon: float
     active: bool
 
 
 class VisitIn(Schema):
-    patient_ref: str
+    patient_ref: Text
     lat: float
     lon: float
-    date: dt.date
-    window_start: dt.time
-    window_end: dt.time
+    date: Day
+    window_start: WallTime
+    window_end: WallTime
     duration_minutes: int
-    required_skill: str | None = None
+    required_skill: Text | None = None
     priority: int = 1
-    status: str = Visit.Status.SCHEDULED
+    status: Text = Visit.Status.SCHEDULED
 
 
 class VisitPatch(Schema):
-    patient_ref: str | None = None
+    patient_ref: Text | None = None
     lat: float | None = None
     lon: float | None = None
-    date: dt.date | None = None
-    window_start: dt.time | None = None
-    window_end: dt.time | None = None
+    date: Day | None = None
+    window_start: WallTime | None = None
+    window_end: WallTime | None = None
     duration_minutes: int | None = None
-    required_skill: str | None = None
+    required_skill: Text | None = None
     priority: int | None = None
-    status: str | None = None
+    status: Text | None = None
 
 
 class VisitOut(Schema):
@@ -92,8 +93,8 @@ class VisitOut(Schema):
     lat: float
     lon: float
     date: dt.date
-    window_start: dt.time
-    window_end: dt.time
+    window_start: WallTime
+    window_end: WallTime
     duration_minutes: int
     required_skill: str
     priority: int
@@ -101,7 +102,7 @@ class VisitOut(Schema):
 
 
 class OptimizeIn(Schema):
-    date: dt.date
+    date: Day
 
 
 class JobAccepted(Schema):
@@ -125,11 +126,11 @@ class StopOut(Schema):
     sequence: int
     visit_id: int
     patient_ref: str
-    window_start: dt.time
-    window_end: dt.time
-    planned_arrival: dt.time
-    planned_start: dt.time
-    planned_departure: dt.time
+    window_start: WallTime
+    window_end: WallTime
+    planned_arrival: WallTime
+    planned_start: WallTime
+    planned_departure: WallTime
 
 
 class RouteOut(Schema):
@@ -226,31 +227,31 @@ def plan_out(view: PlanView) -> dict[str, Any]:
 # --- clinicians ------------------------------------------------------------------------------
 
 
-@router.get("/clinicians", response=list[ClinicianOut], auth=READ)
+@router.get("/clinicians", response=answers({200: list[ClinicianOut]}), auth=READ)
 def list_clinicians(request: HttpRequest) -> Any:
     """The agency's clinicians, active ones first."""
     return Clinician.objects.filter(tenant_id=_tenant(request)).order_by("-active", "name", "id")
 
 
-@router.post("/clinicians", response={201: ClinicianOut}, auth=WRITE)
+@router.post("/clinicians", response=answers({201: ClinicianOut}, 400), auth=WRITE)
 def create_clinician(request: HttpRequest, payload: ClinicianIn) -> Any:
     tenant_id, actor_id = _caller(request)
     data = services.ClinicianFields(**{**payload.dict(), "skills": tuple(payload.skills)})
     return Status(201, services.create_clinician(tenant_id, data, actor_id=actor_id))
 
 
-@router.get("/clinicians/{clinician_id}", response=ClinicianOut, auth=READ)
+@router.get("/clinicians/{clinician_id}", response=answers({200: ClinicianOut}, 400, 404), auth=READ)
 def get_clinician(request: HttpRequest, clinician_id: int) -> Any:
     return get_for_tenant(Clinician.objects.all(), _tenant(request), clinician_id, "clinician")
 
 
-@router.patch("/clinicians/{clinician_id}", response=ClinicianOut, auth=WRITE)
+@router.patch("/clinicians/{clinician_id}", response=answers({200: ClinicianOut}, 400, 404), auth=WRITE)
 def update_clinician(request: HttpRequest, clinician_id: int, payload: ClinicianPatch) -> Any:
     tenant_id, actor_id = _caller(request)
     return services.update_clinician(tenant_id, clinician_id, _changes(payload), actor_id=actor_id)
 
 
-@router.delete("/clinicians/{clinician_id}", response={204: None}, auth=WRITE)
+@router.delete("/clinicians/{clinician_id}", response=answers({204: None}, 400, 404, 409), auth=WRITE)
 def delete_clinician(request: HttpRequest, clinician_id: int) -> Any:
     tenant_id, actor_id = _caller(request)
     services.delete_clinician(tenant_id, clinician_id, actor_id=actor_id)
@@ -260,32 +261,32 @@ def delete_clinician(request: HttpRequest, clinician_id: int) -> Any:
 # --- visits ----------------------------------------------------------------------------------
 
 
-@router.get("/visits", response=list[VisitOut], auth=READ)
-def list_visits(request: HttpRequest, date: dt.date | None = None) -> Any:
+@router.get("/visits", response=answers({200: list[VisitOut]}, 400), auth=READ)
+def list_visits(request: HttpRequest, date: Day | None = None) -> Any:
     """The agency's visits, of one date if given."""
     visits = Visit.objects.filter(tenant_id=_tenant(request))
     return visits.filter(date=date) if date else visits.order_by("date", "window_start", "id")
 
 
-@router.post("/visits", response={201: VisitOut}, auth=WRITE)
+@router.post("/visits", response=answers({201: VisitOut}, 400), auth=WRITE)
 def create_visit(request: HttpRequest, payload: VisitIn) -> Any:
     tenant_id, actor_id = _caller(request)
     data = services.VisitFields(**{**payload.dict(), "required_skill": payload.required_skill or ""})
     return Status(201, services.create_visit(tenant_id, data, actor_id=actor_id))
 
 
-@router.get("/visits/{visit_id}", response=VisitOut, auth=READ)
+@router.get("/visits/{visit_id}", response=answers({200: VisitOut}, 400, 404), auth=READ)
 def get_visit(request: HttpRequest, visit_id: int) -> Any:
     return get_for_tenant(Visit.objects.all(), _tenant(request), visit_id, "visit")
 
 
-@router.patch("/visits/{visit_id}", response=VisitOut, auth=WRITE)
+@router.patch("/visits/{visit_id}", response=answers({200: VisitOut}, 400, 404), auth=WRITE)
 def update_visit(request: HttpRequest, visit_id: int, payload: VisitPatch) -> Any:
     tenant_id, actor_id = _caller(request)
     return services.update_visit(tenant_id, visit_id, _changes(payload), actor_id=actor_id)
 
 
-@router.delete("/visits/{visit_id}", response={204: None}, auth=WRITE)
+@router.delete("/visits/{visit_id}", response=answers({204: None}, 400, 404, 409), auth=WRITE)
 def delete_visit(request: HttpRequest, visit_id: int) -> Any:
     tenant_id, actor_id = _caller(request)
     services.delete_visit(tenant_id, visit_id, actor_id=actor_id)
@@ -295,7 +296,7 @@ def delete_visit(request: HttpRequest, visit_id: int) -> Any:
 # --- Optimize Day ------------------------------------------------------------------------------
 
 
-@router.post("/optimize-day", response={202: JobAccepted}, auth=WRITE)
+@router.post("/optimize-day", response=answers({202: JobAccepted}, 400, 409), auth=WRITE)
 def optimize_day(request: HttpRequest, payload: OptimizeIn) -> Any:
     """Queue Optimize Day for a date: 202 with the job to follow (GET /jobs/{id}, or the live
     stream's schedule.optimized). While a job for that date is queued or running, that job
@@ -305,14 +306,14 @@ def optimize_day(request: HttpRequest, payload: OptimizeIn) -> Any:
     return Status(202, {"job_id": job.pk, "status": job.status})
 
 
-@router.get("/jobs/{job_id}", response=JobOut, auth=READ)
+@router.get("/jobs/{job_id}", response=answers({200: JobOut}, 400, 404), auth=READ)
 def get_job(request: HttpRequest, job_id: int) -> Any:
     job = get_for_tenant(OptimizeJob.objects.all(), _tenant(request), job_id, "job")
     return job_out(job)
 
 
-@router.get("/route-plans", response=RoutePlansOut, auth=READ)
-def route_plans(request: HttpRequest, date: dt.date) -> Any:
+@router.get("/route-plans", response=answers({200: RoutePlansOut}, 400), auth=READ)
+def route_plans(request: HttpRequest, date: Day) -> Any:
     """The date's latest route plan in full (null if never optimized) and every version's summary."""
     tenant_id = _tenant(request)
     latest = selectors.latest_plan(tenant_id, date)
@@ -320,7 +321,7 @@ def route_plans(request: HttpRequest, date: dt.date) -> Any:
             "versions": [plan_summary(plan) for plan in selectors.plan_versions(tenant_id, date)]}
 
 
-@router.get("/route-plans/{plan_id}", response=PlanOut, auth=READ)
+@router.get("/route-plans/{plan_id}", response=answers({200: PlanOut}, 400, 404), auth=READ)
 def route_plan(request: HttpRequest, plan_id: int) -> Any:
     """One plan version in full."""
     plan = get_for_tenant(RoutePlan.objects.all(), _tenant(request), plan_id, "route plan")

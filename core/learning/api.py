@@ -14,11 +14,12 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from core.access import RoleAuth, tenant_id_of, tenant_user
+from core.access import RoleAuth, get_for_tenant, tenant_id_of, tenant_user
 from core.learning import selectors, services
 from core.learning.models import Content, Kind, Notification, Review, Submission, Version
 from core.learning.ratelimit import check_submission_rate
 from core.roles import Role
+from core.schemas import answers
 
 router = Router(tags=["learning"])
 
@@ -252,31 +253,31 @@ def _published_list(request: HttpRequest, kind: str) -> list[dict[str, Any]]:
             for c in selectors.live_contents(tenant_id_of(request), kind) if c.live_version is not None]
 
 
-@router.get("/problems", response=list[PublishedSummary], auth=READERS)
+@router.get("/problems", response=answers({200: list[PublishedSummary]}), auth=READERS)
 def list_problems(request: HttpRequest) -> list[dict[str, Any]]:
     """Published problems of the caller's agency."""
     return _published_list(request, Kind.PROBLEM)
 
 
-@router.get("/lessons", response=list[PublishedSummary], auth=READERS)
+@router.get("/lessons", response=answers({200: list[PublishedSummary]}), auth=READERS)
 def list_lessons(request: HttpRequest) -> list[dict[str, Any]]:
     """Published lessons of the caller's agency."""
     return _published_list(request, Kind.LESSON)
 
 
-@router.get("/problems/{problem_id}", response=PublishedOut, auth=READERS)
+@router.get("/problems/{problem_id}", response=answers({200: PublishedOut}, 400, 404), auth=READERS)
 def get_problem(request: HttpRequest, problem_id: int) -> dict[str, Any]:
     """A published problem at its live version, rendered (404 if not published)."""
     return _published(selectors.live_content(tenant_id_of(request), problem_id, Kind.PROBLEM))
 
 
-@router.get("/lessons/{lesson_id}", response=PublishedOut, auth=READERS)
+@router.get("/lessons/{lesson_id}", response=answers({200: PublishedOut}, 400, 404), auth=READERS)
 def get_lesson(request: HttpRequest, lesson_id: int) -> dict[str, Any]:
     """A published lesson at its live version, rendered (404 if not published)."""
     return _published(selectors.live_content(tenant_id_of(request), lesson_id, Kind.LESSON))
 
 
-@router.get("/search", response=SearchOut, auth=READERS)
+@router.get("/search", response=answers({200: SearchOut}, 400), auth=READERS)
 def search(request: HttpRequest, q: str = "", kind: str | None = None, limit: int | None = None) -> dict[str, Any]:
     """Published lessons and problems of the caller's agency matching q, best first, with
     highlighted snippets (HTML: escaped text, matches in <mark>)."""
@@ -287,69 +288,69 @@ def search(request: HttpRequest, q: str = "", kind: str | None = None, limit: in
 # --- authoring and review (reviewers) -----------------------------------------------------------------
 
 
-@router.post("/problems", response={201: VersionOut}, auth=REVIEWERS)
+@router.post("/problems", response=answers({201: VersionOut}, 400), auth=REVIEWERS)
 def create_problem(request: HttpRequest, payload: VersionIn) -> Status[dict[str, Any]]:
     """A new problem; its first version is a draft. Tests: Python test_* functions."""
     version = services.create_content(tenant_user(request), Kind.PROBLEM, payload.title, payload.body, payload.tests)
     return Status(201, _version(version))
 
 
-@router.post("/lessons", response={201: VersionOut}, auth=REVIEWERS)
+@router.post("/lessons", response=answers({201: VersionOut}, 400), auth=REVIEWERS)
 def create_lesson(request: HttpRequest, payload: VersionIn) -> Status[dict[str, Any]]:
     """A new lesson; its first version is a draft."""
     version = services.create_content(tenant_user(request), Kind.LESSON, payload.title, payload.body, payload.tests)
     return Status(201, _version(version))
 
 
-@router.get("/contents", response=list[ContentOut], auth=REVIEWERS)
+@router.get("/contents", response=answers({200: list[ContentOut]}), auth=REVIEWERS)
 def list_contents(request: HttpRequest) -> list[dict[str, Any]]:
     """Every lesson and problem of the agency with all its versions."""
     return [_content(c) for c in selectors.all_contents(tenant_id_of(request))]
 
 
-@router.get("/contents/{content_id}", response=ContentOut, auth=REVIEWERS)
+@router.get("/contents/{content_id}", response=answers({200: ContentOut}, 400, 404), auth=REVIEWERS)
 def get_content(request: HttpRequest, content_id: int) -> dict[str, Any]:
     return _content(selectors.content_with_versions(tenant_id_of(request), content_id))
 
 
-@router.post("/contents/{content_id}/versions", response={201: VersionOut}, auth=REVIEWERS)
+@router.post("/contents/{content_id}/versions", response=answers({201: VersionOut}, 400, 404), auth=REVIEWERS)
 def create_version(request: HttpRequest, content_id: int, payload: VersionIn) -> Status[dict[str, Any]]:
     """The next version of a content, as a draft."""
     version = services.create_version(content_id, tenant_user(request), payload.title, payload.body, payload.tests)
     return Status(201, _version(version))
 
 
-@router.post("/contents/{content_id}/unpublish", response=LiveState, auth=REVIEWERS)
+@router.post("/contents/{content_id}/unpublish", response=answers({200: LiveState}, 400, 404, 409), auth=REVIEWERS)
 def unpublish(request: HttpRequest, content_id: int) -> dict[str, Any]:
     """Take the content offline (409 if it is not published)."""
     return _live_state(services.unpublish_content(content_id, tenant_user(request)))
 
 
-@router.post("/contents/{content_id}/rollback", response=LiveState, auth=REVIEWERS)
+@router.post("/contents/{content_id}/rollback", response=answers({200: LiveState}, 400, 404, 409), auth=REVIEWERS)
 def rollback(request: HttpRequest, content_id: int, payload: RollbackIn) -> dict[str, Any]:
     """Make an earlier, previously published version live again."""
     return _live_state(services.rollback_content(content_id, payload.version_id, tenant_user(request)))
 
 
-@router.get("/review-queue", response=list[VersionOut], auth=REVIEWERS)
+@router.get("/review-queue", response=answers({200: list[VersionOut]}), auth=REVIEWERS)
 def review_queue(request: HttpRequest) -> list[dict[str, Any]]:
     """Versions waiting for a review decision, oldest first."""
     return [_version(v) for v in selectors.review_queue(tenant_id_of(request))]
 
 
-@router.get("/versions/{version_id}", response=VersionDetailOut, auth=REVIEWERS)
+@router.get("/versions/{version_id}", response=answers({200: VersionDetailOut}, 400, 404), auth=REVIEWERS)
 def get_version(request: HttpRequest, version_id: int) -> dict[str, Any]:
     """A version with its rendered body, tests and review discussion."""
     return _version_detail(selectors.version_detail(tenant_id_of(request), version_id))
 
 
-@router.post("/versions/{version_id}/submit", response=VersionOut, auth=REVIEWERS)
+@router.post("/versions/{version_id}/submit", response=answers({200: VersionOut}, 400, 404, 409), auth=REVIEWERS)
 def submit_version(request: HttpRequest, version_id: int) -> dict[str, Any]:
     """Submit a draft for review (409 unless it is a draft)."""
     return _version(services.submit_for_review(version_id, tenant_user(request)))
 
 
-@router.post("/versions/{version_id}/review", response={201: ReviewCreated}, auth=REVIEWERS)
+@router.post("/versions/{version_id}/review", response=answers({201: ReviewCreated}, 400, 404, 409), auth=REVIEWERS)
 def review(request: HttpRequest, version_id: int, payload: ReviewIn) -> Status[dict[str, Any]]:
     """approve | reject | request_changes, with a comment (required unless approving)."""
     decision = services.review_version(version_id, tenant_user(request), payload.decision, payload.comment)
@@ -358,13 +359,13 @@ def review(request: HttpRequest, version_id: int, payload: ReviewIn) -> Status[d
                         "version_status": version_status})
 
 
-@router.post("/versions/{version_id}/publish", response=LiveState, auth=REVIEWERS)
+@router.post("/versions/{version_id}/publish", response=answers({200: LiveState}, 400, 404, 409), auth=REVIEWERS)
 def publish(request: HttpRequest, version_id: int) -> dict[str, Any]:
     """Make an approved version live (409 if not approved, or already live)."""
     return _live_state(services.publish_version(version_id, tenant_user(request)))
 
 
-@router.post("/reviews/{review_id}/replies", response={201: ReplyCreated}, auth=REVIEWERS)
+@router.post("/reviews/{review_id}/replies", response=answers({201: ReplyCreated}, 400, 404), auth=REVIEWERS)
 def reply(request: HttpRequest, review_id: int, payload: ReplyIn) -> Status[dict[str, Any]]:
     """Reply under a review decision; @username mentions notify colleagues."""
     created = services.reply_to_review(review_id, tenant_user(request), payload.body)
@@ -374,7 +375,8 @@ def reply(request: HttpRequest, review_id: int, payload: ReplyIn) -> Status[dict
 # --- submissions ---------------------------------------------------------------------------------------
 
 
-@router.post("/problems/{problem_id}/submissions", response={202: SubmissionAccepted}, auth=LEARNERS)
+@router.post("/problems/{problem_id}/submissions", response=answers({202: SubmissionAccepted}, 400, 404, 429),
+             auth=LEARNERS)
 def submit(request: HttpRequest, problem_id: int, payload: SubmissionIn) -> Status[dict[str, Any]]:
     """Submit Python code for grading: 202 with the submission id; the grade arrives live
     (submission.graded on the learner's channel) and at GET /api/submissions/{id}.
@@ -388,14 +390,16 @@ def submit(request: HttpRequest, problem_id: int, payload: SubmissionIn) -> Stat
     return Status(202, {"id": submission.id, "status": submission.status, "problem_id": problem_id})
 
 
-@router.get("/problems/{problem_id}/submissions", response=list[SubmissionSummary], auth=LEARNERS)
+@router.get("/problems/{problem_id}/submissions", response=answers({200: list[SubmissionSummary]}, 400, 404),
+            auth=LEARNERS)
 def my_submissions(request: HttpRequest, problem_id: int) -> list[dict[str, Any]]:
-    """The caller's latest submissions to a problem."""
+    """The caller's latest submissions to a problem (404 for another agency's, as for none)."""
+    get_for_tenant(Content.objects.filter(kind=Kind.PROBLEM), tenant_id_of(request), problem_id, "problem")
     return [{"id": s.id, "status": s.status, "created_at": s.created_at, "summary": s.summary}
             for s in selectors.learner_submissions(tenant_user(request), problem_id)]
 
 
-@router.get("/submissions/{submission_id}", response=SubmissionOut, auth=READERS)
+@router.get("/submissions/{submission_id}", response=answers({200: SubmissionOut}, 400, 404), auth=READERS)
 def get_submission(request: HttpRequest, submission_id: int) -> dict[str, Any]:
     """A submission with its grading attempts: its learner's own, or any of the agency for reviewers."""
     return _submission(selectors.submission_for(tenant_user(request), submission_id))
@@ -404,12 +408,12 @@ def get_submission(request: HttpRequest, submission_id: int) -> dict[str, Any]:
 # --- notifications -------------------------------------------------------------------------------------
 
 
-@router.get("/notifications", response=list[NotificationOut], auth=READERS)
+@router.get("/notifications", response=answers({200: list[NotificationOut]}), auth=READERS)
 def notifications(request: HttpRequest) -> list[dict[str, Any]]:
     """The caller's latest notifications."""
     return [_notification(n) for n in selectors.notifications_for(tenant_user(request))]
 
 
-@router.post("/notifications/{notification_id}/read", response=NotificationOut, auth=READERS)
+@router.post("/notifications/{notification_id}/read", response=answers({200: NotificationOut}, 400, 404), auth=READERS)
 def read_notification(request: HttpRequest, notification_id: int) -> dict[str, Any]:
     return _notification(services.mark_notification_read(notification_id, tenant_user(request)))

@@ -18,6 +18,7 @@ from core.ops import selectors
 from core.ops.models import HealRun
 from core.ops.services import request_heal
 from core.roles import Role
+from core.schemas import Text, answers
 
 router = Router(tags=["ops"])
 
@@ -52,7 +53,7 @@ class HealRunOut(Schema):
     details: list[dict[str, Any]]
 
 
-@router.post("/heal/{name}", response={202: HealAccepted}, auth=RoleAuth(Role.OPS))
+@router.post("/heal/{name}", response=answers({202: HealAccepted}, 400, 404), auth=RoleAuth(Role.OPS))
 def trigger_heal(request: HttpRequest, name: str, payload: HealRequest | None = None) -> Status[dict[str, Any]]:
     """Run heal `name` (search_index | pending_gradings) for the caller's agency: 202 with the
     run id; follow it at GET /api/ops/heal-runs/{id}. {"dry_run": true} reports what it would
@@ -66,12 +67,12 @@ def trigger_heal(request: HttpRequest, name: str, payload: HealRequest | None = 
     return Status(202, {"id": run.id, "name": run.name, "status": run.status, "dry_run": run.dry_run})
 
 
-@router.get("/heal-runs", response=list[HealRunOut], auth=RoleAuth(Role.OPS, Role.AUDITOR))
-def heal_runs(request: HttpRequest, name: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+@router.get("/heal-runs", response=answers({200: list[HealRunOut]}, 400), auth=RoleAuth(Role.OPS, Role.AUDITOR))
+def heal_runs(request: HttpRequest, name: Text | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """Recent heal runs: trigger, who, when, examined, repaired, errors."""
     return [run.to_dict() for run in selectors.heal_runs_for(tenant_id_of(request), name, min(max(limit, 1), 200))]
 
 
-@router.get("/heal-runs/{run_id}", response=HealRunOut, auth=RoleAuth(Role.OPS, Role.AUDITOR))
+@router.get("/heal-runs/{run_id}", response=answers({200: HealRunOut}, 400, 404), auth=RoleAuth(Role.OPS, Role.AUDITOR))
 def heal_run(request: HttpRequest, run_id: int) -> dict[str, Any]:
     return selectors.heal_run_for(tenant_id_of(request), run_id).to_dict()
