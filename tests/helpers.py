@@ -62,7 +62,7 @@ class Process(_Process):
     """A child process of a test (see core.chaos.processes.Process), run from the repository."""
 
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
-        super().__init__(name, args, env, log_dir, ROOT)
+        super().__init__(name, args, env, log_dir, ROOT, die_with_parent=True)
 
     def stop(self, timeout: float = 15) -> int:
         code = super().stop(timeout)

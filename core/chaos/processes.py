@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,19 +26,34 @@ def wait_until(condition: Callable[[], Any], timeout: float = 30, interval: floa
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
 
-class Process:
-    """A child process in its own session, its output in `<log_dir>/<name>.log`."""
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the thread that started it exits (Linux)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path, cwd: Path) -> None:
+
+class Process:
+    """A child process in its own session, its output in `<log_dir>/<name>.log`.
+
+    With `die_with_parent`, the kernel kills it when the thread that started it ends, so a test
+    run killed outright (SIGKILL, or SIGTERM, which skips its clean-up) leaves no relay or
+    worker behind to consume the next run's events. Only for processes started by a thread
+    that outlives them (the tests' main thread), not by a short-lived one.
+    """
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path, cwd: Path,
+                 die_with_parent: bool = False) -> None:
         self.name = name
         self.args, self.env, self.cwd = args, env, cwd
+        self.die_with_parent = die_with_parent and sys.platform == "linux"
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.popen = self._spawn()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(self.args, cwd=self.cwd, env=self.env, stdout=self._log,  # noqa: S603
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=_die_with_parent if self.die_with_parent else None)
 
     @property
     def pid(self) -> int:

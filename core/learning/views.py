@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.access import role_required
-from core.errors import DomainError, NotFound
+from core.errors import DomainError, Invalid, NotFound
 from core.learning import selectors, services
 from core.learning.models import Content, Kind, Version
 from core.learning.text import parse_id
@@ -160,6 +160,12 @@ def new_version(request: HttpRequest, content_id: int) -> HttpResponse:
 @require_GET
 @role_required(Role.REVIEWER)
 def version(request: HttpRequest, version_id: int) -> HttpResponse:
+    return _version_page(request, version_id)
+
+
+def _version_page(request: HttpRequest, version_id: int, review_error: Invalid | None = None,
+                  posted: dict[str, str] | None = None) -> HttpResponse:
+    """The version page; after a refused decision, with the error beside its field (400)."""
     detail = _found(lambda: selectors.version_detail(_tenant(request), version_id))
     content = selectors.content_with_versions(_tenant(request), detail.content_id)
     rollback_targets = [v for v in content.versions.all()
@@ -168,7 +174,8 @@ def version(request: HttpRequest, version_id: int) -> HttpResponse:
         "version": detail, "content": content, "body_html": detail.body_html,
         "is_live": content.live_version_id == detail.id, "rollback_targets": rollback_targets,
         "decisions": [("approve", "Approve"), ("request_changes", "Request changes"), ("reject", "Reject")],
-    })
+        "review_error": review_error, "posted": posted or {},
+    }, status=400 if review_error else 200)
 
 
 def _back_to(version_id: int) -> HttpResponse:
@@ -186,8 +193,16 @@ def submit_version(request: HttpRequest, version_id: int) -> HttpResponse:
 @role_required(Role.REVIEWER)
 def review_version(request: HttpRequest, version_id: int) -> HttpResponse:
     decision, comment = request.POST.get("decision", ""), request.POST.get("comment", "")
-    _attempt(request, lambda: services.review_version(version_id, _user(request), decision, comment),
-             "Decision recorded.")
+    try:
+        services.review_version(version_id, _user(request), decision, comment)
+    except Invalid as exc:
+        if exc.field in ("decision", "comment"):  # shown beside the field, with what was typed
+            return _version_page(request, version_id, exc, {"decision": decision, "comment": comment})
+        messages.error(request, exc.message)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Decision recorded.")
     return _back_to(version_id)
 
 

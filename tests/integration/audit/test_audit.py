@@ -133,3 +133,26 @@ def test_the_history_page_lists_events_and_shows_filter_errors(
     detail = client.get(f"/audit/events/{history['ours'][0]}/")
     assert detail.status_code == 200
     assert b"visit.created" in detail.content or b"visit.updated" in detail.content
+
+
+@pytest.mark.parametrize(("filters", "field"), [
+    ({"since": "2026-13-01T00:00"}, "since"),             # no such month
+    ({"until": "0001-01-01T00:00:00+05:00"}, "until"),   # before year 1 in UTC
+    ({"actor_id": str(2**70)}, "actor_id"),              # beyond a bigint
+    ({"event_type": "visit\x00created"}, "event_type"),  # a NUL character
+])
+def test_hostile_history_filters_are_field_errors_never_a_500(
+        client: Client, audrey: User, history: dict[str, list[int]], filters: dict[str, str], field: str) -> None:
+    client.force_login(audrey)
+    page = client.get("/audit/", filters)
+    assert page.status_code == 200
+    assert page.context["form"].errors.keys() == {field}
+
+
+def test_a_time_with_a_large_offset_filters_in_utc(client: Client, audrey: User,
+                                                   history: dict[str, list[int]]) -> None:
+    client.force_login(audrey)
+    page = client.get("/audit/", {"since": "2000-01-01T00:00:00+23:00"})  # PostgreSQL takes up to ±15:59
+    assert page.status_code == 200
+    assert page.context["form"].is_valid()
+    assert b"visit.created" in page.content

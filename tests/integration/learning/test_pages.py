@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from core.learning import services
 from core.learning.models import Content, Kind, Version
 from core.models import User
-from tests.integration.learning.support import approved, deliver, published
+from tests.integration.learning.support import approved, deliver, next_approved, published
 
 pytestmark = pytest.mark.django_db
 
@@ -106,8 +107,6 @@ def test_a_bad_draft_shows_the_form_again_with_the_error(client: Client, bob: Us
 
 
 def test_a_rollback_from_the_version_page(client: Client, bob: User) -> None:
-    from core.learning import services
-    from tests.integration.learning.support import next_approved
 
     first = published(bob, bob, title="Falls v1")
     content = Content.objects.get(id=first.content_id)
@@ -118,3 +117,16 @@ def test_a_rollback_from_the_version_page(client: Client, bob: User) -> None:
     assert f'<option value="{first.id}">v1' in page
     client.post(f"/learning/review/contents/{content.id}/rollback/", {"version_id": str(first.id)})
     assert Content.objects.get(id=content.id).live_version_id == first.id
+
+
+def test_a_decision_without_its_required_comment_is_shown_beside_the_comment(client: Client, bob: User,
+                                                                              rita: User) -> None:
+    version = services.create_content(bob, Kind.LESSON, "Sharps disposal", "Use the container.")
+    services.submit_for_review(version.id, bob)
+    client.force_login(rita)
+    response = client.post(f"/learning/review/versions/{version.id}/review/", {"decision": "reject", "comment": " "})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert '<p class="error" id="error-comment">' in page
+    assert 'value="reject" required checked' in page
+    assert Version.objects.get(id=version.id).status == "in_review"
