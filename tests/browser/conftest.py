@@ -49,9 +49,10 @@ class Stack:
     log_dir: Path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """Web, relay and a worker (solver limited to one second) for every browser test."""
+    """Web, relay and a worker (solver limited to one second) for every browser test; stopped
+    after the last of them (package scope), so they never consume the events of later tests."""
     log_dir = tmp_path_factory.mktemp("browser-stack")
     web, url = start_web(log_dir)
     with processes(web):
