@@ -193,8 +193,12 @@ def test_idle_streams_hold_no_thread_and_no_database_connection_each(stack: Stac
     time.sleep(0.5)  # request threads given back by the streams wind down
     threads, connections = _threads(stack.web.pid), _web_connections()
     announce(tenant_channel(agency(alice)), "to everyone", agency(alice))
-    for stream in streams:
-        assert [label(m) for m in next_messages(stream, 1)] == ["to everyone"]
+    for index, stream in enumerate(streams):
+        try:
+            assert [label(m) for m in next_messages(stream, 1)] == ["to everyone"]
+        except AssertionError as exc:
+            raise AssertionError(f"stream {index} of {len(streams)}: {exc}\n"
+                                 f"web log tail:\n{stack.web.output()[-3000:]}") from None
         stream.close()
     assert threads - threads_before < 10, f"{threads_before} threads with 1 stream, {threads} with 151"
     assert connections <= 10, f"{connections} database connections for 151 idle streams"
