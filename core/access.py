@@ -109,3 +109,18 @@ def tenant_id_of(request: HttpRequest) -> int:
     tenant_id = tenant_user(request).tenant_id
     assert tenant_id is not None
     return tenant_id
+
+
+def page_user(request: HttpRequest) -> User:
+    """The signed-in user of a page guarded by role_required (tenant_user and tenant_id_of
+    read request.auth, which only API endpoints have)."""
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
+
+def page_tenant_id(request: HttpRequest) -> int:
+    """The tenant of the signed-in user of a page guarded by role_required."""
+    tenant_id = page_user(request).tenant_id
+    assert tenant_id is not None
+    return tenant_id

@@ -5,9 +5,8 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from core.access import role_required
+from core.access import page_tenant_id, role_required
 from core.audit.forms import HistoryFilterForm
-from core.models import User
 from core.roles import Role
 from outbox import selectors
 from outbox.models import OutboxEvent
@@ -15,11 +14,6 @@ from outbox.models import OutboxEvent
 PAGE_SIZE = 50
 
 
-def _tenant_id(request: HttpRequest) -> int:
-    user = request.user
-    assert isinstance(user, User)
-    assert user.tenant_id is not None
-    return user.tenant_id
 
 
 @role_required(Role.AUDITOR, Role.OPS)
@@ -30,7 +24,7 @@ def history(request: HttpRequest) -> HttpResponse:
     if form.is_valid() or not request.GET:
         filters = form.filters() if request.GET else selectors.HistoryFilter()
         before = form.cleaned_data.get("before") if request.GET else None
-        events, next_before = selectors.history_page(_tenant_id(request), filters, before, PAGE_SIZE)
+        events, next_before = selectors.history_page(page_tenant_id(request), filters, before, PAGE_SIZE)
     query = request.GET.copy()
     query.pop("before", None)
     return render(request, "audit/history.html", {
@@ -39,7 +33,7 @@ def history(request: HttpRequest) -> HttpResponse:
 
 @role_required(Role.AUDITOR, Role.OPS)
 def event(request: HttpRequest, event_id: int) -> HttpResponse:
-    story = selectors.event_story(_tenant_id(request), event_id)
+    story = selectors.event_story(page_tenant_id(request), event_id)
     if story is None:
         raise Http404("no such event")
     return render(request, "audit/event.html", {"story": story, "event": story.event})

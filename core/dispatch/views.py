@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from core.access import get_for_tenant, role_required
+from core.access import get_for_tenant, page_tenant_id, page_user, role_required
 from core.dispatch import demo, selectors, services
 from core.dispatch.forms import ClinicianForm, VisitForm, save_with
 from core.dispatch.models import Clinician, Visit
@@ -30,8 +30,7 @@ M = TypeVar("M", bound=models.Model)
 
 
 def _caller(request: HttpRequest) -> tuple[int, int]:
-    user: Any = request.user
-    return int(user.tenant_id), int(user.pk)
+    return page_tenant_id(request), page_user(request).pk
 
 
 def _owned(queryset: models.QuerySet[M], tenant_id: int, pk: int, what: str) -> M:

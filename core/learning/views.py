@@ -13,28 +13,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from core.access import role_required
+from core.access import page_tenant_id, page_user, role_required
 from core.errors import DomainError, Invalid, NotFound
 from core.learning import selectors, services
 from core.learning.models import Content, Kind, Version
 from core.learning.text import parse_id
-from core.models import User
 from core.roles import Role
-
-
-def _user(request: HttpRequest) -> User:
-    """The signed-in user of a page guarded by role_required (core.access.tenant_user and
-    tenant_id_of read request.auth, which only API endpoints have)."""
-    user = request.user
-    assert isinstance(user, User)
-    return user
-
-
-def _tenant(request: HttpRequest) -> int:
-    tenant_id = _user(request).tenant_id
-    assert tenant_id is not None
-    return tenant_id
-
 
 T = TypeVar("T")
 
@@ -64,11 +48,11 @@ def _attempt(request: HttpRequest, action: Callable[[], Any], success: str) -> b
 @require_GET
 @role_required(Role.LEARNER, Role.REVIEWER)
 def index(request: HttpRequest) -> HttpResponse:
-    tenant_id = _tenant(request)
+    tenant_id = page_tenant_id(request)
     return render(request, "learning/index.html", {
         "lessons": selectors.live_contents(tenant_id, Kind.LESSON),
         "problems": selectors.live_contents(tenant_id, Kind.PROBLEM),
-        "is_reviewer": _user(request).has_role(Role.REVIEWER),
+        "is_reviewer": page_user(request).has_role(Role.REVIEWER),
     })
 
 
@@ -80,7 +64,7 @@ def search(request: HttpRequest) -> HttpResponse:
     error = ""
     if q:
         try:
-            hits = selectors.search(_tenant(request), q, request.GET.get("kind") or None)
+            hits = selectors.search(page_tenant_id(request), q, request.GET.get("kind") or None)
         except DomainError as exc:
             error = exc.message
     return render(request, "learning/search.html", {"q": q, "hits": hits, "error": error})
@@ -89,17 +73,17 @@ def search(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(Role.LEARNER, Role.REVIEWER)
 def problem(request: HttpRequest, problem_id: int) -> HttpResponse:
-    content = _found(lambda: selectors.live_content(_tenant(request), problem_id, Kind.PROBLEM))
+    content = _found(lambda: selectors.live_content(page_tenant_id(request), problem_id, Kind.PROBLEM))
     return _published_page(request, content, "learning/problem.html", {
-        "submissions": selectors.learner_submissions(_user(request), problem_id, limit=10),
-        "can_submit": _user(request).has_role(Role.LEARNER),
+        "submissions": selectors.learner_submissions(page_user(request), problem_id, limit=10),
+        "can_submit": page_user(request).has_role(Role.LEARNER),
     })
 
 
 @require_GET
 @role_required(Role.LEARNER, Role.REVIEWER)
 def lesson(request: HttpRequest, lesson_id: int) -> HttpResponse:
-    content = _found(lambda: selectors.live_content(_tenant(request), lesson_id, Kind.LESSON))
+    content = _found(lambda: selectors.live_content(page_tenant_id(request), lesson_id, Kind.LESSON))
     return _published_page(request, content, "learning/lesson.html", {})
 
 
@@ -117,7 +101,7 @@ def _published_page(request: HttpRequest, content: Content, template: str, extra
 @require_GET
 @role_required(Role.REVIEWER)
 def review_queue(request: HttpRequest) -> HttpResponse:
-    tenant_id = _tenant(request)
+    tenant_id = page_tenant_id(request)
     return render(request, "learning/review_queue.html", {
         "queue": selectors.review_queue(tenant_id), "contents": selectors.all_contents(tenant_id)})
 
@@ -130,7 +114,7 @@ def new_content(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form.update({k: request.POST.get(k, "") for k in ("title", "body", "tests")})
         try:
-            version = services.create_content(_user(request), kind, form["title"], form["body"], form["tests"])
+            version = services.create_content(page_user(request), kind, form["title"], form["body"], form["tests"])
         except DomainError as exc:
             return render(request, "learning/edit.html", {"form": form, "error": exc, "content": None}, status=400)
         messages.success(request, f"Draft v{version.number} saved.")
@@ -141,14 +125,15 @@ def new_content(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @role_required(Role.REVIEWER)
 def new_version(request: HttpRequest, content_id: int) -> HttpResponse:
-    content = _found(lambda: selectors.content_with_versions(_tenant(request), content_id))
+    content = _found(lambda: selectors.content_with_versions(page_tenant_id(request), content_id))
     latest: Version | None = next(iter(content.versions.all()), None)
     form = {"kind": content.kind, "title": latest.title if latest else "", "body": latest.body if latest else "",
             "tests": latest.tests if latest else ""}
     if request.method == "POST":
         form.update({k: request.POST.get(k, "") for k in ("title", "body", "tests")})
         try:
-            version = services.create_version(content.id, _user(request), form["title"], form["body"], form["tests"])
+            version = services.create_version(content.id, page_user(request), form["title"], form["body"],
+                                              form["tests"])
         except DomainError as exc:
             return render(request, "learning/edit.html", {"form": form, "error": exc, "content": content},
                           status=400)
@@ -166,8 +151,8 @@ def version(request: HttpRequest, version_id: int) -> HttpResponse:
 def _version_page(request: HttpRequest, version_id: int, review_error: Invalid | None = None,
                   posted: dict[str, str] | None = None) -> HttpResponse:
     """The version page; after a refused decision, with the error beside its field (400)."""
-    detail = _found(lambda: selectors.version_detail(_tenant(request), version_id))
-    content = selectors.content_with_versions(_tenant(request), detail.content_id)
+    detail = _found(lambda: selectors.version_detail(page_tenant_id(request), version_id))
+    content = selectors.content_with_versions(page_tenant_id(request), detail.content_id)
     rollback_targets = [v for v in content.versions.all()
                         if v.first_published_at and v.id != content.live_version_id]
     return render(request, "learning/version.html", {
@@ -185,7 +170,7 @@ def _back_to(version_id: int) -> HttpResponse:
 @require_POST
 @role_required(Role.REVIEWER)
 def submit_version(request: HttpRequest, version_id: int) -> HttpResponse:
-    _attempt(request, lambda: services.submit_for_review(version_id, _user(request)), "Submitted for review.")
+    _attempt(request, lambda: services.submit_for_review(version_id, page_user(request)), "Submitted for review.")
     return _back_to(version_id)
 
 
@@ -194,7 +179,7 @@ def submit_version(request: HttpRequest, version_id: int) -> HttpResponse:
 def review_version(request: HttpRequest, version_id: int) -> HttpResponse:
     decision, comment = request.POST.get("decision", ""), request.POST.get("comment", "")
     try:
-        services.review_version(version_id, _user(request), decision, comment)
+        services.review_version(version_id, page_user(request), decision, comment)
     except Invalid as exc:
         if exc.field in ("decision", "comment"):  # shown beside the field, with what was typed
             return _version_page(request, version_id, exc, {"decision": decision, "comment": comment})
@@ -209,15 +194,15 @@ def review_version(request: HttpRequest, version_id: int) -> HttpResponse:
 @require_POST
 @role_required(Role.REVIEWER)
 def publish_version(request: HttpRequest, version_id: int) -> HttpResponse:
-    _attempt(request, lambda: services.publish_version(version_id, _user(request)), "Published.")
+    _attempt(request, lambda: services.publish_version(version_id, page_user(request)), "Published.")
     return _back_to(version_id)
 
 
 @require_POST
 @role_required(Role.REVIEWER)
 def unpublish_content(request: HttpRequest, content_id: int) -> HttpResponse:
-    content = _found(lambda: selectors.content_with_versions(_tenant(request), content_id))
-    _attempt(request, lambda: services.unpublish_content(content_id, _user(request)), "Unpublished.")
+    content = _found(lambda: selectors.content_with_versions(page_tenant_id(request), content_id))
+    _attempt(request, lambda: services.unpublish_content(content_id, page_user(request)), "Unpublished.")
     # Back to the version page the form was on, or the latest version when back_to is not an id.
     return _back_to(parse_id(request.POST.get("back_to")) or next(iter(content.versions.all())).id)
 
@@ -229,7 +214,7 @@ def rollback_content(request: HttpRequest, content_id: int) -> HttpResponse:
     if version_id is None:
         messages.error(request, "Choose the version to roll back to.")
         return redirect("learning:review_queue")
-    _attempt(request, lambda: services.rollback_content(content_id, version_id, _user(request)),
+    _attempt(request, lambda: services.rollback_content(content_id, version_id, page_user(request)),
              "Rolled back: that version is live again.")
     return _back_to(version_id)
 
@@ -238,6 +223,6 @@ def rollback_content(request: HttpRequest, content_id: int) -> HttpResponse:
 @role_required(Role.REVIEWER)
 def reply(request: HttpRequest, review_id: int) -> HttpResponse:
     body = request.POST.get("body", "")
-    _attempt(request, lambda: services.reply_to_review(review_id, _user(request), body), "Reply posted.")
+    _attempt(request, lambda: services.reply_to_review(review_id, page_user(request), body), "Reply posted.")
     version_id = parse_id(request.POST.get("version_id"))
     return _back_to(version_id) if version_id is not None else redirect("learning:review_queue")

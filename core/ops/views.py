@@ -20,9 +20,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from core.access import role_required
+from core.access import page_tenant_id, page_user, role_required
 from core.errors import DomainError
-from core.models import User
 from core.ops import selectors
 from core.ops.heals import HEALS
 from core.ops.models import HealRun
@@ -47,18 +46,6 @@ REFRESH_MS = 3000
 READERS = (Role.OPS, Role.AUDITOR)
 
 
-def _user(request: HttpRequest) -> User:
-    """The signed-in user of a page guarded by role_required (core.access.tenant_id_of reads
-    request.auth, which only API endpoints have)."""
-    user = request.user
-    assert isinstance(user, User)
-    return user
-
-
-def _tenant(request: HttpRequest) -> int:
-    tenant_id = _user(request).tenant_id
-    assert tenant_id is not None
-    return tenant_id
 
 
 def _heals(tenant_id: int) -> list[dict[str, Any]]:
@@ -79,12 +66,12 @@ def _periodic_tasks_url() -> str:
 @role_required(*READERS)
 def index(request: HttpRequest) -> HttpResponse:
     """The ops page: figures, dead letters, heals and their runs, schedules."""
-    tenant_id = _tenant(request)
+    tenant_id = page_tenant_id(request)
     return render(request, "ops/index.html", {
         "agency": selectors.agency_outbox(tenant_id), "platform": selectors.platform_figures(),
         "dead_letters": selectors.dead_letters_for(tenant_id, PAGE_DEAD_LETTERS),
         "runs": selectors.heal_runs_for(tenant_id, limit=10), "heals": _heals(tenant_id),
-        "can_act": _user(request).has_role(Role.OPS), "schedules": selectors.schedules_for(tenant_id),
+        "can_act": page_user(request).has_role(Role.OPS), "schedules": selectors.schedules_for(tenant_id),
         "periodic_tasks_url": _periodic_tasks_url(), "refresh_ms": REFRESH_MS,
         "dry_run_fresh_min": selectors.DRY_RUN_FRESH_S // 60,
     })
@@ -101,7 +88,7 @@ def figures(request: HttpRequest) -> JsonResponse:
     """The page's figures as JSON, for its live refresh: `agency` (this tenant's outbox),
     `dry_runs` (the fresh dry run of each heal, which a repair follows), and, unless
     ?platform=0, `platform` (shared machinery: relay lag, queue depths, workers)."""
-    tenant_id = _tenant(request)
+    tenant_id = page_tenant_id(request)
     body: dict[str, Any] = {"at": timezone.now().isoformat(), "agency": asdict(selectors.agency_outbox(tenant_id)),
                             "dry_runs": _dry_runs_out(tenant_id)}
     if request.GET.get("platform") != "0":
@@ -125,7 +112,7 @@ def _limit(text: str | None, default: int, most: int) -> int:
 @role_required(*READERS)
 def heal_run_rows(request: HttpRequest) -> HttpResponse:
     """The rows of the runs table alone (?limit=, ?details=1), for the pages to swap in."""
-    runs = selectors.heal_runs_for(_tenant(request), limit=_limit(request.GET.get("limit"), 10, 200))
+    runs = selectors.heal_runs_for(page_tenant_id(request), limit=_limit(request.GET.get("limit"), 10, 200))
     return render(request, "ops/_run_rows.html", {
         "runs": runs, "details_max": PAGE_DETAILS_MAX if request.GET.get("details") == "1" else 0})
 
@@ -134,10 +121,10 @@ def heal_run_rows(request: HttpRequest) -> HttpResponse:
 @role_required(*READERS)
 def heal_runs(request: HttpRequest) -> HttpResponse:
     """Every recent run of the agency's heals, with what each repaired (or would)."""
-    tenant_id = _tenant(request)
+    tenant_id = page_tenant_id(request)
     return render(request, "ops/heal_runs.html", {
         "runs": selectors.heal_runs_for(tenant_id), "heals": _heals(tenant_id),
-        "can_trigger": _user(request).has_role(Role.OPS), "schedules": selectors.schedules_for(tenant_id),
+        "can_trigger": page_user(request).has_role(Role.OPS), "schedules": selectors.schedules_for(tenant_id),
         "details_max": PAGE_DETAILS_MAX, "periodic_tasks_url": _periodic_tasks_url(),
         "dry_run_fresh_min": selectors.DRY_RUN_FRESH_S // 60, "refresh_ms": REFRESH_MS,
     })
@@ -154,11 +141,11 @@ def _back(request: HttpRequest, default: str) -> HttpResponse:
 def trigger_heal(request: HttpRequest, name: str) -> HttpResponse:
     """Queue a run of heal `name` for the agency. A repair follows a fresh dry run of the same
     heal: ops see what it would change before it changes anything."""
-    user = _user(request)
+    user = page_user(request)
     dry_run = request.POST.get("dry_run") == "1"
     if name not in HEALS:
         messages.error(request, f"There is no heal {name!r}; there are {', '.join(sorted(HEALS))}.")
-    elif not dry_run and name not in selectors.fresh_dry_runs(_tenant(request)):
+    elif not dry_run and name not in selectors.fresh_dry_runs(page_tenant_id(request)):
         messages.error(request, f"Run a dry run of {HEAL_TITLES.get(name, name)} first, then repair "
                                 f"(within {selectors.DRY_RUN_FRESH_S // 60} minutes of it).")
     else:
@@ -187,7 +174,7 @@ def _ids(values: list[str]) -> list[int] | None:
 def redrive_dead_letters(request: HttpRequest) -> HttpResponse:
     """Send the chosen dead letters (`id`, repeated) of the agency, or all its open ones
     (`all=1`), again: their events go back to pending and the relay delivers them anew."""
-    tenant_id = _tenant(request)
+    tenant_id = page_tenant_id(request)
     open_letters = open_dead_letters(tenant_id)
     if request.POST.get("all") == "1":
         wanted = list(open_letters.values_list("id", flat=True))
@@ -201,7 +188,7 @@ def redrive_dead_letters(request: HttpRequest) -> HttpResponse:
     if not wanted:
         messages.error(request, "No dead letter of your agency is waiting to be redriven.")
         return _back(request, reverse("ops:index"))
-    count = redrive(wanted, actor_id=_user(request).pk)
+    count = redrive(wanted, actor_id=page_user(request).pk)
     messages.success(request, f"{count} of {len(wanted)} dead event{'s' if len(wanted) != 1 else ''} "
                               f"pending again; the relay delivers {'them' if count != 1 else 'it'} anew.")
     return _back(request, reverse("ops:index"))
