@@ -83,6 +83,8 @@ INSTALLED_APPS = [
     "core.learning",
     "core.ops",
     "core.audit",
+    # Tooling apart from the product (benchmarks, the chaos run): installed for its commands.
+    "bench",
 ]
 
 MIDDLEWARE = [
@@ -206,9 +208,6 @@ RELAY_POLL_INTERVAL_S = env_float("RELAY_POLL_INTERVAL_S", 1.0, minimum=0.01)
 # idle; writers send no NOTIFY meanwhile (ADR 0007).
 RELAY_LINGER_S = env_float("RELAY_LINGER_S", 0.25, minimum=0)
 RELAY_LINGER_POLL_S = env_float("RELAY_LINGER_POLL_S", 0.005, minimum=0.001)
-# Fault injection (tests, the chaos run): the relay kills itself after publishing its Nth
-# batch, before committing it. Never set in production.
-FERRY_FAULT_RELAY_DIE_AFTER_PUBLISH = env_int("FERRY_FAULT_RELAY_DIE_AFTER_PUBLISH", 0, minimum=0)
 
 # --- dispatch (core/dispatch) ------------------------------------------------------------
 

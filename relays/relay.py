@@ -19,10 +19,8 @@ how writers know whether to send one) and polls as a fallback.
 
 from __future__ import annotations
 
-import os
-import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,9 +62,6 @@ class RelayConfig:
     redis_timeout_s: float = 2.0
     backoff_max_s: float = 5.0
     name: str = "relay"
-    # Fault injection for tests and the chaos run: SIGKILL this process right after
-    # publishing its Nth batch, before the commit (0: never).
-    die_after_publish: int = 0
 
 
 class _Health:
@@ -98,8 +93,12 @@ class Relay:
         pubsub_url: str,
         config: RelayConfig | None = None,
         metrics: RelayMetrics | None = None,
+        on_published: Callable[[Sequence[ClaimedEvent]], None] | None = None,
     ) -> None:
+        """`on_published` runs after a batch reached Redis and before its commit: tests and the
+        chaos harness observe (or interrupt) the relay there; production passes nothing."""
         self.config = config or RelayConfig()
+        self._on_published = on_published
         self.metrics = metrics or RelayMetrics()
         redis_options = {"socket_timeout": self.config.redis_timeout_s,
                          "socket_connect_timeout": self.config.redis_timeout_s}
@@ -112,7 +111,6 @@ class Relay:
         self._rewound_at = time.monotonic()
         self._health = _Health()
         self._last_relayed = 0.0
-        self._published_batches = 0
         self.stopping = False
 
     # --- connections ----------------------------------------------------------------
@@ -152,10 +150,8 @@ class Relay:
                 return 0
             events = [ClaimedEvent.from_row(row) for row in rows]
             self._publish(events, messages)
-            self._published_batches += 1
-            if self._published_batches == self.config.die_after_publish:
-                log.warning("relay.fault_injected", fault="SIGKILL between publish and commit")
-                os.kill(os.getpid(), signal.SIGKILL)
+            if self._on_published is not None:
+                self._on_published(events)
         self.metrics.batch(events, time.perf_counter() - started)
         self._last_relayed = time.monotonic()
         if len(events) == self.config.batch_size:

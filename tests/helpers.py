@@ -14,8 +14,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from core.chaos.processes import Process as _Process
-from core.chaos.processes import wait_until
+from bench.processes import Process as _Process
+from bench.processes import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -59,7 +59,7 @@ def process_env(**extra: str) -> dict[str, str]:
 
 
 class Process(_Process):
-    """A child process of a test (see core.chaos.processes.Process), run from the repository."""
+    """A child process of a test (see bench.processes.Process), run from the repository."""
 
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
         super().__init__(name, args, env, log_dir, ROOT, die_with_parent=True)

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from bench.sse import Stream
 from core.channels import tenant_channel, user_channel
-from core.live.client import Stream
 from core.models import Tenant, User
 from core.roles import Role
 from tests.conftest import make_user

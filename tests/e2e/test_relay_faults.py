@@ -19,7 +19,18 @@ from outbox.emit import emit
 from outbox.models import DeadLetter, DeliveryAttempt, InboxEntry, OutboxEvent
 from outbox.tasks import sweep_all
 from relays.conninfo import conninfo
-from tests.helpers import RedisServer, free_port, outbox_counts, processes, start_relay, start_worker, wait_until
+from tests.helpers import (
+    PYTHON,
+    Process,
+    RedisServer,
+    free_port,
+    outbox_counts,
+    process_env,
+    processes,
+    start_relay,
+    start_worker,
+    wait_until,
+)
 from tests.support.models import Effect
 
 pytestmark = pytest.mark.usefixtures("outbox_db")
@@ -103,7 +114,7 @@ def test_events_emitted_while_redis_is_down_all_arrive_when_it_returns(log_dir: 
 def test_a_relay_killed_between_publish_and_commit_republishes_and_the_inbox_absorbs_it(
         log_dir: Path, broker: redis.Redis) -> None:
     ids = emit_effects([f"kill{i}" for i in range(5)])
-    doomed = start_relay(log_dir, "doomed", FERRY_FAULT_RELAY_DIE_AFTER_PUBLISH="1")
+    doomed = Process("doomed", [PYTHON, "-m", "tests.support.doomed_relay"], process_env(), log_dir)
     assert doomed.popen.wait(timeout=20) == -signal.SIGKILL
     assert broker.llen("default") == 5  # published...
     assert OutboxEvent.objects.filter(id__in=ids, status="pending").count() == 5  # ...but never marked

@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 from dataclasses import replace
 
-from solver import bench, warmbench
+from bench import solver as bench
+from bench import warm_start as warmbench
 from solver.solution import Solution
 from tests.solver.solver_days import solomon_dir
 

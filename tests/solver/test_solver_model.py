@@ -9,9 +9,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from bench.solomon import SCALE, instance_class, read_best_known, read_instance
 from solver import Job, Problem, ProblemError, Vehicle, haversine_matrix, truncated_euclidean_matrix
 from solver.ortools_model import drop_penalties
-from solver.solomon import SCALE, instance_class, read_best_known, read_instance
 from tests.solver.solver_days import solomon_dir
 
 

@@ -6,6 +6,7 @@ import json
 import time
 from dataclasses import replace
 
+from bench.solomon import read_instance
 from solver import (
     Job,
     Problem,
@@ -18,7 +19,6 @@ from solver import (
     solve,
 )
 from solver.screening import screen_jobs
-from solver.solomon import read_instance
 from solver.warm_start import repair_plan
 from tests.solver.solver_days import clinician, road, solomon_dir, three_stops_in_a_row, visit
 

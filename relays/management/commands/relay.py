@@ -27,7 +27,6 @@ class Command(BaseCommand):
         config = RelayConfig(batch_size=options["batch_size"],
                              poll_interval_s=options["poll_interval"], linger_s=settings.RELAY_LINGER_S,
                              linger_poll_s=settings.RELAY_LINGER_POLL_S,
-                             die_after_publish=settings.FERRY_FAULT_RELAY_DIE_AFTER_PUBLISH,
                              redis_timeout_s=settings.REDIS_SOCKET_TIMEOUT, name=options["name"])
         relay = Relay(conninfo(application_name=f"ferry-relay-{options['name']}"),
                       settings.REDIS_BROKER_URL, settings.REDIS_PUBSUB_URL, config)

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.test import Client
 from psycopg.types.json import Jsonb
 
-from core.live.client import Stream
+from bench.sse import Stream
 from core.models import User
 from outbox import queries
 from outbox.emit import emit

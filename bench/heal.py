@@ -27,10 +27,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from psycopg import sql
 
+from bench import queries
 from core.learning.heals import find_search_index_gaps
 from core.learning.rendering import RENDER_REVISION
 from core.models import Tenant, User
-from core.ops import queries
 from core.ops.services import execute_heal, finish_heal_run, start_command_run
 from relays.conninfo import conninfo
 

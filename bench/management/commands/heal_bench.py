@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from core.ops import bench
+from bench import heal as bench
 
 
 class Command(BaseCommand):

@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from relays import bench
+from bench import relay as bench
 from relays.conninfo import conninfo
 
 # (key, label, unit, target)

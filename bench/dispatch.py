@@ -3,7 +3,7 @@
 Runs against a running system (web, relay, worker; e.g. `make up`), signed in as a
 dispatcher through the login page like a browser:
 
-    .venv/bin/python -m core.dispatch.bench --url http://127.0.0.1:8000 --runs 3
+    .venv/bin/python -m bench.dispatch --url http://127.0.0.1:8000 --runs 3
 
 For each run it opens the live stream, waits until it is connected, POSTs
 /api/dispatch/optimize-day for the day (default: the demo day, today) and prints when each of
@@ -26,7 +26,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from core.live.client import Stream
+from bench.sse import Stream
 
 
 class Session:

@@ -3,7 +3,7 @@
 Runs against a running system (web and relay; e.g. `make up`), with this machine's settings
 for the database (it commits the test events itself):
 
-    .venv/bin/python -m core.live.bench --url http://127.0.0.1:8000 --streams 1000 --pid <web pid>
+    .venv/bin/python -m bench.live --url http://127.0.0.1:8000 --streams 1000 --pid <web pid>
 
 It signs in (as alice by default), opens N streams and waits until each is subscribed, then
 prints the web process's threads and memory (with --pid) and its database connections, and
@@ -73,8 +73,8 @@ def main() -> None:
     import django
 
     django.setup()
-    from core.dispatch.bench import Session
-    from core.live.client import Stream
+    from bench.dispatch import Session
+    from bench.sse import Stream
     from core.models import User
 
     session = Session(args.url.rstrip("/"))

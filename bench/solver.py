@@ -1,4 +1,4 @@
-"""Benchmark on Solomon VRPTW instances: `python -m solver.bench INSTANCE_DIR [options]`.
+"""Benchmark on Solomon VRPTW instances: `python -m bench.solver INSTANCE_DIR [options]`.
 
 Solves every instance in the directory with the given time limit, checks each solution
 with the independent feasibility checker, and prints one line per instance and the mean
@@ -16,9 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from solver.feasibility import InfeasibleSolutionError, check_solution
-from solver.search import solve
-from solver.solomon import (
+from bench.solomon import (
     SCALE,
     BestKnown,
     InstanceFormatError,
@@ -27,6 +25,8 @@ from solver.solomon import (
     read_best_known,
     read_instance,
 )
+from solver.feasibility import InfeasibleSolutionError, check_solution
+from solver.search import solve
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m solver.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.solver", description=__doc__)
     parser.add_argument("instance_dir", type=Path, help="directory of Solomon instance files")
     parser.add_argument(
         "--bks", type=Path, help="CSV of best-known solutions: instance,vehicles,distance"

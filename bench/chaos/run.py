@@ -12,10 +12,10 @@ from typing import Any
 
 import psycopg
 
-from core.chaos import checks
-from core.chaos.faults import KINDS, Injector, schedule
-from core.chaos.load import TESTS, Actor, ApiClient, Dispatcher, Learner, Ledger, Outcome, Reviewer, ok
-from core.chaos.topology import Topology
+from bench.chaos import checks
+from bench.chaos.faults import KINDS, Injector, schedule
+from bench.chaos.load import TESTS, Actor, ApiClient, Dispatcher, Learner, Ledger, Outcome, Reviewer, ok
+from bench.chaos.topology import Topology
 
 Say = Callable[[str], None]
 

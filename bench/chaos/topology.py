@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.chaos.processes import Process, wait_until
+from bench.processes import Process, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable

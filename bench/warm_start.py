@@ -1,6 +1,6 @@
 """Warm start versus cold start after a dispatcher's small edits.
 
-`python -m solver.warmbench INSTANCE_FILE... [--base-time 10] [--limits 0.25,0.5,1,2,5]`
+`python -m bench.warm_start INSTANCE_FILE... [--base-time 10] [--limits 0.25,0.5,1,2,5]`
 
 For each Solomon instance: solve it (the plan the dispatcher has), apply a few edits
 (move three time windows, add two visits), then re-solve the edited day cold and warm
@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bench.solomon import SCALE, SolomonInstance, read_instance
 from solver.matrix import truncated_euclidean_matrix
 from solver.model import Job, Problem
 from solver.search import solve
-from solver.solomon import SCALE, SolomonInstance, read_instance
 from solver.solution import Solution
 
 
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m solver.warmbench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.warm_start", description=__doc__)
     parser.add_argument("instances", type=Path, nargs="+", help="Solomon instance files")
     parser.add_argument(
         "--base-time", type=float, default=10.0, help="seconds for the original plan"
@@ -78,7 +78,7 @@ def compare(
 ) -> Comparison:
     """Solve, edit, re-solve cold and warm at each limit; print and return the figures."""
     base = solve(instance.problem, time_limit=base_time, seed=seed)
-    edits = edit_day(instance, base, random.Random(seed))  # noqa: S311 - benchmark edits
+    edits = edit_day(instance, base, random.Random(seed))
     runs = [
         Run(
             limit,

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from core.chaos.run import full, quick, run
+from bench.chaos.run import full, quick, run
 
 
 class Command(BaseCommand):

@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from core.chaos.load import Ledger
+from bench.chaos.load import Ledger
 
 FINAL_SUBMISSION = ("passed", "failed", "error", "timed_out")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import psycopg
 import redis
 
-from core.chaos.topology import QUEUES, VISIBILITY_TIMEOUT_S, Topology
+from bench.chaos.topology import QUEUES, VISIBILITY_TIMEOUT_S, Topology
 
 KINDS = ("relay_sigkill", "worker_sigkill", "broker_flushall", "redis_restart", "postgres_restart", "worker_pause")
 
