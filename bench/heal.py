@@ -28,9 +28,9 @@ from django.db import connection, transaction
 from psycopg import sql
 
 from bench import queries
+from core.accounts.models import Tenant, User
 from core.learning.heals import find_search_index_gaps
 from core.learning.rendering import RENDER_REVISION
-from core.models import Tenant, User
 from core.ops.services import execute_heal, finish_heal_run, start_command_run
 from relays.conninfo import conninfo
 
@@ -72,7 +72,7 @@ def drop_database() -> None:
 
 def _manage(*args: str) -> None:
     env = {**os.environ, "DATABASE_URL": bench_database_url(), "FERRY_PROCESS": "heal_bench",
-           "DJANGO_SETTINGS_MODULE": "core.settings"}
+           "DJANGO_SETTINGS_MODULE": "core.config.settings"}
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)  # noqa: S603
 
 

@@ -43,7 +43,7 @@ def _web_connections() -> int:
 def _publish(tenant_id: int, label: str) -> None:
     from django.db import transaction
 
-    from core.channels import tenant_channel
+    from core.platform.channels import tenant_channel
     from outbox.emit import emit
 
     with transaction.atomic():
@@ -69,13 +69,13 @@ def main() -> None:
     parser.add_argument("--pid", type=int, default=None, help="the web process, for its threads and memory")
     args = parser.parse_args()
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.config.settings")
     import django
 
     django.setup()
     from bench.dispatch import Session
     from bench.sse import Stream
-    from core.models import User
+    from core.accounts.models import User
 
     session = Session(args.url.rstrip("/"))
     session.login(args.username, args.password)

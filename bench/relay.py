@@ -30,7 +30,7 @@ from kombu import Queue
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from core.celery import QUEUES
+from core.platform.tasks import QUEUES
 from outbox import queries
 from relays.relay import Relay, RelayConfig
 

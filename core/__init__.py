@@ -1,7 +1,12 @@
-"""Ferry's Django project: settings, URLs, tenancy, the Celery app and the domain apps."""
+"""Ferry's Django project, in layers that only import downwards (adr/0013-layers.md):
 
-from __future__ import annotations
+    config/     Django configuration: settings, URLs, ASGI/WSGI, the Celery app
+    web/        the site shell: layout, navigation by role, home, health, error pages
+    dispatch/ learning/ ops/ audit/ live/
+                the domain apps; none imports another
+    accounts/   agencies (tenants) and their users; who may do what
+    platform/   what every domain uses: environment, logs, errors, roles, tenancy,
+                channel names, task definitions, the JSON API's conventions
 
-from core.celery import app as celery_app
-
-__all__ = ["celery_app"]
+`outbox/` and `relays/` sit beside it: domains write through `outbox`; `relays` drains it.
+"""

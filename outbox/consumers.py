@@ -27,7 +27,7 @@ from typing import Any
 import structlog
 from django.db import connection, transaction
 
-from core.celery import FerryTask
+from core.platform.tasks import FerryTask
 from outbox import delivery, queries
 from outbox.models import DeliveryAttempt
 

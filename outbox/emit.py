@@ -19,7 +19,8 @@ from django.conf import settings
 from django.db import connections
 from psycopg.types.json import Jsonb
 
-from core.tenancy import current_tenant_id
+from core.platform.tasks import hard_time_limit_s, queue_of
+from core.platform.tenancy import current_tenant_id
 from outbox import queries
 
 
@@ -102,14 +103,11 @@ def _destination(task: str | None, channel: str | None) -> tuple[str | None, int
     if channel is not None:
         _check_text("channel", channel, 200)
         return None, None
-    from core.celery import app, queue_of
-
     try:
         queue = queue_of(_check_text("task", task, 200))
     except KeyError as exc:
         raise InvalidEvent(str(exc.args[0])) from None
-    time_limit = app.tasks[str(task)].time_limit or app.conf.task_time_limit
-    return queue, int(time_limit) + settings.OUTBOX_REDELIVER_GRACE_S
+    return queue, hard_time_limit_s(str(task)) + settings.OUTBOX_REDELIVER_GRACE_S
 
 
 def emit(

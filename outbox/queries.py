@@ -1,5 +1,9 @@
 """Every hand-written SQL statement of the outbox and the relay, by name.
 
+Statements are plain constants. Where one repeats a fragment (the relay's wake-up check, the
+dead letter's columns, the readers' horizon) it is composed once, here, with psycopg.sql, and
+kept as the resulting text; nothing is ever formatted with values (those are parameters).
+
 The tables are described in outbox/sql/*.sql (applied in order by the migrations, and by
 relay_bench in its own database). Each statement that moves an event between states does
 it in one statement, so no reader sees an event in two states or in none, and no caller
@@ -9,6 +13,8 @@ reads, decides in Python, then writes. Guards on `status` make every move idempo
 from __future__ import annotations
 
 from pathlib import Path
+
+from psycopg import sql
 
 SQL_DIR = Path(__file__).parent / "sql"
 
@@ -22,13 +28,6 @@ def schema_files() -> list[Path]:
 RELAY_IDLE_LOCK = 7395160
 NOTIFY_CHANNEL = "ferry_outbox"
 
-# Columns the relay needs to publish an event, in this order (relays.messages.ClaimedEvent).
-EVENT_COLUMNS = (
-    "id", "event_id", "tenant_id", "trace_id", "event_type", "aggregate_type", "aggregate_id",
-    "payload", "task_name", "queue", "channel", "priority", "created_at", "txid", "attempts",
-)
-# The event id goes into messages as text: let Postgres render it rather than build UUIDs.
-_RETURNING = ", ".join("event_id::text AS event_id" if c == "event_id" else c for c in EVENT_COLUMNS)
 
 # Waking an idle relay at commit, without a NOTIFY in every commit (ADR 0007). A NOTIFY
 # serialises all committing transactions on one lock; so writers send one only when a
@@ -37,18 +36,19 @@ _RETURNING = ", ".join("event_id::text AS event_id" if c == "event_id" else c fo
 # writer NOTIFY. A writer whose try-lock succeeds holds the shared lock until it commits,
 # so a relay going idle waits for it and then sees its row: no wake-up is lost. (CASE
 # evaluates pg_notify only in its ELSE branch.)
-WAKE_RELAY = (f"CASE WHEN pg_try_advisory_xact_lock_shared({RELAY_IDLE_LOCK}) THEN false "
-              f"ELSE pg_notify('{NOTIFY_CHANNEL}', '')::text = '' END")
+WAKE_RELAY = sql.SQL("CASE WHEN pg_try_advisory_xact_lock_shared({lock}) THEN false "
+                     "ELSE pg_notify({channel}, '')::text = '' END").format(
+    lock=sql.Literal(RELAY_IDLE_LOCK), channel=sql.Literal(NOTIFY_CHANNEL)).as_string()
 
 # One insert into the small hot table, and the wake-up check.
-EMIT = f"""
+EMIT = sql.SQL("""
 INSERT INTO outbox_event (tenant_id, actor_id, trace_id, event_type, aggregate_type, aggregate_id,
                           payload, task_name, queue, channel, redeliver_after, priority, available_at)
 VALUES (%(tenant_id)s, %(actor_id)s, %(trace_id)s, %(event_type)s, %(aggregate_type)s, %(aggregate_id)s,
         %(payload)s, %(task_name)s, %(queue)s, %(channel)s, %(redeliver_after)s, %(priority)s,
         now() + %(delay_s)s * interval '1 second')
-RETURNING id, event_id, created_at, {WAKE_RELAY}
-"""  # noqa: S608 - composed only from constants
+RETURNING id, event_id, created_at, {wake_relay}
+""").format(wake_relay=sql.SQL(WAKE_RELAY)).as_string()
 
 # Claim a batch for relaying: due pending rows in (priority, id) order, skipping rows another
 # relay holds, marked relayed with their redelivery deadline (task events) or completed (pub/sub
@@ -57,8 +57,10 @@ RETURNING id, event_id, created_at, {WAKE_RELAY}
 # The keyset condition `(priority, id) > cursor` keeps a long drain from re-walking the dead
 # index entries of rows it already claimed; the relay resets the cursor to (-1, 0) whenever a
 # claim comes back short, which also picks up rows that committed late with smaller ids.
-# Rows are updated by ctid, a TID scan of exactly the rows the subquery locked.
-CLAIM = f"""
+# Rows are updated by ctid, a TID scan of exactly the rows the subquery locked. The columns
+# returned are named as the fields of relays.messages.ClaimedEvent, which is built from them
+# by name; the event id goes into messages as text, so Postgres renders it.
+CLAIM = """
 WITH claimed AS (
     UPDATE outbox_event e
     SET status = CASE WHEN e.task_name IS NULL THEN 'completed' ELSE 'relayed' END,
@@ -74,15 +76,17 @@ WITH claimed AS (
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
     ))
-    RETURNING {_RETURNING}
+    RETURNING e.id, e.event_id::text AS event_id, e.tenant_id, e.trace_id, e.event_type, e.aggregate_type,
+              e.aggregate_id, e.payload, e.task_name, e.queue, e.channel, e.priority, e.created_at, e.txid,
+              e.attempts
 )
 SELECT * FROM claimed ORDER BY priority, id
-"""  # noqa: S608 - composed only from the constant column list above
+"""
 
 # How long until the relay may next find work: the earliest deferred pending row.
 NEXT_DUE = "SELECT min(available_at) - now() FROM outbox_event WHERE status = 'pending'"
 
-RELAY_LISTEN = f"LISTEN {NOTIFY_CHANNEL}"
+RELAY_LISTEN = sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)).as_string()
 RELAY_TRY_IDLE = "SELECT pg_advisory_lock(%s)"
 RELAY_END_IDLE = "SELECT pg_advisory_unlock(%s)"
 
@@ -139,28 +143,29 @@ WHERE id = %(id)s AND status = 'relayed'
 RETURNING id
 """
 
-_DEAD_LETTER_COLUMNS = "outbox_id, event_id, tenant_id, task_name, event_type, error, traceback, attempts, created_at"
+_DEAD_LETTER_COLUMNS = sql.SQL(
+    "outbox_id, event_id, tenant_id, task_name, event_type, error, traceback, attempts, created_at")
 
 # A delivery failed for good: dead, with a dead letter ops can redrive.
-KILL = f"""
+KILL = sql.SQL("""
 WITH dead AS (
     UPDATE outbox_event SET status = 'dead', redeliver_at = NULL, last_error = %(error)s
     WHERE id = %(id)s AND status IN ('pending', 'relayed')
     RETURNING id, event_id, tenant_id, task_name, event_type, attempts
 )
-INSERT INTO outbox_deadletter ({_DEAD_LETTER_COLUMNS})
+INSERT INTO outbox_deadletter ({columns})
 SELECT id, event_id, tenant_id, task_name, event_type, %(error)s, %(traceback)s, attempts, now()
 FROM dead
 ON CONFLICT (event_id) DO UPDATE
     SET error = EXCLUDED.error, traceback = EXCLUDED.traceback, attempts = EXCLUDED.attempts,
         created_at = EXCLUDED.created_at, redriven_at = NULL, redriven_by_id = NULL
 RETURNING id
-"""  # noqa: S608 - composed only from constants
+""").format(columns=_DEAD_LETTER_COLUMNS).as_string()
 
 # The generic redelivery sweep: task events relayed longer ago than their deadline and never
 # completed go back to pending, or die once they have been delivered max_attempts times.
 # Returns (id, status) of each event it moved.
-SWEEP = f"""
+SWEEP = sql.SQL("""
 WITH due AS (
     SELECT id FROM outbox_event
     WHERE status = 'relayed' AND redeliver_at <= now()
@@ -173,13 +178,13 @@ WITH due AS (
     FROM due WHERE e.id = due.id
     RETURNING e.id, e.status, e.event_id, e.tenant_id, e.task_name, e.event_type, e.attempts, e.last_error
 ), dead_letters AS (
-    INSERT INTO outbox_deadletter ({_DEAD_LETTER_COLUMNS})
+    INSERT INTO outbox_deadletter ({columns})
     SELECT id, event_id, tenant_id, task_name, event_type, last_error, '', attempts, now()
     FROM moved WHERE status = 'dead'
     ON CONFLICT (event_id) DO NOTHING
 )
 SELECT id, status FROM moved
-"""  # noqa: S608 - composed only from constants
+""").format(columns=_DEAD_LETTER_COLUMNS).as_string()
 
 # Redrive dead events: pending again, with their dead letters marked redriven.
 REDRIVE = """
@@ -203,3 +208,53 @@ SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
        count(*) FILTER (WHERE status = 'relayed') AS inflight
 FROM outbox_event
 """
+
+
+# --- reading channels in commit-safe order (outbox/reader.py, ADR 0008 and 0009) ------------
+#
+# Both follow the commit-safe order of outbox/reader.py: events sort by (txid, id), and a
+# read returns only events of transactions below a horizon such that every transaction of
+# this database below it has finished as of the statement's own snapshot. No event can then
+# appear later before a cursor already passed: one that commits late with a smaller id is
+# read after, never skipped.
+#
+# The horizon differs from read_after's (the snapshot's xmin) in one way: transactions of
+# *other databases* on the same server are ignored. They cannot write our outbox, yet xmin
+# counts them, so a long transaction anywhere on the server (a migration, a benchmark,
+# another application) would stall every live stream until it ended (ADR 0009).
+
+# The first transaction id that may still add events to this database's outbox, as of the
+# statement's snapshot: the oldest transaction the snapshot sees running (pg_snapshot_xip:
+# 64-bit ids), unless pg_stat_activity shows it belongs to another database (backend_xid:
+# the same id's low 32 bits); the snapshot's xmax if none is left. A transaction missing from
+# pg_stat_activity (it ended just now, or it is prepared) is kept: a later read sees it.
+_LIVE_HORIZON = sql.SQL("""(
+    SELECT least(pg_snapshot_xmax(pg_current_snapshot())::text::bigint, min(running::text::bigint))
+    FROM pg_snapshot_xip(pg_current_snapshot()) AS running
+    WHERE NOT EXISTS (
+        SELECT FROM pg_stat_activity AS elsewhere
+        WHERE elsewhere.datname <> current_database()
+          AND elsewhere.backend_xid::text::bigint = mod(running::text::bigint, 4294967296))
+)""")
+
+# The current position: every event below the horizon is at or before (horizon - 1, max id),
+# and every event still to commit comes after it. A stream that starts here replays nothing.
+CURRENT_POSITION = sql.SQL("SELECT {horizon} - 1").format(horizon=_LIVE_HORIZON).as_string()
+
+# Events of some channels after a cursor, oldest first. From outbox_log, the view over the
+# hot table and the history: pub/sub events complete when published and move to the history
+# within about a second, and a reconnecting browser may ask for hours of them. The partial
+# indexes on (channel, txid, id) of both tables serve it. Channel names carry their tenant
+# (core/platform/channels.py), so the channels are the tenant filter. The payload comes as text:
+# Django's connections hand jsonb over as text (for JSONField), so it is decoded once, in Python.
+READ_CHANNELS_AFTER = sql.SQL("""
+SELECT id, txid, event_id::text AS event_id, tenant_id, event_type, aggregate_type, aggregate_id,
+       payload::text AS payload, channel,
+       created_at
+FROM outbox_log
+WHERE channel = ANY(%(channels)s)
+  AND (txid, id) > (%(txid)s, %(id)s)
+  AND txid < {horizon}
+ORDER BY txid, id
+LIMIT %(limit)s
+""").format(horizon=_LIVE_HORIZON).as_string()

@@ -17,13 +17,19 @@ holds back what readers see until it ends.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+from django.db import connection
 from django.db.models import F, Q
 from django.db.models.expressions import RawSQL
 
+from core.platform.db import fetch_as
+from outbox import queries
 from outbox.models import OutboxEvent
 
 
@@ -82,3 +88,58 @@ def read_after(
 
 def cursor_of(event: OutboxEvent) -> Cursor:
     return Cursor(event.txid, event.id)
+
+
+# --- channels: what live streams read (ADR 0009) --------------------------------------------
+
+# The largest outbox id: (txid, MAX_ID) sorts after every event of transaction txid.
+MAX_ID = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class ChannelEvent:
+    """An event published on a pub/sub channel, as queries.READ_CHANNELS_AFTER reads it."""
+
+    id: int
+    txid: int
+    event_id: str
+    tenant_id: int | None
+    event_type: str
+    aggregate_type: str
+    aggregate_id: str
+    payload: Any
+    channel: str
+    created_at: datetime
+
+    @property
+    def cursor(self) -> Cursor:
+        return Cursor(self.txid, self.id)
+
+
+def read_channels_after(after: Cursor, channels: Sequence[str], limit: int) -> list[ChannelEvent]:
+    """Events of `channels` after `after`, in commit-safe order, at most `limit`.
+
+    Horizon as queries.READ_CHANNELS_AFTER explains (transactions of other databases on the
+    server do not hold it back). The payload is decoded here: Django's connections hand
+    jsonb over as text.
+    """
+    events = fetch_as(ChannelEvent, queries.READ_CHANNELS_AFTER, {
+        "channels": list(channels), "txid": after.txid, "id": after.id, "limit": limit})
+    return [_decoded(event) for event in events]
+
+
+def _decoded(event: ChannelEvent) -> ChannelEvent:
+    payload = json.loads(event.payload) if isinstance(event.payload, str) else event.payload
+    return ChannelEvent(**{**event.__dict__, "payload": payload})
+
+
+def current_position() -> Cursor:
+    """The current position: every event after this cursor is still to be seen, none before.
+
+    A page reads it before the data it renders and hands it to its stream as last_event_id:
+    whatever commits after the page's read then reaches the page (perhaps also already in it).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(queries.CURRENT_POSITION)
+        (txid,) = cursor.fetchone()
+    return Cursor(int(txid), MAX_ID)

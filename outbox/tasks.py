@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import connection
 
-from core.celery import ferry_task
+from core.platform.tasks import ferry_task
 from outbox.delivery import SweepResult, sweep_stalled
 
 # Bounds one run; the next run (a minute later) continues.

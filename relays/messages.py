@@ -1,6 +1,7 @@
-"""Turning claimed outbox rows into Redis commands: Celery messages and pub/sub payloads.
+"""Turning claimed outbox rows into Redis commands: Celery messages (pub/sub events ring a
+doorbell, outbox/doorbell.py).
 
-Celery messages are built with Celery's own protocol-2 builder (app.amqp.as_task_v2) and
+Celery messages are built with Celery's own protocol-2 builder (current_app.amqp.as_task_v2) and
 wrapped in kombu's Redis envelope by kombu's channel helpers, so an unmodified worker
 consumes them. Only the final write differs from kombu's publish path: the relay pushes
 a whole batch with pipelined LPUSHes straight to the queue's list (kombu's per-message
@@ -13,19 +14,19 @@ from __future__ import annotations
 import json
 import secrets
 import socket
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.celery import app
+from celery import current_app
+
 from outbox.consumers import ENVELOPE_HEADER
 from outbox.reader import Cursor
 
 
 @dataclass(frozen=True)
 class ClaimedEvent:
-    """One row returned by the CLAIM statement (columns in queries.EVENT_COLUMNS order)."""
+    """One row returned by outbox.queries.CLAIM, built from its columns by name (class_row)."""
 
     id: int
     event_id: str
@@ -42,10 +43,6 @@ class ClaimedEvent:
     created_at: datetime
     txid: int
     attempts: int
-
-    @classmethod
-    def from_row(cls, row: Sequence[Any]) -> ClaimedEvent:
-        return cls(*row)  # the CLAIM statement returns queries.EVENT_COLUMNS in field order
 
     @property
     def cursor(self) -> Cursor:
@@ -67,7 +64,7 @@ _PER_MESSAGE_HEADERS = frozenset({"id", "root_id"})
 class CeleryMessages:
     """Celery protocol-2 messages in kombu's Redis envelope, ready to LPUSH.
 
-    Celery's own builder (app.amqp.as_task_v2) makes one message per task name; per event,
+    Celery's own builder (current_app.amqp.as_task_v2) makes one message per task name; per event,
     only the task id, the keyword arguments and our envelope header differ, so those are
     filled into a copy (relays/tests check the result equals as_task_v2's own message).
     The envelope (body encoding, delivery info) is kombu's Redis channel's.
@@ -80,7 +77,7 @@ class CeleryMessages:
     def _template(self, task_name: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         template = self._templates.get(task_name)
         if template is None:
-            message = app.amqp.as_task_v2(_TEMPLATE_ID, task_name, args=(), kwargs={}, argsrepr="()",
+            message = current_app.amqp.as_task_v2(_TEMPLATE_ID, task_name, args=(), kwargs={}, argsrepr="()",
                                           kwargsrepr="{}", origin=ORIGIN, ignore_result=True)
             per_message = {key for key, value in message.headers.items() if value == _TEMPLATE_ID}
             if per_message != _PER_MESSAGE_HEADERS:
@@ -109,16 +106,3 @@ class CeleryMessages:
         envelope["delivery_tag"] = secrets.token_hex(16)
         envelope["delivery_info"] = {"exchange": "", "routing_key": event.queue}
         return _encode(wrapped).encode()
-
-
-def pubsub_message(event: ClaimedEvent) -> bytes:
-    """The JSON published on the event's channel; `cursor` is its commit-safe stream position."""
-    return json.dumps({
-        "cursor": str(event.cursor),
-        "event_id": event.event_id,
-        "type": event.event_type,
-        "tenant_id": event.tenant_id,
-        "aggregate": {"type": event.aggregate_type, "id": event.aggregate_id},
-        "payload": event.payload,
-        "created_at": event.created_at.isoformat(),
-    }, separators=(",", ":")).encode()

@@ -28,11 +28,12 @@ import kombu.exceptions
 import psycopg
 import redis
 import structlog
+from celery import current_app
 from psycopg import errors as pg_errors
+from psycopg.rows import class_row
 
-from core.celery import app
-from outbox import queries
-from relays.messages import CeleryMessages, ClaimedEvent, pubsub_message
+from outbox import doorbell, queries
+from relays.messages import CeleryMessages, ClaimedEvent
 from relays.metrics import RelayMetrics
 
 log = structlog.get_logger(__name__)
@@ -125,7 +126,7 @@ class Relay:
         """Celery messages built with a kombu Redis channel's envelope helpers."""
         messages = self._kombu
         if messages is None:
-            messages = self._kombu = CeleryMessages(app.connection_for_write().default_channel)
+            messages = self._kombu = CeleryMessages(current_app.connection_for_write().default_channel)
         return messages
 
     def close(self) -> None:
@@ -143,12 +144,12 @@ class Relay:
         started = time.perf_counter()
         after_priority, after_id = self._after
         with db.transaction():
-            rows = db.execute(queries.CLAIM, {"after_priority": after_priority, "after_id": after_id,
-                                              "limit": self.config.batch_size}).fetchall()
-            if not rows:
+            with db.cursor(row_factory=class_row(ClaimedEvent)) as cursor:
+                events = cursor.execute(queries.CLAIM, {"after_priority": after_priority, "after_id": after_id,
+                                                        "limit": self.config.batch_size}).fetchall()
+            if not events:
                 self._after = REWIND  # the tail is reached (see below)
                 return 0
-            events = [ClaimedEvent.from_row(row) for row in rows]
             self._publish(events, messages)
             if self._on_published is not None:
                 self._on_published(events)
@@ -171,7 +172,7 @@ class Relay:
                 by_queue.setdefault(event.queue, []).append(messages.build(event))
             else:
                 assert event.channel is not None
-                pubsub.publish(event.channel, pubsub_message(event))
+                pubsub.publish(event.channel, doorbell.ring(event.cursor))
         if by_queue:
             broker = self._broker.pipeline(transaction=False)
             for queue, encoded in by_queue.items():

@@ -11,7 +11,7 @@ Standard library only: this runs before the virtual environment exists.
 
 Data lives under .var/ in the checkout; both servers listen on 127.0.0.1 only, on
 ports that do not clash with a system PostgreSQL (5432) or Redis (6379). The ports
-here must agree with the defaults in core/settings.py.
+here must agree with the defaults in core/config/settings.py.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ import redis
 from django.conf import settings
 from django.contrib.auth.models import Group
 
-from core.models import Tenant, User
-from core.roles import Role
+from core.accounts.models import Tenant, User
+from core.platform.roles import Role
 from tests.helpers import truncate_outbox
 
 

@@ -72,7 +72,7 @@ class Process(_Process):
 
 def start_worker(log_dir: Path, name: str = "worker", queues: str = "interactive,default,batch",
                  concurrency: int = 1, **env: str) -> Process:
-    worker = Process(name, [PYTHON, "-m", "celery", "-A", "core", "worker", "-Q", queues,
+    worker = Process(name, [PYTHON, "-m", "celery", "-A", "core.config", "worker", "-Q", queues,
                             "--concurrency", str(concurrency), "--hostname", f"{name}@%h",
                             "--without-gossip", "--without-mingle", "--without-heartbeat",
                             "--loglevel", "INFO"], process_env(**env), log_dir)
@@ -90,7 +90,7 @@ def start_relay(log_dir: Path, name: str = "relay", *extra: str, **env: str) -> 
 def start_web(log_dir: Path, name: str = "web", **env: str) -> tuple[Process, str]:
     """The ASGI web process on a free port; returns it and its base URL."""
     port = free_port()
-    web = Process(name, [PYTHON, "-m", "uvicorn", "core.asgi:application", "--host", "127.0.0.1",
+    web = Process(name, [PYTHON, "-m", "uvicorn", "core.config.asgi:application", "--host", "127.0.0.1",
                          "--port", str(port), "--lifespan", "off", "--timeout-graceful-shutdown", "2"],
                   process_env(FERRY_PROCESS="web", FERRY_DB_POOL="1", **env), log_dir)
     web.wait_for_output("Uvicorn running", timeout=60)

@@ -19,7 +19,7 @@ os.environ.setdefault("REDIS_CACHE_URL", f"{_redis}/{_base + 1}")
 os.environ.setdefault("REDIS_PUBSUB_URL", f"{_redis}/{_base + 2}")
 os.environ.setdefault("LOG_FORMAT", "console")
 
-from core.settings import *  # noqa: E402, F403
+from core.config.settings import *  # noqa: E402, F403
 
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("FERRY_TEST_DB", "test_ferry")}  # noqa: F405
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-DEMO_PASSWORD = "ferry-demo"  # noqa: S105 - the demo users' password (core/demo.py)
+DEMO_PASSWORD = "ferry-demo"  # noqa: S105 - the demo users' password (core/accounts/demo.py)
 
 SOLUTION = "def add(a, b):\n    return a + b\n"
 WRONG_SOLUTION = "def add(a, b):\n    return a - b\n"

@@ -64,7 +64,7 @@ class Topology:
     def env(self, **extra: str) -> dict[str, str]:
         return {
             **{k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "DATABASE_URL", "FERRY_TEST"))},
-            "DJANGO_SETTINGS_MODULE": "core.settings",
+            "DJANGO_SETTINGS_MODULE": "core.config.settings",
             "DATABASE_URL": self.database_url,
             "REDIS_BROKER_URL": self.redis_url(0),
             "REDIS_CACHE_URL": self.redis_url(1),
@@ -112,17 +112,17 @@ class Topology:
         return process
 
     def start_processes(self) -> None:
-        self._start("web", [PYTHON, "-m", "uvicorn", "core.asgi:application", "--host", "127.0.0.1",
+        self._start("web", [PYTHON, "-m", "uvicorn", "core.config.asgi:application", "--host", "127.0.0.1",
                             "--port", str(self.web_port), "--lifespan", "off", "--no-access-log"],
                     "Uvicorn running", FERRY_DB_POOL="1")
         for index in (1, 2):
             self._start(f"relay-{index}", [PYTHON, "manage.py", "relay", "--name", f"relay-{index}"], "relay.started")
         for queue in QUEUES:
-            self._start(f"worker-{queue}", [PYTHON, "-m", "celery", "-A", "core", "worker", "-Q", queue,
+            self._start(f"worker-{queue}", [PYTHON, "-m", "celery", "-A", "core.config", "worker", "-Q", queue,
                                             "--concurrency", "2", "--hostname", f"{queue}@chaos",
                                             "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
                         "ready.")
-        self._start("beat", [PYTHON, "-m", "celery", "-A", "core", "beat", "--pidfile=", "--loglevel", "INFO",
+        self._start("beat", [PYTHON, "-m", "celery", "-A", "core.config", "beat", "--pidfile=", "--loglevel", "INFO",
                              "-s", str(self.root / "beat-schedule")], "beat: Starting")
 
     def restart(self, name: str) -> None:

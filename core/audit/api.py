@@ -12,11 +12,11 @@ from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field, model_validator
 
-from core.access import RoleAuth, tenant_id_of
+from core.accounts.access import RoleAuth, tenant_id_of
 from core.audit.presenters import csv_lines, event_dict, jsonl_lines
-from core.errors import NotFound
-from core.roles import Role
-from core.schemas import Instant, Text, answers
+from core.platform.errors import NotFound
+from core.platform.roles import Role
+from core.platform.schemas import Instant, Text, answers
 from outbox import selectors
 from outbox.selectors import HistoryFilter
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from core.access import page_tenant_id, role_required
+from core.accounts.access import page_tenant_id, role_required
 from core.audit.forms import HistoryFilterForm
-from core.roles import Role
+from core.platform.roles import Role
 from outbox import selectors
 from outbox.models import OutboxEvent
 

@@ -1,4 +1,4 @@
-"""The dispatch JSON API (mounted by core/api.py at /api/dispatch/).
+"""The dispatch JSON API (mounted by core/platform/api.py at /api/dispatch/).
 
 Dispatchers read and write; auditors read. Every lookup is scoped to the caller's tenant
 (another tenant's ids answer 404 like absent ones); every write goes through a write
@@ -13,13 +13,13 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
-from core.access import RoleAuth, get_for_tenant, tenant_user
+from core.accounts.access import RoleAuth, get_for_tenant, tenant_user
 from core.dispatch import selectors, services
 from core.dispatch.models import Clinician, OptimizeJob, RoutePlan, Visit
 from core.dispatch.selectors import PlanView
-from core.errors import Invalid
-from core.roles import Role
-from core.schemas import Day, Text, WallTime, answers
+from core.platform.errors import Invalid
+from core.platform.roles import Role
+from core.platform.schemas import Day, Text, WallTime, answers
 
 router = Router(tags=["dispatch"])
 

@@ -21,9 +21,9 @@ from typing import Any
 
 from django.utils import timezone
 
+from core.accounts.models import Tenant
 from core.dispatch import services
 from core.dispatch.models import Clinician, Priority, Skill, Visit
-from core.models import Tenant
 
 # (name, latitude, longitude) of neighbourhood centres.
 BOSTON = (

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from django import forms
 
 from core.dispatch.models import Priority, Skill, Visit
-from core.errors import DomainError
+from core.platform.errors import DomainError
 
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
 
-from core.models import Tenant
+from core.accounts.models import Tenant
 
 
 class Skill(models.TextChoices):

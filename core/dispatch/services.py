@@ -3,7 +3,7 @@
 Request-side functions (called by the API and the pages) are durable transactions. The
 task-side ones called inside `OutboxTask.effects()` (record_route_plan) use a plain
 atomic block, because effects() already opened the durable transaction that also records
-the inbox row. Every function validates what it writes and raises core.errors exceptions
+the inbox row. Every function validates what it writes and raises core.platform.errors exceptions
 naming the field, so the API and the forms report the same message.
 
 Events on the tenant channel let every signed-in user of the agency see changes live
@@ -22,8 +22,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import ProtectedError
 
-from core.access import get_for_tenant
-from core.channels import tenant_channel
+from core.accounts.access import get_for_tenant
 from core.dispatch import queries
 from core.dispatch.models import (
     Clinician,
@@ -36,7 +35,8 @@ from core.dispatch.models import (
     Visit,
 )
 from core.dispatch.optimize import DayPlan, time_of
-from core.errors import Conflict, Invalid
+from core.platform.channels import tenant_channel
+from core.platform.errors import Conflict, Invalid
 from outbox.emit import emit
 
 SKILLS = frozenset(Skill.values)

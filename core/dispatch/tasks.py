@@ -1,6 +1,6 @@
 """The Optimize Day task: a thin adapter from the outbox event to the write functions.
 
-It runs as the event's tenant (core.tenancy) and receives ids only. The solve takes
+It runs as the event's tenant (core.platform.tenancy) and receives ids only. The solve takes
 seconds and happens outside any transaction; only the final writes run inside
 `self.effects()`, which also records the inbox row and completes the event.
 """
@@ -12,8 +12,8 @@ from typing import Any
 
 from django.conf import settings
 
-from core.celery import ferry_task
 from core.dispatch import optimize, selectors, services
+from core.platform.tasks import ferry_task
 from outbox.consumers import DuplicateDelivery, OutboxTask, PermanentFailure
 from solver import ProblemError
 

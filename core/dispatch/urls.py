@@ -1,4 +1,4 @@
-"""The dispatch pages (included by core/urls.py at dispatch/)."""
+"""The dispatch pages (included by core/config/urls.py at dispatch/)."""
 
 from __future__ import annotations
 

@@ -17,13 +17,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from core.access import get_for_tenant, page_tenant_id, page_user, role_required
+from core.accounts.access import get_for_tenant, page_tenant_id, page_user, role_required
 from core.dispatch import demo, selectors, services
 from core.dispatch.forms import ClinicianForm, VisitForm, save_with
 from core.dispatch.models import Clinician, Visit
-from core.errors import DomainError, NotFound
-from core.live.events import current_position
-from core.roles import Role
+from core.platform.errors import DomainError, NotFound
+from core.platform.roles import Role
+from outbox.reader import current_position
 
 READERS = (Role.DISPATCHER, Role.AUDITOR)
 M = TypeVar("M", bound=models.Model)

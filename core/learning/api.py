@@ -1,4 +1,4 @@
-"""The learning JSON API (mounted at /api/ by core/api.py).
+"""The learning JSON API (mounted at /api/ by core/platform/api.py).
 
 Learners read published lessons and problems, search them, submit code and follow their
 grades; reviewers author versions, review, publish, unpublish and roll back. Every
@@ -14,12 +14,12 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from core.access import RoleAuth, get_for_tenant, tenant_id_of, tenant_user
+from core.accounts.access import RoleAuth, get_for_tenant, tenant_id_of, tenant_user
 from core.learning import selectors, services
 from core.learning.models import Content, Kind, Notification, Review, Submission, Version
 from core.learning.ratelimit import check_submission_rate
-from core.roles import Role
-from core.schemas import answers
+from core.platform.roles import Role
+from core.platform.schemas import answers
 
 router = Router(tags=["learning"])
 

@@ -2,7 +2,7 @@
 
 Review activity (version.created / .submitted / .reviewed) names drafts, which only a
 tenant's reviewers may see, so it goes to a reviewers-only channel rather than the tenant
-channel every role streams. The name follows core.channels' scheme; once core.channels has
+channel every role streams. The name follows core.platform.channels' scheme; once core.platform.channels has
 a role_channel(tenant_id, role) and channels_for() subscribes users to the channels of
 their roles, reviewers_channel() becomes a call to it (and the reviewers' pages receive
 these events live; until then nothing streams them, which leaks nothing).
@@ -10,7 +10,7 @@ these events live; until then nothing streams them, which leaks nothing).
 
 from __future__ import annotations
 
-from core.roles import Role
+from core.platform.roles import Role
 
 
 def role_channel(tenant_id: int, role: Role) -> str:

@@ -8,7 +8,7 @@ running worker fills the search index, exactly as for content made in the UI. Re
 second pair of eyes (LEARNING_ALLOW_SELF_REVIEW is off), so each agency's content is written
 by one reviewer and approved and published by another: at Harbor, ruth writes and bob
 reviews; at Northside, nora writes and carol reviews. ruth and nora are demo logins too
-(password core.demo.DEMO_PASSWORD).
+(password core.accounts.demo.DEMO_PASSWORD).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from typing import Any
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from core.demo import DEMO_PASSWORD
+from core.accounts.demo import DEMO_PASSWORD
+from core.accounts.models import Tenant, User
 from core.learning import services
 from core.learning.models import Content, Kind, Version
-from core.models import Tenant, User
-from core.roles import Role
+from core.platform.roles import Role
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class DemoAuthor:
     full_name: str
 
 
-# Per agency: who writes the demo content, and the reviewer (a core.demo user) who approves it.
+# Per agency: who writes the demo content, and the reviewer (a core.accounts.demo user) who approves it.
 AUTHORS = {"harbor": DemoAuthor("ruth", "Ruth Abara"), "northside": DemoAuthor("nora", "Nora Fischer")}
 REVIEWERS = {"harbor": "bob", "northside": "carol"}
 

@@ -32,9 +32,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core.channels import user_channel
 from core.learning import queries
 from core.learning.models import GradingAttempt, Submission
+from core.platform.channels import user_channel
 from outbox.emit import emit
 
 log = structlog.get_logger(__name__)

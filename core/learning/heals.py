@@ -1,5 +1,6 @@
 """The learning heals: compare the truth in PostgreSQL with what should have followed from it,
-and emit fresh outbox events for every gap (ADR 0012). core/ops records and schedules runs.
+and emit fresh outbox events for every gap (ADR 0012). They are registered by name with
+core.platform.heals when the app is ready; core/ops records and schedules runs.
 
 - heal_search_index: every live content is indexed at its live version (and the current
   rendering of it), and nothing else is.
@@ -16,18 +17,18 @@ A dry run examines the same way, emits and changes nothing, and reports what it 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connection, transaction
 from psycopg import sql
 
-from core.channels import user_channel
 from core.learning import queries
 from core.learning.rendering import RENDER_REVISION
+from core.platform.channels import user_channel
+from core.platform.heals import HealResult, Repair
 from outbox.emit import emit
 
 T = TypeVar("T")
@@ -38,34 +39,6 @@ EMIT_CHUNK = 500
 REQUEUE_BATCH = 500
 # A dry run lists at most this many of the stuck submissions it would move.
 DRY_RUN_LIST_MAX = 10_000
-
-
-@dataclass(frozen=True)
-class Repair:
-    """One gap and what was (or, in a dry run, would be) done about it."""
-
-    tenant_id: int
-    target: str  # "content:12", "submission:7"
-    gap: str  # missing | stale | not_live | stuck_queued | stuck_running
-    action: str  # reindex | requeue | error
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"tenant_id": self.tenant_id, "target": self.target, "gap": self.gap, "action": self.action}
-
-
-@dataclass
-class HealResult:
-    """What a heal examined (per tenant) and repaired."""
-
-    examined_by_tenant: dict[int, int] = field(default_factory=dict)
-    repairs: list[Repair] = field(default_factory=list)
-
-    @property
-    def examined(self) -> int:
-        return sum(self.examined_by_tenant.values())
-
-    def repaired_by_tenant(self) -> dict[int, int]:
-        return dict(Counter(r.tenant_id for r in self.repairs))
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:

@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from core.models import Tenant
+from core.accounts.models import Tenant
 
 
 class Kind(models.TextChoices):

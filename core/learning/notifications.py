@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from core.channels import user_channel
+from core.accounts.models import User
 from core.learning.models import Notification, Reply, Review, Version
-from core.models import User
-from core.roles import Role
+from core.platform.channels import user_channel
+from core.platform.roles import Role
 from outbox.emit import emit
 
 Reason = Notification.Reason

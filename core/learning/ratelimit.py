@@ -18,8 +18,8 @@ from django.conf import settings
 from django.utils import timezone
 from django_redis import get_redis_connection
 
-from core.errors import RateLimited
 from core.learning.models import Submission
+from core.platform.errors import RateLimited
 
 log = structlog.get_logger(__name__)
 

@@ -14,13 +14,13 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
-from core.access import get_for_tenant
-from core.errors import Invalid, NotFound
+from core.accounts.access import get_for_tenant
+from core.accounts.models import User
 from core.learning import queries
 from core.learning.models import Content, GradingAttempt, Kind, Notification, Reply, Review, Submission, Version
 from core.learning.text import clean_text
-from core.models import User
-from core.roles import Role
+from core.platform.errors import Invalid, NotFound
+from core.platform.roles import Role
 
 # --- search -----------------------------------------------------------------------------------
 

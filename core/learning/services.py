@@ -3,7 +3,7 @@
 Each runs in its own durable transaction, changes its rows with conditional updates (the
 state it expects is in the WHERE clause; no read-decide-save), and emits its outbox events
 in that same transaction. Views, the API, commands and the demo call these; nothing else
-writes these rows. Errors are core.errors types naming the field at fault.
+writes these rows. Errors are core.platform.errors types naming the field at fault.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.access import get_for_tenant
-from core.channels import tenant_channel, user_channel
-from core.errors import Conflict, Invalid, NotFound
+from core.accounts.access import get_for_tenant
+from core.accounts.models import User
 from core.learning.channels import reviewers_channel
 from core.learning.models import Content, Kind, Notification, Reply, Review, Submission, Version
 from core.learning.rendering import Rendered, RenderRefused, render_body
 from core.learning.text import clean_text
-from core.models import User
+from core.platform.channels import tenant_channel, user_channel
+from core.platform.errors import Conflict, Invalid, NotFound
 from outbox.emit import emit
 
 TITLE_MAX = 200

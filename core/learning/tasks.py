@@ -1,7 +1,7 @@
 """Learning tasks: thin adapters from outbox events to the task-side write functions.
 
 Each receives ids (the event's payload) plus tenant_id (added by the relay), runs in that
-tenant's context (core.tenancy), and commits its effects with the inbox row inside
+tenant's context (core.platform.tenancy), and commits its effects with the inbox row inside
 `self.effects()` (outbox.consumers.OutboxTask), so a duplicate delivery does nothing.
 """
 
@@ -12,10 +12,10 @@ from typing import Any
 import structlog
 from django.conf import settings
 
-from core.celery import ferry_task
 from core.learning import grading
 from core.learning.indexing import sync_search_document
 from core.learning.notifications import CAUSES, fan_out
+from core.platform.tasks import ferry_task
 from outbox.consumers import OutboxTask, PermanentFailure
 
 log = structlog.get_logger(__name__)

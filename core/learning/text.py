@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from core.errors import Invalid
+from core.platform.errors import Invalid
 
 # C0 controls and DEL, except \t \n \r.
 _CONTROL = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")

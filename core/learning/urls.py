@@ -1,4 +1,4 @@
-"""The learning pages (included by core/urls.py under /learning/)."""
+"""The learning pages (included by core/config/urls.py under /learning/)."""
 
 from __future__ import annotations
 

@@ -13,12 +13,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from core.access import page_tenant_id, page_user, role_required
-from core.errors import DomainError, Invalid, NotFound
+from core.accounts.access import page_tenant_id, page_user, role_required
 from core.learning import selectors, services
 from core.learning.models import Content, Kind, Version
 from core.learning.text import parse_id
-from core.roles import Role
+from core.platform.errors import DomainError, Invalid, NotFound
+from core.platform.roles import Role
 
 T = TypeVar("T")
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +34,8 @@ from django.conf import settings
 
 from core.live import events
 from core.live.events import LiveEvent
-from outbox.reader import Cursor, InvalidCursor
+from outbox import doorbell
+from outbox.reader import Cursor
 
 log = structlog.get_logger(__name__)
 
@@ -130,7 +130,7 @@ class Group:
 
 
 def tenant_of(channel: str) -> int | None:
-    """The tenant id in a channel name "tenant:<id>:..." (core.channels), or None."""
+    """The tenant id in a channel name "tenant:<id>:..." (core.platform.channels), or None."""
     prefix, _, rest = channel.partition(":")
     number = rest.partition(":")[0]
     return int(number) if prefix == "tenant" and number.isdigit() else None
@@ -300,7 +300,7 @@ class Hub:
     def _on_message(self, message: dict[str, Any]) -> None:
         channel = message["channel"]
         channel = channel.decode() if isinstance(channel, bytes) else str(channel)
-        self.ring(channel, _cursor_in(message.get("data")))
+        self.ring(channel, doorbell.cursor_in(message.get("data")))
 
     async def close(self) -> None:
         """Stop the doorbell and every group (tests; a web process just exits)."""
@@ -313,14 +313,6 @@ class Hub:
             # ends its loop within a read timeout, and we do not wait longer than that.
             await asyncio.wait(tasks, timeout=2)
         self._executor.shutdown(wait=False)
-
-
-def _cursor_in(data: Any) -> Cursor | None:
-    """The cursor a relayed message carries (relays.messages.pubsub_message), if readable."""
-    try:
-        return Cursor.parse(json.loads(data)["cursor"])
-    except (TypeError, ValueError, KeyError, InvalidCursor):
-        return None
 
 
 _hub: Hub | None = None

@@ -1,4 +1,4 @@
-"""The live stream's URL (included by core/urls.py at live/)."""
+"""The live stream's URL (included by core/config/urls.py at live/)."""
 
 from __future__ import annotations
 

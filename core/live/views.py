@@ -1,6 +1,6 @@
 """GET /live/stream: the signed-in user's live events as server-sent events (ADR 0009).
 
-The stream carries the user's channels (core.channels.channels_for: the tenant's and the
+The stream carries the user's channels (core.platform.channels.channels_for: the tenant's and the
 user's own). Each event's SSE `id` is its outbox cursor; a browser that reconnects sends
 it back as Last-Event-ID and first receives, from Postgres, every event of its channels
 after that cursor, then live ones, without a gap or a duplicate at the switch. A client
@@ -20,17 +20,17 @@ from django.db import connections
 from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
-from core.access import user_has_role
-from core.channels import channels_for
+from core.accounts.access import user_has_role
 from core.live.hub import OVERFLOW, Hub, Subscription, get_hub
-from core.roles import Role
+from core.platform.channels import channels_for
+from core.platform.roles import Role
 from outbox.reader import Cursor, InvalidCursor
 
 ANY_ROLE = frozenset(Role)
 
 
 def _refusal(status: int, code: str, message: str, field: str | None = None) -> JsonResponse:
-    # The API's error shape (core/api.py), so clients handle one.
+    # The API's error shape (core/platform/api.py), so clients handle one.
     return JsonResponse({"error": code, "message": message, "field": field}, status=status)
 
 
@@ -67,7 +67,7 @@ async def stream(request: HttpRequest) -> HttpResponseBase:
     return response
 
 
-stream.ferry_roles = ANY_ROLE  # type: ignore[attr-defined]  # for the access-matrix test (core/access.py)
+stream.ferry_roles = ANY_ROLE  # type: ignore[attr-defined]  # for the access-matrix test (core/accounts/access.py)
 
 
 async def _frames(hub: Hub, tenant_id: int, channels: list[str], last: Cursor | None,

@@ -1,4 +1,4 @@
-"""The ops JSON API (mounted at /api/ops/ by core/api.py): heal runs.
+"""The ops JSON API (mounted at /api/ops/ by core/platform/api.py): heal runs.
 
 Ops trigger heals of their own agency and see its runs; auditors see them read-only.
 Platform-wide runs (beat, platform staff) show only the caller's agency's share.
@@ -12,13 +12,13 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
-from core.access import RoleAuth, tenant_id_of, tenant_user
-from core.errors import NotFound
+from core.accounts.access import RoleAuth, tenant_id_of, tenant_user
 from core.ops import selectors
 from core.ops.models import HealRun
 from core.ops.services import request_heal
-from core.roles import Role
-from core.schemas import Text, answers
+from core.platform.errors import NotFound
+from core.platform.roles import Role
+from core.platform.schemas import Text, answers
 
 router = Router(tags=["ops"])
 

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from core.models import Tenant
+from core.accounts.models import Tenant
 
 
 class HealRun(models.Model):

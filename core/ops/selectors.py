@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import redis
+from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
@@ -23,9 +24,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from core.celery import QUEUES
-from core.errors import NotFound
 from core.ops.models import HealRun
+from core.platform.errors import NotFound
+from core.platform.tasks import QUEUES
 from outbox.models import DeadLetter
 from outbox.selectors import open_dead_letters, outbox_figures
 
@@ -220,10 +221,8 @@ def workers_alive(broker_reachable: bool = True) -> WorkerFigures:
     cached = cache.get("ops:workers_alive")
     if isinstance(cached, list):
         return WorkerFigures(cached)
-    from core.celery import app
-
     try:
-        replies = app.control.ping(timeout=PING_TIMEOUT_S) or []
+        replies = current_app.control.ping(timeout=PING_TIMEOUT_S) or []
     except Exception as exc:  # any broker failure is a figure to show, not a page error
         return WorkerFigures(None, f"ping failed ({type(exc).__name__})")
     alive = sorted(name for reply in replies for name in reply)

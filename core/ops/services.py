@@ -18,13 +18,12 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from core.channels import platform_channel, tenant_channel
-from core.errors import NotFound
-from core.learning.heals import HealResult
-from core.models import User
+from core.accounts.models import User
 from core.ops import queries
-from core.ops.heals import HEALS
 from core.ops.models import HealRun
+from core.platform.channels import platform_channel, tenant_channel
+from core.platform.errors import NotFound
+from core.platform.heals import HEALS, HealResult
 from outbox.emit import emit
 
 log = structlog.get_logger(__name__)

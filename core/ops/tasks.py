@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.celery import ferry_task
 from core.ops.models import HealRun
 from core.ops.services import HEAL_TASK_TIME_LIMIT_S, claim_heal_run, execute_heal, finish_heal_run, request_heal
+from core.platform.tasks import ferry_task
 from outbox.consumers import OutboxTask
 
 

@@ -1,4 +1,4 @@
-"""The ops pages (included by core/urls.py under /ops/)."""
+"""The ops pages (included by core/config/urls.py under /ops/)."""
 
 from __future__ import annotations
 

@@ -20,13 +20,13 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from core.access import page_tenant_id, page_user, role_required
-from core.errors import DomainError
+from core.accounts.access import page_tenant_id, page_user, role_required
 from core.ops import selectors
-from core.ops.heals import HEALS
 from core.ops.models import HealRun
 from core.ops.services import request_heal
-from core.roles import Role
+from core.platform.errors import DomainError
+from core.platform.heals import HEALS
+from core.platform.roles import Role
 from outbox.delivery import redrive
 from outbox.selectors import open_dead_letters
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from core.models import User
+from core.accounts.models import User
 from tests.helpers import ROOT, processes, start_relay, start_web, start_worker
 from tests.integration.dispatch.stack import cookies_of
 from tests.integration.learning.fixtures import ensure_role_groups

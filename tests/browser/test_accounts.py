@@ -6,8 +6,8 @@ import re
 
 from playwright.sync_api import expect
 
-from core.models import Tenant, User
-from core.roles import Role
+from core.accounts.models import Tenant, User
+from core.platform.roles import Role
 from tests.browser.conftest import Browsers
 from tests.conftest import make_user
 

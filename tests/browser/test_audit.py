@@ -9,9 +9,9 @@ from typing import Any
 
 from playwright.sync_api import expect
 
+from core.accounts.models import Tenant
 from core.learning.models import Kind
-from core.models import Tenant
-from core.roles import Role
+from core.platform.roles import Role
 from tests.browser.conftest import Browsers, readme_screenshot
 from tests.conftest import make_user
 from tests.integration.learning.support import published

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from core.accounts.models import Tenant, User
 from core.dispatch import demo
 from core.dispatch.models import RoutePlan, Visit
-from core.models import Tenant, User
-from core.roles import Role
+from core.platform.roles import Role
 from tests.browser.conftest import Browsers, readme_screenshot
 from tests.conftest import make_user
 

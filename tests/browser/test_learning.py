@@ -9,10 +9,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from core.accounts.models import Tenant
 from core.learning import services
 from core.learning.models import Content, Version
-from core.models import Tenant
-from core.roles import Role
+from core.platform.roles import Role
 from tests.browser.conftest import Browsers, readme_screenshot
 from tests.conftest import make_user
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from django.db import transaction
 from playwright.sync_api import expect
 
-from core.models import Tenant
-from core.roles import Role
+from core.accounts.models import Tenant
+from core.platform.roles import Role
 from outbox import delivery
 from outbox.emit import emit
 from outbox.models import DeadLetter

@@ -16,7 +16,7 @@ def test_the_quick_chaos_run_loses_nothing_under_every_kind_of_fault() -> None:
     # The run makes its own servers and database: none of the test settings apply to it.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FERRY_TEST", "DJANGO_SETTINGS_MODULE"))}
     result = subprocess.run([sys.executable, "manage.py", "chaos", "--quick", "--seed", "7"],
-                            cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "core.settings"},
+                            cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "core.config.settings"},
                             capture_output=True, text=True, timeout=600, check=False)
     report = result.stdout + result.stderr
     assert result.returncode == 0, report[-6000:]

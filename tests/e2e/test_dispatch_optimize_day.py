@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from django.db import transaction
 
-from core.channels import tenant_channel
+from core.accounts.models import Tenant, User
 from core.dispatch import demo
 from core.dispatch.models import OptimizeJob, RoutePlan, Visit
-from core.models import Tenant, User
+from core.platform.channels import tenant_channel
 from outbox.emit import emit
 from outbox.models import OutboxEvent
 from tests.helpers import processes, start_relay, start_web, start_worker, wait_until

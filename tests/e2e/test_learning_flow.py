@@ -1,26 +1,23 @@
 """The learning loop in the running system: a reviewer publishes a problem, a learner finds it
-in search, submits code, and the grade arrives live on the learner's channel, from a real
-relay and a real worker grading in the real sandbox."""
+in search, submits code, and the grade arrives live on the learner's stream, from a real web
+process, relay and worker grading in the real sandbox."""
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
-from django.conf import settings
 from django.test import Client
 
-from core.channels import user_channel
+from bench.sse import Stream
+from core.accounts.models import Tenant, User
 from core.learning.models import GradingAttempt, Submission
-from core.models import Tenant, User
-from core.roles import Role
-from tests.helpers import processes, start_relay, start_worker, wait_until
+from core.platform.roles import Role
+from tests.helpers import processes, start_relay, start_web, start_worker, wait_until
+from tests.integration.dispatch.stack import cookies_of, open_stream
 from tests.integration.learning.fixtures import story_user
 
 pytestmark = pytest.mark.usefixtures("outbox_db", "broker")
@@ -44,18 +41,6 @@ TESTS = "import solution\n\n\ndef test_adds():\n    assert solution.add(1, 2) ==
         "    assert solution.add(-2, -3) == -5\n"
 
 
-@pytest.fixture
-def subscription(lena: User) -> Iterator[Any]:
-    """Lena's live channel on the pub/sub database, as the web process's stream subscribes to it."""
-    client = redis.Redis.from_url(settings.REDIS_PUBSUB_URL)
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
-    assert lena.tenant_id is not None
-    pubsub.subscribe(user_channel(lena.tenant_id, lena.id))
-    yield pubsub
-    pubsub.close()
-    client.close()
-
-
 def post(client: Client, user: User, path: str, data: dict[str, object] | None = None) -> dict[str, Any]:
     client.force_login(user)
     response = client.post(path, data or {}, content_type="application/json")
@@ -63,24 +48,28 @@ def post(client: Client, user: User, path: str, data: dict[str, object] | None =
     return dict(response.json())
 
 
-def next_grade(pubsub: Any, submission_id: int, timeout: float = 60) -> dict[str, Any]:
+def next_grade(stream: Stream, submission_id: int, timeout: float = 60) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        message = pubsub.get_message(timeout=0.5)
-        if message is None:
+    while (remaining := deadline - time.monotonic()) > 0:
+        block = stream.next_block(remaining)
+        if block is None or block.data is None:
             continue
-        event = json.loads(message["data"])
+        event = block.message
         if event["type"] == "submission.graded" and event["payload"]["submission_id"] == submission_id:
             return dict(event)
     raise AssertionError(f"no live grade for submission {submission_id} within {timeout} s")
 
 
-def test_a_published_problem_is_found_submitted_and_graded_live(log_dir: Path, bob: User, rita: User, lena: User,
-                                                                  subscription: Any) -> None:
+def test_a_published_problem_is_found_submitted_and_graded_live(log_dir: Path, bob: User, rita: User,
+                                                                  lena: User) -> None:
     client = Client()
     with ExitStack() as running:  # every process started is stopped, also if a later one fails to start
+        web, base_url = start_web(log_dir)
+        running.enter_context(processes(web))
         running.enter_context(processes(start_relay(log_dir)))
         running.enter_context(processes(start_worker(log_dir)))
+        stream = open_stream(base_url, cookies_of(lena))
+        running.callback(stream.close)
         draft = post(client, bob, "/api/problems", {
             "title": "Add two doses", "body": "Write `add(a, b)` returning the total dose.", "tests": TESTS})
         post(client, bob, f"/api/versions/{draft['id']}/submit")
@@ -94,12 +83,12 @@ def test_a_published_problem_is_found_submitted_and_graded_live(log_dir: Path, b
 
         passing = post(client, lena, f"/api/problems/{draft['content_id']}/submissions",
                        {"source": "def add(a, b):\n    return a + b\n"})
-        live = next_grade(subscription, passing["id"])
+        live = next_grade(stream, passing["id"])
         assert (live["payload"]["status"], live["payload"]["passed"], live["payload"]["total"]) == ("passed", 2, 2)
 
         failing = post(client, lena, f"/api/problems/{draft['content_id']}/submissions",
                        {"source": "def add(a, b):\n    return abs(a) + abs(b)\n"})
-        assert next_grade(subscription, failing["id"])["payload"]["status"] == "failed"
+        assert next_grade(stream, failing["id"])["payload"]["status"] == "failed"
 
     detail = client.get(f"/api/submissions/{failing['id']}").json()
     assert [t["status"] for t in detail["attempts"][0]["tests"]] == ["passed", "failed"]

@@ -14,11 +14,11 @@ import pytest
 import redis
 from django.db import connection
 
+from core.accounts.models import Tenant, User
 from core.learning import services
 from core.learning.heals import heal_pending_gradings, heal_search_index
 from core.learning.models import Kind, SearchDocument, Submission
-from core.models import Tenant, User
-from core.roles import Role
+from core.platform.roles import Role
 from outbox.models import OutboxEvent
 from tests.helpers import RedisServer, processes, start_relay, start_worker, wait_until
 from tests.integration.learning.fixtures import story_user

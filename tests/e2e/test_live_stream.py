@@ -16,9 +16,9 @@ import pytest
 from django.db import connection
 
 from bench.sse import Stream
-from core.channels import tenant_channel, user_channel
-from core.models import Tenant, User
-from core.roles import Role
+from core.accounts.models import Tenant, User
+from core.platform.channels import tenant_channel, user_channel
+from core.platform.roles import Role
 from tests.conftest import make_user
 from tests.helpers import Process, processes, start_relay, start_web
 from tests.integration.dispatch.stack import (

@@ -25,17 +25,17 @@ import pytest
 from django.conf import settings
 from django.test import Client, TestCase
 
-from core.access import RoleAuth
-from core.api import api
+from core.accounts.access import RoleAuth
+from core.accounts.models import Tenant, User
+from core.config.api import api
 from core.dispatch import services as dispatch
 from core.dispatch.optimize import DayPlan, PlannedStop
 from core.learning import notifications
 from core.learning import services as learning
 from core.learning.models import Kind, Notification, Version
-from core.models import Tenant, User
 from core.ops.models import HealRun
 from core.ops.services import request_heal
-from core.roles import Role
+from core.platform.roles import Role
 from outbox.models import OutboxEvent
 from tests.conftest import make_user
 from tests.integration.learning.fixtures import ensure_role_groups

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from core.models import User
+from core.accounts.models import User
 from tests.conftest import make_user
 
 

@@ -42,7 +42,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from core.roles import Role
+from core.platform.roles import Role
 from tests.integration.agencies import (  # noqa: F401  # the agencies and sessions fixtures
     HEAL_NAME,
     Agencies,
@@ -123,7 +123,7 @@ def test_the_api_answers_hostile_input_as_documented(case: Any, data: st.DataObj
 
 # --- what the fuzzer found, pinned ---------------------------------------------------------------
 
-# Each was a 500, or for numbers as dates an answer about 1970, before core/schemas.py's input types.
+# Each was a 500, or for numbers as dates an answer about 1970, before core/platform/schemas.py's input types.
 FOUND: list[tuple[Role, str, str, dict[str, Any] | None, str]] = [
     # A time with a UTC offset compared with a wall-clock one: TypeError.
     (Role.DISPATCHER, "PATCH", "/api/dispatch/visits/{visit_id}", {"window_start": "09:00:00+08:44"}, "window_start"),

@@ -37,9 +37,9 @@ from django.http import HttpResponseBase
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from core.accounts.models import User
 from core.dispatch.models import Visit
-from core.models import User
-from core.roles import Role
+from core.platform.roles import Role
 from tests.integration.agencies import (  # noqa: F401  # the agencies and sessions fixtures
     DAY,
     HEAL_NAME,

@@ -1,8 +1,9 @@
-"""Every task follows the hygiene defaults of core/celery.py."""
+"""Every task follows the hygiene defaults of core/config/celery.py."""
 
 from __future__ import annotations
 
-from core.celery import QUEUES, ROUTES, app
+from core.config.celery import app
+from core.platform.tasks import QUEUES, ROUTES
 
 
 def project_tasks() -> dict[str, object]:

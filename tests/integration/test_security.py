@@ -11,11 +11,11 @@ import pytest
 from django.conf import settings
 from django.test import Client, override_settings
 
-from core.models import User
+from core.accounts.models import User
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION = {"FERRY_ENV": "production", "SECRET_KEY": "s3cr3t-" + "x" * 60, "ALLOWED_HOSTS": "ferry.example",
-              "DJANGO_SETTINGS_MODULE": "core.settings"}
+              "DJANGO_SETTINGS_MODULE": "core.config.settings"}
 
 
 def run_in_production(code: str) -> subprocess.CompletedProcess[str]:

@@ -6,8 +6,8 @@ import pytest
 from django.http import HttpRequest, HttpResponse
 from django.test import Client, RequestFactory
 
-from core.models import User
-from core.tenancy import TenantMiddleware, TenantRequired, current_tenant_id, require_tenant_id
+from core.accounts.models import User
+from core.platform.tenancy import TenantMiddleware, TenantRequired, current_tenant_id, require_tenant_id
 from tests.support.tasks import record_tenant
 from tests.support.tasks import seen_tenants as seen
 

@@ -6,8 +6,8 @@ import os
 import time
 from typing import Any
 
-from core.celery import ferry_task
-from core.tenancy import current_tenant_id
+from core.platform.tasks import ferry_task
+from core.platform.tenancy import current_tenant_id
 from outbox.consumers import OutboxTask
 from tests.support.models import Effect
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
-from core.urls import urlpatterns as project_urlpatterns
+from core.config.urls import urlpatterns as project_urlpatterns
 
 
 def explode(request: HttpRequest) -> HttpResponse:

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from core.celery import QUEUES
+from core.platform.tasks import QUEUES
 
 ROOT = Path(__file__).resolve().parents[2]
 

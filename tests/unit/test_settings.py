@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from core.env import database_from_url, env_bool, env_int
+from core.platform.env import database_from_url, env_bool, env_int
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
-    """Import core.settings in a fresh interpreter with `env` on top of a clean environment."""
+    """Import core.config.settings in a fresh interpreter with `env` on top of a clean environment."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "DATABASE_", "FERRY_",
                                                                         "DEBUG", "SECRET_KEY"))}
     code = ("import django, json; from django.conf import settings; django.setup(); "
@@ -26,7 +26,7 @@ def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
             "'debug': settings.DEBUG, 'hosts': settings.ALLOWED_HOSTS}))")
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False,
-        env={**base, "DJANGO_SETTINGS_MODULE": "core.settings", **env},
+        env={**base, "DJANGO_SETTINGS_MODULE": "core.config.settings", **env},
     )
 
 

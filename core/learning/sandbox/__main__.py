@@ -14,7 +14,7 @@ import sys
 
 
 def main() -> int:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.config.settings")
     import django
 
     django.setup()

@@ -11,9 +11,9 @@ import pytest
 from django.db import transaction
 from django.test import Client
 
-from core.models import Tenant, User
-from core.roles import Role
-from core.tenancy import tenant_context
+from core.accounts.models import Tenant, User
+from core.platform.roles import Role
+from core.platform.tenancy import tenant_context
 from outbox.emit import emit
 from tests.conftest import make_user
 

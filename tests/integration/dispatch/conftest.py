@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from core.accounts.models import Tenant, User
 from core.dispatch import services
 from core.dispatch.models import Clinician, Visit
-from core.models import Tenant, User
-from core.roles import Role
+from core.platform.roles import Role
 from tests.conftest import make_user
 
 DAY = date(2026, 3, 10)

@@ -7,10 +7,10 @@ from datetime import date
 
 from django.db import connection
 
-from core.celery import app
+from core.accounts.models import Tenant
+from core.config.celery import app
 from core.dispatch import services
 from core.dispatch.models import OptimizeJob
-from core.models import Tenant
 from outbox.consumers import Envelope
 from outbox.models import OutboxEvent
 

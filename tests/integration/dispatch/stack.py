@@ -16,7 +16,7 @@ from django.test import Client
 from psycopg.types.json import Jsonb
 
 from bench.sse import Stream
-from core.models import User
+from core.accounts.models import User
 from outbox import queries
 from outbox.emit import emit
 from outbox.models import OutboxEvent

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django.urls import URLPattern
 
-from core.access import RoleAuth
+from core.accounts.access import RoleAuth
 from core.dispatch import urls as dispatch_urls
 from core.dispatch.api import router
 from core.live import urls as live_urls
-from core.roles import Role
+from core.platform.roles import Role
 
 
 def operations() -> list[object]:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from core.accounts.models import Tenant, User
 from core.dispatch.models import Clinician, OptimizeJob, Visit
-from core.models import Tenant, User
 from outbox.models import OutboxEvent
 from tests.integration.dispatch.conftest import DAY, add_clinician, add_visit, signed_in
 from tests.integration.dispatch.helpers import optimize_now

@@ -12,10 +12,11 @@ import pytest
 import redis
 from django.conf import settings
 
-from core.channels import tenant_channel, user_channel
 from core.live import events
 from core.live.hub import OVERFLOW, Hub, HubConfig, Subscription, tenant_of
 from core.live.views import _frames
+from core.platform.channels import tenant_channel, user_channel
+from outbox import doorbell
 from outbox.reader import Cursor
 from relays.conninfo import conninfo
 from relays.relay import Relay, RelayConfig
@@ -216,7 +217,7 @@ def test_the_last_stream_leaving_retires_its_group() -> None:
     assert run(scenario)
 
 
-def test_the_stream_sends_the_document_the_relay_publishes() -> None:
+def test_the_relay_rings_the_doorbell_at_the_cursor_of_the_event_the_stream_sends() -> None:
     subscriber = redis.Redis.from_url(settings.REDIS_PUBSUB_URL).pubsub(ignore_subscribe_messages=True)
     subscriber.subscribe(MINE[0])
     event_id = publish(MINE[0], "same")
@@ -232,8 +233,10 @@ def test_the_stream_sends_the_document_the_relay_publishes() -> None:
     assert published is not None
     (event,) = events.read_events(Cursor(0, 0), [MINE[0]], 10)
     sent = json.loads(event.frame.decode().split("data: ", 1)[1])
-    assert sent == json.loads(published["data"])
+    assert doorbell.cursor_in(published["data"]) == event.cursor
     assert event.frame.startswith(f"id: {sent['cursor']}\n".encode())
+    assert (sent["type"], sent["aggregate"], sent["payload"]) == ("test.happened", {"type": "test", "id": "same"},
+                                                                   {"label": "same"})
     assert str(event.cursor).endswith(f"-{event_id}")
 
 

@@ -9,9 +9,9 @@ import pytest
 from django.db import connection
 from django.db.models import Q
 
+from core.accounts.models import Tenant
 from core.dispatch import optimize, services
 from core.dispatch.models import RoutePlan, RouteStop, UnassignedVisit, Visit
-from core.models import Tenant
 from outbox.models import DeadLetter, DeliveryAttempt, InboxEntry, OutboxEvent
 from solver import ProblemError
 from tests.integration.dispatch.conftest import DAY, add_clinician, add_visit

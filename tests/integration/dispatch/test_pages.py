@@ -10,8 +10,8 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from core.accounts.models import Tenant, User
 from core.dispatch.models import Clinician, OptimizeJob, Visit
-from core.models import Tenant, User
 from outbox.reader import Cursor
 from tests.integration.dispatch.conftest import DAY, add_clinician, add_visit, signed_in
 from tests.integration.dispatch.helpers import optimize_now

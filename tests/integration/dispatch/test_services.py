@@ -11,10 +11,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from core.accounts.models import Tenant
 from core.dispatch import demo, selectors, services
 from core.dispatch.models import Clinician, OptimizeJob, Visit
 from core.dispatch.queries import INSERT_JOB
-from core.models import Tenant
 from outbox.models import OutboxEvent
 from relays.conninfo import conninfo
 from tests.helpers import wait_until

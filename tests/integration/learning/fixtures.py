@@ -13,8 +13,8 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django_redis import get_redis_connection
 
-from core.models import Tenant, User
-from core.roles import Role
+from core.accounts.models import Tenant, User
+from core.platform.roles import Role
 from tests.conftest import make_user
 
 

@@ -7,11 +7,11 @@ from typing import Any
 
 from django.db import connection
 
-from core.celery import app
+from core.accounts.models import User
+from core.config.celery import app
 from core.learning import services
 from core.learning.models import Content, Kind, Version
-from core.models import User
-from core.roles import Role
+from core.platform.roles import Role
 from outbox.consumers import ENVELOPE_HEADER
 from outbox.models import OutboxEvent
 from tests.integration.learning.fixtures import story_user

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from django.urls import URLPattern
 
-from core.access import RoleAuth
+from core.accounts.access import RoleAuth
 from core.learning import urls as learning_urls
 from core.learning.api import router as learning_api
 from core.ops import urls as ops_urls
 from core.ops.api import router as ops_api
-from core.roles import Role
+from core.platform.roles import Role
 
 
 @pytest.mark.parametrize("router", [learning_api, ops_api], ids=["learning", "ops"])

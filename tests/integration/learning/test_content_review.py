@@ -7,10 +7,10 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test import Client
 
+from core.accounts.models import User
 from core.learning import services
 from core.learning.models import Content, Kind, Version
 from core.learning.rendering import render_body
-from core.models import User
 from tests.integration.learning.support import ADD_TESTS, approved, events_of, next_approved, published
 
 pytestmark = pytest.mark.django_db

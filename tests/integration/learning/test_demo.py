@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from core.demo import seed_tenants_and_users
+from core.accounts.demo import seed_tenants_and_users
 from core.learning import demo
 from core.learning.models import Content, Version
 from core.learning.sandbox import grade

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from core.accounts.models import User
 from core.learning import grading, services
 from core.learning.models import Content, GradingAttempt, Kind, Submission
-from core.models import User
 from outbox.models import DeadLetter, OutboxEvent
 from tests.integration.learning.support import events_of, execute, pending_tasks, published
 
@@ -167,8 +167,8 @@ def test_a_straggling_result_does_not_overwrite_a_newer_attempt(sandbox: FakeSan
 def test_the_grading_task_uses_the_interactive_queue_and_limits_below_the_heal_deadline() -> None:
     from django.conf import settings
 
-    from core.celery import queue_of
     from core.learning.tasks import grade_submission
+    from core.platform.tasks import queue_of
 
     assert queue_of("learning.grade_submission") == "interactive"
     assert settings.SANDBOX_WALL_S < grade_submission.soft_time_limit < grade_submission.time_limit

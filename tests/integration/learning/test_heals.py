@@ -7,10 +7,10 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from core.accounts.models import User
 from core.learning import services
 from core.learning.heals import heal_pending_gradings, heal_search_index
 from core.learning.models import Content, GradingAttempt, Kind, SearchDocument, Submission
-from core.models import User
 from outbox.models import OutboxEvent
 from tests.integration.learning.support import deliver, document_row, events_of, next_approved, published
 

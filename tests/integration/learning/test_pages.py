@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from core.accounts.models import User
 from core.learning import services
 from core.learning.models import Content, Kind, Version
-from core.models import User
 from tests.integration.learning.support import approved, deliver, next_approved, published
 
 pytestmark = pytest.mark.django_db

@@ -8,11 +8,11 @@ import json
 import pytest
 from django.test import Client
 
+from core.accounts.models import User
 from core.learning import services
 from core.learning.indexing import IndexAction, sync_search_document
 from core.learning.models import Content, Kind, SearchDocument
 from core.learning.rendering import RENDER_REVISION
-from core.models import User
 from outbox.models import OutboxEvent
 from tests.integration.learning.support import (
     approved,

@@ -13,9 +13,9 @@ from django_redis import get_redis_connection
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from core.accounts.models import User
 from core.learning import ratelimit, services
 from core.learning.models import Content, Kind, Submission
-from core.models import User
 from tests.integration.learning.support import approved, events_of, published
 
 pytestmark = pytest.mark.django_db
@@ -75,7 +75,7 @@ def test_empty_or_huge_source_is_a_400_naming_source(client: Client, lena: User,
 
 def test_only_its_learner_and_reviewers_see_a_submission(client: Client, lena: User, bob: User, carol: User,
                                                          harbor: object, problem: Content) -> None:
-    from core.roles import Role
+    from core.platform.roles import Role
     from tests.conftest import make_user
 
     submission_id = submit(client, lena, problem.id).json()["id"]
@@ -99,7 +99,7 @@ def test_over_the_rate_limit_is_a_429_with_retry_after(client: Client, lena: Use
 
 @override_settings(SUBMISSION_RATE_LIMIT=1)
 def test_the_rate_limit_is_per_user(client: Client, lena: User, harbor: object, problem: Content) -> None:
-    from core.roles import Role
+    from core.platform.roles import Role
     from tests.conftest import make_user
 
     assert submit(client, lena, problem.id).status_code == 202
@@ -130,7 +130,7 @@ def test_dispatchers_cannot_submit(client: Client, alice: User, problem: Content
 
 
 def test_submit_solution_refuses_staff_without_a_tenant(problem: Content) -> None:
-    from core.errors import NotFound
+    from core.platform.errors import NotFound
 
     staff = User.objects.create_user(username="root", password="pw", is_staff=True)
     with pytest.raises(NotFound):

@@ -12,8 +12,8 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django_celery_beat.models import PeriodicTask
 
+from core.accounts.models import User
 from core.learning.models import SearchDocument
-from core.models import User
 from core.ops import services
 from core.ops.models import HealRun
 from core.ops.tasks import request_scheduled_heal
@@ -101,7 +101,7 @@ def test_auditors_read_runs_but_cannot_trigger_them(client: Client, oscar: User,
 
 def test_another_agency_sees_none_of_the_runs_or_their_figures(client: Client, oscar: User, carol: User,
                                                                northside: object, missing_document: int) -> None:
-    from core.roles import Role
+    from core.platform.roles import Role
     from tests.conftest import make_user
 
     own_run = trigger(client, oscar, "search_index").json()["id"]
@@ -149,7 +149,7 @@ def test_a_duplicate_delivery_of_a_run_does_nothing(client: Client, oscar: User,
 
 
 def test_a_failing_heal_is_recorded_as_failed(monkeypatch: pytest.MonkeyPatch, client: Client, oscar: User) -> None:
-    from core.ops import heals
+    from core.platform import heals
 
     def broken(**kwargs: object) -> Any:
         raise RuntimeError("the database went away")

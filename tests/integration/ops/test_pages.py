@@ -15,10 +15,10 @@ import redis
 from django.db import transaction
 from django.test import Client
 
-from core.models import Tenant, User
+from core.accounts.models import Tenant, User
 from core.ops import selectors
 from core.ops.models import HealRun
-from core.roles import Role
+from core.platform.roles import Role
 from outbox import delivery
 from outbox.emit import emit
 from outbox.models import DeadLetter, OutboxEvent

@@ -11,8 +11,8 @@ import pytest
 import structlog
 from django.db import connection, transaction
 
-from core.models import Tenant
-from core.tenancy import tenant_context
+from core.accounts.models import Tenant
+from core.platform.tenancy import tenant_context
 from outbox.emit import InvalidEvent, InvalidPayload, NotInTransaction, emit, validate_payload
 from outbox.models import OutboxEvent
 

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hsettings
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
-from core.celery import app
+from core.config.celery import app
 from outbox.consumers import ENVELOPE_HEADER
 from outbox.delivery import sweep_stalled
 from outbox.emit import emit

@@ -253,7 +253,7 @@ def test_the_environment_holds_no_secrets():
     assert set(os.environ) <= {{"PATH", "HOME", "TMPDIR", "LANG", "PWD"}}
 
 def test_django_and_the_project_cannot_be_imported():
-    for module in ("django", "core.settings", "psycopg"):
+    for module in ("django", "core.config.settings", "psycopg"):
         try:
             __import__(module)
         except ImportError:

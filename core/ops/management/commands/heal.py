@@ -4,10 +4,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from core.models import Tenant
-from core.ops.heals import HEALS
+from core.accounts.models import Tenant
 from core.ops.models import HealRun
 from core.ops.services import execute_heal, finish_heal_run, start_command_run
+from core.platform.heals import HEALS
 
 # Lines of a dry run's listing printed (the run keeps up to DETAILS_MAX in its details).
 LIST_MAX = 50

@@ -1,0 +1,1 @@
+"""Agencies (tenants) and their users, and who may do what."""

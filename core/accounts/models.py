@@ -1,0 +1,45 @@
+"""Tenants (agencies) and their users."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils.functional import cached_property
+
+from core.platform.roles import Role
+
+
+class Tenant(models.Model):
+    """An agency. Nothing of one tenant is visible to or changeable by another."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractUser):
+    """A person who signs in. Belongs to one tenant, unless platform staff."""
+
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="users"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(tenant__isnull=False) | models.Q(is_staff=True),
+                name="user_has_tenant_unless_staff",
+                violation_error_message="Only platform staff may exist without a tenant.",
+            )
+        ]
+
+    @cached_property
+    def roles(self) -> frozenset[Role]:
+        names = set(self.groups.values_list("name", flat=True))
+        return frozenset(role for role in Role if role.value in names)
+
+    def has_role(self, role: Role) -> bool:
+        return role in self.roles

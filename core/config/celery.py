@@ -1,0 +1,68 @@
+"""The Celery application and its hygiene defaults, applied to every task.
+
+Why each default (read once here, not repeated on tasks):
+
+- acks_late + reject_on_worker_lost: a message is acknowledged only after its task
+  finished, so a worker killed mid-task (OOM, SIGKILL, deploy) leaves the message to be
+  redelivered instead of silently dropping it. Tasks are idempotent (outbox inbox), so
+  the redelivery is harmless.
+- max_retries with exponential backoff and jitter: transient failures (a Postgres
+  restart, a Redis blip) are retried without a thundering herd; an exhausted task ends
+  in a dead letter that ops can redrive.
+- soft_time_limit < time_limit on every task: the soft limit raises inside the task so it
+  can clean up; the hard limit kills a task that ignores it.
+- ignore_result: job status lives in Postgres rows, read by the API and UI; there is no
+  result backend.
+- JSON only: tasks receive ids and primitives, never pickled objects.
+- prefetch multiplier 1: with acks_late, a worker holds at most one unstarted message per
+  process, so a long task does not sit on messages other workers could run.
+- visibility_timeout above the longest hard time limit: the Redis transport redelivers a
+  message whose worker has not acked within it; shorter than a running task would mean
+  a second, concurrent delivery of a healthy task.
+- queues by latency class (ADR 0003): interactive, default, batch. Tasks are defined with
+  core.platform.tasks.ferry_task, which records each task's queue; the router sends it
+  there, also when beat sends it by name.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+from core.platform.tasks import QUEUES, FerryTask, route_by_declared_queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.config.settings")
+
+app = Celery("ferry", task_cls=FerryTask)
+
+# Broker URL and transport options (visibility timeout) come from settings (CELERY_*),
+# read lazily so importing this module does not load Django settings.
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    broker_connection_retry_on_startup=True,
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    task_ignore_result=True,
+    result_backend=None,
+    task_serializer="json",
+    accept_content=["json"],
+    result_serializer="json",
+    event_serializer="json",
+    worker_prefetch_multiplier=1,
+    task_soft_time_limit=120,
+    task_time_limit=150,
+    task_queues=[Queue(name, routing_key=name) for name in QUEUES],
+    task_default_queue="default",
+    task_create_missing_queues=False,
+    task_routes=(route_by_declared_queue,),
+    worker_hijack_root_logger=False,
+    worker_cancel_long_running_tasks_on_connection_loss=True,
+    worker_max_tasks_per_child=500,  # bounds memory creep in long-lived solver processes
+    beat_scheduler="django_celery_beat.schedulers:DatabaseScheduler",
+    timezone="UTC",
+    enable_utc=True,
+)
+
+app.autodiscover_tasks()

@@ -1,0 +1,337 @@
+"""Ferry settings: every value that differs between machines comes from the environment.
+
+Local defaults point at the servers `make services` starts (scripts/services.py), so
+`.venv/bin/python manage.py <command>` works on a developer machine with nothing set.
+Production (FERRY_ENV=production) refuses to start with DEBUG on or the default secret.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from core.platform.env import (
+    database_from_url,
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    redis_url,
+)
+from core.platform.logs import logging_config
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+FERRY_ENV = env_choice("FERRY_ENV", "development", ("development", "production"))
+PRODUCTION = FERRY_ENV == "production"
+
+_DEV_SECRET = "dev-only-secret-do-not-use-in-production"  # noqa: S105 - refused in production below
+SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET)
+DEBUG = env_bool("DEBUG", not PRODUCTION)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+if PRODUCTION and (DEBUG or SECRET_KEY == _DEV_SECRET):
+    problems = [p for p, bad in (("DEBUG is on", DEBUG), ("SECRET_KEY is the development default",
+                                                          SECRET_KEY == _DEV_SECRET)) if bad]
+    raise ImproperlyConfigured(
+        "Refusing to start with FERRY_ENV=production: " + " and ".join(problems)
+        + ". Set DEBUG=0 and a unique SECRET_KEY."
+    )
+
+
+def _process_name() -> str:
+    """Which Ferry process this is, for Postgres application_name and logs.
+
+    FERRY_PROCESS wins (the Procfile and compose file set it); otherwise it is guessed
+    from the command line so ad-hoc commands are still recognisable in pg_stat_activity.
+    """
+    explicit = os.environ.get("FERRY_PROCESS")
+    if explicit:
+        return explicit
+    argv = [Path(a).name for a in sys.argv[:3]]
+    if argv and argv[0] in {"manage.py", "django-admin"} and len(argv) > 1:
+        return argv[1]
+    for name in ("pytest", "celery", "uvicorn"):
+        if any(name in a for a in argv):
+            return name
+    return "python"
+
+
+FERRY_PROCESS = _process_name()
+
+# --- applications ---------------------------------------------------------------------
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_celery_beat",
+    # Layers, lowest first (adr/0013-layers.md): the platform, accounts and the outbox; the
+    # domains and the relay; the site shell. (core.live has no models, templates or tasks.)
+    "core.platform",
+    "core.accounts",
+    "outbox",
+    "relays",
+    "core.dispatch",
+    "core.learning",
+    "core.ops",
+    "core.audit",
+    "core.web",
+    # Tooling apart from the product (benchmarks, the chaos run): installed for its commands.
+    "bench",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "core.platform.middleware.RequestContextMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.platform.tenancy.TenantMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "core.config.urls"
+ASGI_APPLICATION = "core.config.asgi.application"
+WSGI_APPLICATION = "core.config.wsgi.application"
+AUTH_USER_MODEL = "core.User"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- PostgreSQL: the only source of truth ----------------------------------------------
+
+# The development servers' ports (scripts/services.py reads the same variables).
+_PG_PORT = env_int("FERRY_PG_PORT", 55432, minimum=1)
+_REDIS_PORT = env_int("FERRY_REDIS_PORT", 56379, minimum=1)
+
+DATABASE_URL = env_str("DATABASE_URL", f"postgres://ferry@127.0.0.1:{_PG_PORT}/ferry")
+_database = database_from_url("DATABASE_URL", DATABASE_URL)
+_database["OPTIONS"].setdefault("application_name", f"ferry-{FERRY_PROCESS}")
+# The web process serves many short requests from threads and async tasks; a pool keeps
+# connection set-up off the request path. Workers and relays hold one connection each.
+if env_bool("FERRY_DB_POOL", False):
+    _database["OPTIONS"]["pool"] = {
+        "min_size": env_int("FERRY_DB_POOL_MIN", 2, minimum=0),
+        "max_size": env_int("FERRY_DB_POOL_MAX", 16, minimum=1),
+        "timeout": 10,
+    }
+else:
+    _database["CONN_MAX_AGE"] = env_int("FERRY_DB_CONN_MAX_AGE", 60, minimum=0)
+    _database["CONN_HEALTH_CHECKS"] = True
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: one server in three roles, each its own URL (ADR 0002) ---------------------
+
+REDIS_BROKER_URL = redis_url("REDIS_BROKER_URL", f"redis://127.0.0.1:{_REDIS_PORT}/0")
+REDIS_CACHE_URL = redis_url("REDIS_CACHE_URL", f"redis://127.0.0.1:{_REDIS_PORT}/1")
+REDIS_PUBSUB_URL = redis_url("REDIS_PUBSUB_URL", f"redis://127.0.0.1:{_REDIS_PORT}/2")
+
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_CACHE_URL,
+        "KEY_PREFIX": "ferry",
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            # The cache is an optimisation: a Redis outage must cost a re-render, not a 500.
+            "IGNORE_EXCEPTIONS": True,
+            "SOCKET_CONNECT_TIMEOUT": 1,
+            "SOCKET_TIMEOUT": 1,
+            # redis-py retries with backoff by default: a dead cache would cost seconds per call.
+            "CONNECTION_POOL_KWARGS": {"retry": Retry(NoBackoff(), 0)},
+        },
+    }
+}
+DJANGO_REDIS_IGNORE_EXCEPTIONS = True
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+SESSION_ENGINE = "django.contrib.sessions.backends.db"  # sessions must survive a Redis flush
+
+# --- Celery (hygiene defaults live in core/config/celery.py) ------------------------------------
+
+# Longest hard time limit of any task; the broker's visibility timeout must exceed it,
+# or a message still being worked on is handed to a second worker.
+CELERY_MAX_TIME_LIMIT = env_int("CELERY_MAX_TIME_LIMIT", 660, minimum=1)
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 900, minimum=1)
+# The chaos run pauses a worker past a short visibility timeout on purpose; it says so.
+UNSAFE_SHORT_VISIBILITY_TIMEOUT = env_bool("FERRY_UNSAFE_SHORT_VISIBILITY_TIMEOUT", False)
+if CELERY_VISIBILITY_TIMEOUT <= CELERY_MAX_TIME_LIMIT and not UNSAFE_SHORT_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured(
+        f"CELERY_VISIBILITY_TIMEOUT={CELERY_VISIBILITY_TIMEOUT} must exceed "
+        f"CELERY_MAX_TIME_LIMIT={CELERY_MAX_TIME_LIMIT}, or running tasks are delivered twice"
+    )
+REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 2.0, minimum=0.05)
+CELERY_BROKER_URL = REDIS_BROKER_URL
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+    "health_check_interval": 25,
+}
+
+# --- outbox and relay (ADRs 0005, 0006) ------------------------------------------------------
+
+# A task event relayed this long after its task's hard time limit, and not completed, is
+# redelivered by the sweep (a duplicate is harmless: consumers are idempotent).
+OUTBOX_REDELIVER_GRACE_S = env_int("OUTBOX_REDELIVER_GRACE_S", 300, minimum=1)
+# Deliveries of one event (relays, sweeps, retries) before it becomes a dead letter.
+OUTBOX_MAX_DELIVERIES = env_int("OUTBOX_MAX_DELIVERIES", 8, minimum=1)
+RELAY_BATCH_SIZE = env_int("RELAY_BATCH_SIZE", 1000, minimum=1)
+# The fallback poll when no NOTIFY arrives: bounds the latency of a missed wake-up.
+RELAY_POLL_INTERVAL_S = env_float("RELAY_POLL_INTERVAL_S", 1.0, minimum=0.01)
+# After relaying, the relay polls every RELAY_LINGER_POLL_S for RELAY_LINGER_S before it goes
+# idle; writers send no NOTIFY meanwhile (ADR 0007).
+RELAY_LINGER_S = env_float("RELAY_LINGER_S", 0.25, minimum=0)
+RELAY_LINGER_POLL_S = env_float("RELAY_LINGER_POLL_S", 0.005, minimum=0.001)
+
+# --- dispatch (core/dispatch) ------------------------------------------------------------
+
+# Seconds the solver may search when optimizing a day.
+OPTIMIZE_TIME_LIMIT_S = env_float("OPTIMIZE_TIME_LIMIT_S", 10.0, minimum=0.1)
+# Travel times are haversine distances at this speed, times a detour factor for real roads.
+TRAVEL_SPEED_KMH = env_float("TRAVEL_SPEED_KMH", 35.0, minimum=1.0)
+TRAVEL_DETOUR_FACTOR = env_float("TRAVEL_DETOUR_FACTOR", 1.3, minimum=1.0)
+# A queued or running Optimize Day job whose status has not moved for this long is treated
+# as abandoned (its worker died past every redelivery) when the same day is requested again.
+OPTIMIZE_STALE_AFTER_S = env_int("OPTIMIZE_STALE_AFTER_S", 1800, minimum=60)
+
+# Live stream (core/live, ADR 0009). The hub wakes on Redis pub/sub and reads Postgres; this
+# poll bounds how late an event is when its Redis message was lost.
+LIVE_POLL_INTERVAL_S = env_float("LIVE_POLL_INTERVAL_S", 3.0, minimum=0.05)
+# Doorbells arriving within this window are served by one read per tenant.
+LIVE_DEBOUNCE_S = env_float("LIVE_DEBOUNCE_S", 0.005, minimum=0)
+# A comment this often keeps proxies from closing an idle stream.
+LIVE_KEEPALIVE_S = env_float("LIVE_KEEPALIVE_S", 15.0, minimum=0.1)
+# The reconnection delay the browser is told to use (SSE `retry:`).
+LIVE_RETRY_MS = env_int("LIVE_RETRY_MS", 3000, minimum=100)
+# A stream ends after this long and the browser reconnects (replaying from its cursor): a
+# signed-out or deactivated user's stream cannot outlive it.
+LIVE_STREAM_MAX_S = env_float("LIVE_STREAM_MAX_S", 900.0, minimum=1.0)
+# Events buffered for one slow client before its stream is closed (it reconnects and replays).
+LIVE_QUEUE_LIMIT = env_int("LIVE_QUEUE_LIMIT", 1000, minimum=1)
+
+# --- learning (core/learning) ---------------------------------------------------------------
+
+# Submissions per user per window before 429 (counters in the cache DB under rl:).
+SUBMISSION_RATE_LIMIT = env_int("SUBMISSION_RATE_LIMIT", 10, minimum=1)
+SUBMISSION_RATE_WINDOW_S = env_int("SUBMISSION_RATE_WINDOW_S", 60, minimum=1)
+# A submission queued or running longer than this is re-enqueued by heal_pending_gradings
+# (longer than the grading task's hard time limit), at most GRADING_MAX_ATTEMPTS times.
+GRADING_DEADLINE_S = env_int("GRADING_DEADLINE_S", 180, minimum=1)
+GRADING_MAX_ATTEMPTS = env_int("GRADING_MAX_ATTEMPTS", 3, minimum=1)
+# Sandbox limits for one submission's test run (docs/sandbox.md). CPU, memory, processes and
+# file size apply to each test's process; wall-clock to the whole run; output to each test.
+SANDBOX_CPU_S = env_int("SANDBOX_CPU_S", 5, minimum=1)
+SANDBOX_WALL_S = env_int("SANDBOX_WALL_S", 10, minimum=1)
+SANDBOX_MEMORY_MB = env_int("SANDBOX_MEMORY_MB", 256, minimum=16)
+# Processes of one sandbox, counting the harness and the test's own process.
+SANDBOX_PROCESSES = env_int("SANDBOX_PROCESSES", 16, minimum=2)
+SANDBOX_FILE_SIZE_MB = env_int("SANDBOX_FILE_SIZE_MB", 4, minimum=1)
+SANDBOX_OUTPUT_KB = env_int("SANDBOX_OUTPUT_KB", 64, minimum=1)
+# Size of the sandbox's /tmp (a tmpfs, so it is memory): its only writable place.
+SANDBOX_TMP_MB = env_int("SANDBOX_TMP_MB", 16, minimum=1)
+# The isolation tool and the interpreter that runs submissions: the system Python, never the
+# project's virtualenv (it must not be visible in the sandbox).
+SANDBOX_BWRAP = env_str("SANDBOX_BWRAP", "/usr/bin/bwrap")
+SANDBOX_PYTHON = env_str("SANDBOX_PYTHON", "/usr/bin/python3")
+# The unprivileged host user submissions run as when the worker itself runs as root.
+SANDBOX_USER = env_str("SANDBOX_USER", "ferry-sandbox")
+# The grading task's time limits: the sandbox's wall clock plus time to start it, to probe
+# the isolation once per worker process (the probe's self-test runs at most twice, each
+# bounded by PROBE_LIMITS.wall_s in core/learning/sandbox/probe.py, 10 s) and to record the
+# result. The heal's deadline must exceed the hard limit, or heal_pending_gradings would
+# re-enqueue a submission whose grading may still be running.
+GRADING_SOFT_TIME_LIMIT_S = SANDBOX_WALL_S + 30
+GRADING_TIME_LIMIT_S = GRADING_SOFT_TIME_LIMIT_S + 10
+if GRADING_DEADLINE_S <= GRADING_TIME_LIMIT_S:
+    raise ImproperlyConfigured(
+        f"GRADING_DEADLINE_S={GRADING_DEADLINE_S} must exceed the grading task's hard time limit "
+        f"({GRADING_TIME_LIMIT_S} s, SANDBOX_WALL_S + 40), or running gradings are enqueued twice"
+    )
+# Search: the longest query accepted, and results per page.
+SEARCH_QUERY_MAX_CHARS = env_int("SEARCH_QUERY_MAX_CHARS", 200, minimum=10)
+SEARCH_RESULTS_MAX = env_int("SEARCH_RESULTS_MAX", 20, minimum=1)
+# Whether a reviewer may review a version they wrote themselves (409 otherwise): for a
+# one-reviewer agency only; review is meant to be a second pair of eyes.
+LEARNING_ALLOW_SELF_REVIEW = env_bool("LEARNING_ALLOW_SELF_REVIEW", False)
+
+# --- internationalisation, static files -------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = not PRODUCTION
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+# --- security: strict in production -------------------------------------------------------
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# --- logging: structlog, JSON in production ------------------------------------------------
+
+LOG_FORMAT = env_choice("LOG_FORMAT", "json" if PRODUCTION else "console", ("json", "console"))
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+LOGGING_CONFIG = None
+logging_config(LOG_FORMAT, LOG_LEVEL)

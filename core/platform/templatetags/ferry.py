@@ -1,0 +1,62 @@
+"""Template tags every page may use: status badges, durations for people, JSON for people.
+
+`{% load ferry %}` in a template.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+register = template.Library()
+
+
+# --- status badges --------------------------------------------------------------------------------
+
+# Every status word the pages show, by tone (the stylesheet colours tones, not words).
+_TONES = {
+    "good": ("done", "passed", "succeeded", "completed", "approved", "approve", "ok", "live", "alive"),
+    "bad": ("failed", "error", "timed_out", "dead", "lost", "rejected", "reject", "unreachable"),
+    "busy": ("running", "relayed", "in_review"),
+    "waiting": ("queued", "pending", "draft", "changes_requested", "request_changes", "retrying"),
+}
+TONE_OF = {word: tone for tone, words in _TONES.items() for word in words}
+
+
+@register.filter
+def tone(status: object) -> str:
+    """The badge tone of a status word: good, bad, busy, waiting or neutral."""
+    return TONE_OF.get(str(status), "neutral")
+
+
+@register.simple_tag
+def badge(status: object, label: object = None) -> SafeString:
+    """A status badge: `{% badge run.status %}`."""
+    word = str(status)
+    return format_html('<span class="badge badge-{}" data-status="{}">{}</span>', tone(word), word,
+                       str(label) if label is not None else word.replace("_", " "))
+
+
+@register.filter
+def age(seconds: object) -> str:
+    """A duration for people: "0 s", "4.2 s", "3 min 5 s", "2 h 10 min" (as ops.js writes it)."""
+    try:
+        value = max(float(str(seconds)), 0.0)
+    except ValueError:
+        return "—"
+    if value < 10:
+        return f"{value:.1f} s" if value else "0 s"
+    if value < 60:
+        return f"{value:.0f} s"
+    if value < 3600:
+        return f"{int(value // 60)} min {int(value % 60)} s"
+    return f"{int(value // 3600)} h {int(value % 3600 // 60)} min"
+
+
+@register.filter
+def pretty_json(value: object) -> str:
+    """A JSON value as indented JSON text (payloads are JSON; Python's repr is not)."""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
