@@ -9,6 +9,8 @@ python3 scripts/services.py start >/dev/null
 
 echo "[test] ruff";  .venv/bin/ruff check .
 echo "[test] mypy";  .venv/bin/mypy .
+echo "[test] import contracts (adr/0013-layers.md)"
+.venv/bin/lint-imports --no-cache
 echo "[test] migrations are up to date"
 .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null
 echo "[test] pytest"

@@ -259,6 +259,10 @@ SANDBOX_FILE_SIZE_MB = env_int("SANDBOX_FILE_SIZE_MB", 4, minimum=1)
 SANDBOX_OUTPUT_KB = env_int("SANDBOX_OUTPUT_KB", 64, minimum=1)
 # Size of the sandbox's /tmp (a tmpfs, so it is memory): its only writable place.
 SANDBOX_TMP_MB = env_int("SANDBOX_TMP_MB", 16, minimum=1)
+# What grades submissions: a dotted path to a function returning a grader
+# (core.learning.grading.Grader). Every Ferry process uses the sandbox; tests of the grading
+# plumbing substitute a fake here.
+LEARNING_GRADER = env_str("LEARNING_GRADER", "core.learning.grading.sandbox_grader")
 # The isolation tool and the interpreter that runs submissions: the system Python, never the
 # project's virtualenv (it must not be visible in the sandbox).
 SANDBOX_BWRAP = env_str("SANDBOX_BWRAP", "/usr/bin/bwrap")

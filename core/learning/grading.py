@@ -10,30 +10,34 @@ in the middle leaves the submission `running` with its attempt open; a redeliver
 same event resumes it (the claim accepts the event that holds it), and otherwise
 heal_pending_gradings re-enqueues it after its deadline.
 
-The sandbox refusing to run is one of two things (its SandboxUnavailable says which, by
-`permanent`): this machine offers no isolation at all (permanent: the submission errors
-with the reason, and nothing is retried: fail closed), or one run failed to start (not
-permanent: the delivery fails and the outbox retries it with a backoff; if every retry
-fails the event is dead-lettered, and heal_pending_gradings takes the submission over
-after its deadline).
+The grader is a port (Grader, below): the sandbox (core/learning/sandbox) in every process,
+a fake in tests of this plumbing, chosen by the LEARNING_GRADER setting. The sandbox
+refusing to run is one of two things (its SandboxUnavailable says which, by `permanent`):
+this machine offers no isolation at all (permanent: the submission errors with the reason,
+and nothing is retried: fail closed), or one run failed to start (not permanent: the
+delivery fails and the outbox retries it with a backoff; if every retry fails the event is
+dead-lettered, and heal_pending_gradings takes the submission over after its deadline).
 """
 
 from __future__ import annotations
 
-import importlib
+import sys
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from core.learning import queries
 from core.learning.models import GradingAttempt, Submission
+from core.learning.sandbox import GradeReport, Sandbox, SandboxHost, SandboxLimits, SandboxUnavailable
 from core.platform.channels import user_channel
 from outbox.emit import emit
 
@@ -42,17 +46,47 @@ log = structlog.get_logger(__name__)
 # Stored per test and per attempt; the sandbox already bounds what it captures (SANDBOX_OUTPUT_KB).
 TEST_OUTPUT_MAX = 4_000
 ATTEMPT_OUTPUT_MAX = 16_000
-SANDBOX_MODULE = "core.learning.sandbox"
 
 
-class GradeReportLike(Protocol):
-    """What the sandbox's grade() returns (core.learning.sandbox.GradeReport)."""
+class Grader(Protocol):
+    """Grades one submission: a GradeReport for anything the code does; SandboxUnavailable
+    (permanent or not) when nothing ran."""
 
-    status: str
-    tests: list[Any]  # TestOutcome: name, status, output, duration_ms, reason
-    duration_ms: int
-    output: str
-    isolation: str
+    def grade(self, source: str, tests: str) -> GradeReport: ...
+
+
+def sandbox_host() -> SandboxHost:
+    """This machine's sandbox as the SANDBOX_* settings describe it; the project checkout and
+    the virtualenv running this process must be invisible inside."""
+    hidden = [Path(settings.BASE_DIR).resolve()]
+    if sys.prefix != sys.base_prefix:
+        hidden.append(Path(sys.prefix).resolve())
+    return SandboxHost(bwrap=settings.SANDBOX_BWRAP, python=settings.SANDBOX_PYTHON, user=settings.SANDBOX_USER,
+                       hidden=tuple(hidden))
+
+
+def sandbox_limits() -> SandboxLimits:
+    """The limits of one grading run, from the SANDBOX_* settings."""
+    return SandboxLimits(cpu_s=settings.SANDBOX_CPU_S, wall_s=settings.SANDBOX_WALL_S,
+                         memory_mb=settings.SANDBOX_MEMORY_MB, processes=settings.SANDBOX_PROCESSES,
+                         file_size_mb=settings.SANDBOX_FILE_SIZE_MB, output_kb=settings.SANDBOX_OUTPUT_KB,
+                         tmp_mb=settings.SANDBOX_TMP_MB)
+
+
+def sandbox_grader() -> Grader:
+    """The grader every Ferry process uses (LEARNING_GRADER's default)."""
+    return Sandbox(sandbox_host(), sandbox_limits())
+
+
+def configured_grader() -> Grader:
+    """The grader LEARNING_GRADER names (a dotted path to a function returning one). One that
+    cannot be loaded refuses grading, like a machine without isolation (fail closed)."""
+    try:
+        factory = import_string(settings.LEARNING_GRADER)
+    except ImportError as exc:
+        raise GradingRefused(f"Grading refused: the grader cannot be loaded ({exc}).") from None
+    grader: Grader = factory()
+    return grader
 
 
 class GradingRefused(Exception):
@@ -109,41 +143,33 @@ def start_grading(submission_id: int, tenant_id: int, event_id: uuid.UUID | str 
                         tests=submission.version.tests)
 
 
-def run_sandbox(claim: GradingClaim) -> GradeReportLike:
-    """Run the claimed submission against its tests in the sandbox. Raises GradingRefused when
-    no isolation is possible (or the sandbox is not installed): never runs code unconfined.
-    Raises GradingUnavailable when this run could not start (worth a retry).
+def run_sandbox(claim: GradingClaim, grader: Grader) -> GradeReport:
+    """Run the claimed submission against its tests with `grader`. Raises GradingRefused when
+    no isolation is possible: never runs code unconfined. Raises GradingUnavailable when this
+    run could not start (worth a retry).
     Must not be called inside a transaction: it takes up to SANDBOX_WALL_S seconds."""
     if connection.in_atomic_block:
         raise RuntimeError("the sandbox run must not hold a transaction open")
     try:
-        # Imported at call time: a sandbox package that cannot even be imported (a broken
-        # deployment) refuses grading like a machine without isolation does.
-        sandbox: Any = importlib.import_module(SANDBOX_MODULE)
-    except ImportError as exc:
-        raise GradingRefused(f"Grading refused: the sandbox is not installed ({exc}).") from None
-    try:
-        report: GradeReportLike = sandbox.grade(claim.source, claim.tests)
-    except sandbox.SandboxUnavailable as exc:
-        # No `permanent` attribute (an older sandbox): every refusal is final, as it was.
-        if getattr(exc, "permanent", True):
+        return grader.grade(claim.source, claim.tests)
+    except SandboxUnavailable as exc:
+        if exc.permanent:
             raise GradingRefused(str(exc) or "Grading refused: no isolation is available.") from None
         raise GradingUnavailable(str(exc) or "the sandbox did not start") from exc
-    return report
 
 
-def _test_rows(report: GradeReportLike) -> list[dict[str, Any]]:
+def _test_rows(report: GradeReport) -> list[dict[str, Any]]:
     return [{"name": str(t.name), "status": str(t.status), "duration_ms": int(t.duration_ms or 0),
              "reason": str(getattr(t, "reason", "") or ""), "output": _truncate(str(t.output or ""), TEST_OUTPUT_MAX)}
             for t in report.tests]
 
 
-def _status_of(report: GradeReportLike) -> str:
+def _status_of(report: GradeReport) -> str:
     status = str(report.status)
     return status if status in Submission.Status.values and status not in Submission.PENDING else "error"
 
 
-def record_grade(claim: GradingClaim, report: GradeReportLike) -> bool:
+def record_grade(claim: GradingClaim, report: GradeReport) -> bool:
     """Record the sandbox's report on the attempt, and on the submission if this attempt is
     still its current one (a heal may have moved on meanwhile); then tell the learner.
     Runs inside the task's effects() transaction. Returns True if the submission took it."""
@@ -210,7 +236,7 @@ def grade_submission(submission_id: int, tenant_id: int, event_id: uuid.UUID | s
         log.info("learning.grading_skipped", submission_id=submission_id, reason="not queued for this event")
         return None
     try:
-        report = run_sandbox(claim)  # seconds, outside any transaction
+        report = run_sandbox(claim, configured_grader())  # seconds, outside any transaction
     except GradingRefused as exc:
         log.error("learning.grading_refused", submission_id=submission_id, reason=str(exc))
         with effects():

@@ -21,6 +21,7 @@ from core.accounts.models import User
 from core.learning.channels import reviewers_channel
 from core.learning.models import Content, Kind, Notification, Reply, Review, Submission, Version
 from core.learning.rendering import Rendered, RenderRefused, render_body
+from core.learning.sandbox import UnrunnableTests, discover_tests
 from core.learning.text import clean_text
 from core.platform.channels import tenant_channel, user_channel
 from core.platform.errors import Conflict, Invalid, NotFound
@@ -63,36 +64,17 @@ def _text(value: object, field: str, max_length: int, *, required: bool = True) 
 
 
 def _test_names(source: str) -> list[str]:
-    """The test functions the grading harness will run, or Invalid (naming tests) with the
-    harness's reason for tests it cannot run (async tests, too many, unparsable...)."""
-    # At call time: the sandbox package starts nothing on import, but keep authoring's
-    # dependency on it to this one function.
-    from core.learning import sandbox
-
-    # TEMPORARY until core.learning.sandbox.discover_tests lands (the sandbox's own change).
-    discover_tests = getattr(sandbox, "discover_tests", _discover_tests_until_the_sandbox_has_it)
+    """The test functions the grading harness will run (the harness's own rule,
+    core.learning.sandbox.discover_tests), or Invalid naming tests with its reason."""
     try:
-        return list(discover_tests(source))
-    except ValueError as exc:
+        return discover_tests(source)
+    except UnrunnableTests as exc:
         raise Invalid(f"tests: {exc}", field="tests") from None
-    except SyntaxError as exc:  # the parser's own refusals, should the harness let one through
-        raise Invalid(f"tests are not valid Python: line {exc.lineno}: {exc.msg}", field="tests") from None
+    except (SyntaxError, ValueError) as exc:  # the parser's own refusals
+        line = f"line {exc.lineno}: {exc.msg}" if isinstance(exc, SyntaxError) else str(exc)
+        raise Invalid(f"tests are not valid Python: {line}", field="tests") from None
     except (RecursionError, MemoryError):
         raise Invalid("tests nest too deeply to parse", field="tests") from None
-
-
-def _discover_tests_until_the_sandbox_has_it(source: str) -> list[str]:
-    import ast
-
-    names = []
-    for node in ast.parse(source, filename="tests.py").body:
-        if isinstance(node, ast.AsyncFunctionDef) and node.name.startswith("test_"):
-            raise ValueError(f"{node.name} is async; the harness runs plain functions only")
-        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_") and node.name not in names:
-            names.append(node.name)
-    if len(names) > 100:
-        raise ValueError(f"the tests define {len(names)} test functions; at most 100 are allowed")
-    return names
 
 
 def validate_tests(kind: str, tests: object) -> str:

@@ -131,17 +131,28 @@ def load_limits() -> Limits:
         return Limits(**json.load(f))
 
 
-def discover_tests(path: str) -> list[str]:
+class UnrunnableTests(ValueError):
+    """The tests parse, but define functions the harness cannot run (async, or too many)."""
+
+
+def discover_tests(source: str | bytes) -> list[str]:
     """Names of the module-level `def test_*` functions, in definition order.
 
-    Found by parsing, not importing: importing the tests would run the submission here.
+    The one rule for which tests a problem has: authoring checks a problem's tests with it
+    (core/learning/services.py) and the harness runs what it finds. Found by parsing, not
+    importing: importing the tests would run the submission. Raises SyntaxError (or
+    ValueError) for source that does not parse, UnrunnableTests for an async test function
+    or more than MAX_TESTS of them.
     """
-    with open(path, "rb") as f:
-        tree = ast.parse(f.read(), filename="grading_tests.py")
+    tree = ast.parse(source, filename="grading_tests.py")
     names: list[str] = []
     for node in tree.body:
+        if isinstance(node, ast.AsyncFunctionDef) and node.name.startswith("test_"):
+            raise UnrunnableTests(f"{node.name} is async; the harness runs plain functions only")
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test_") and node.name not in names:
             names.append(node.name)
+    if len(names) > MAX_TESTS:
+        raise UnrunnableTests(f"the tests define {len(names)} test functions; at most {MAX_TESTS} are allowed")
     return names
 
 
@@ -533,13 +544,14 @@ def main() -> int:
     emit({"event": "ready"})
     deadline = time.monotonic() + limits.wall_s
     try:
-        names = discover_tests(TESTS_FILE)
+        with open(TESTS_FILE, "rb") as f:
+            names = discover_tests(f.read())
+    except UnrunnableTests as exc:
+        return finish(f"The tests cannot be run: {exc}.")
     except Exception as exc:  # a SyntaxError, or a parser limit, in the problem's tests
         return finish(f"The tests could not be parsed: {one_line(exc)}")
     if not names:
         return finish("The tests define no test_* function.")
-    if len(names) > MAX_TESTS:
-        return finish(f"The tests define {len(names)} test functions; at most {MAX_TESTS} are allowed.")
     emit({"event": "plan", "tests": names})
     run_all(names, limits, deadline)
     emit({"event": "done"})

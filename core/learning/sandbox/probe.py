@@ -1,4 +1,5 @@
-"""Which isolation works on this machine, found by a real tiny sandboxed run, once per process.
+"""Which isolation works on this machine, found by a real tiny sandboxed run, once per process
+(and per SandboxHost: the caller says which bwrap, interpreter and user to use).
 
 Fail closed: anything short of a passing self-test (bwrap missing, user namespaces
 refused by the kernel or a container's seccomp/AppArmor profile, the interpreter
@@ -10,23 +11,22 @@ loaded machine) does not disable a worker until it restarts.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import structlog
-from django.conf import settings
 
 from core.learning.sandbox import bubblewrap, seccomp
-from core.learning.sandbox.reports import GradeReport, SandboxLimits, SandboxUnavailable
+from core.learning.sandbox.reports import GradeReport, SandboxHost, SandboxLimits, SandboxUnavailable
 from core.learning.sandbox.runner import run_harness
 
 MECHANISM = "bubblewrap"
 RETRY_AFTER_FAILURE_S = 60.0
 PROBE_LIMITS = SandboxLimits(cpu_s=5, wall_s=10, memory_mb=256, processes=8, file_size_mb=1, output_kb=16, tmp_mb=1)
-# Host paths that must never be visible in the sandbox, besides the project and its virtualenv.
+# Host paths that must never be visible in the sandbox, besides the host's own (the project and
+# its virtualenv: SandboxHost.hidden).
 ALWAYS_HIDDEN = ("/etc", "/home", "/root", "/var", "/run", "/proc", "/sys", "/usr/local/etc")
 ALLOWED_ENVIRONMENT = ("PATH", "HOME", "TMPDIR", "LANG", "PWD", "LC_CTYPE")
 
@@ -44,44 +44,44 @@ class Probe:
 
 
 _lock = threading.Lock()
-_probe: Probe | None = None
+_probes: dict[SandboxHost, Probe] = {}
 
 
-def isolation_available() -> str | None:
-    """The mechanism that confines submissions on this machine ("bubblewrap"), or None."""
-    return current_probe().mechanism
+def isolation_available(host: SandboxHost) -> str | None:
+    """The mechanism that confines submissions on this host ("bubblewrap"), or None."""
+    return current_probe(host).mechanism
 
 
-def require_isolation() -> tuple[str, bubblewrap.Environment]:
-    """The working mechanism and its environment; raises SandboxUnavailable if there is none."""
-    probe = current_probe()
+def require_isolation(host: SandboxHost) -> tuple[str, bubblewrap.Environment]:
+    """The working mechanism and its environment; raises SandboxUnavailable (permanent) if
+    there is none."""
+    probe = current_probe(host)
     if probe.mechanism is None or probe.environment is None:
-        raise SandboxUnavailable(f"Grading refused: no sandbox is available on this machine ({probe.reason}).")
+        raise SandboxUnavailable(f"Grading refused: no sandbox is available on this machine ({probe.reason}).",
+                                 permanent=True)
     return probe.mechanism, probe.environment
 
 
-def current_probe() -> Probe:
-    global _probe
+def current_probe(host: SandboxHost) -> Probe:
     with _lock:
-        stale = _probe is not None and _probe.mechanism is None and time.monotonic() - _probe.at > RETRY_AFTER_FAILURE_S
-        if _probe is None or stale:
-            _probe = run_probe()
-        return _probe
+        probe = _probes.get(host)
+        stale = probe is not None and probe.mechanism is None and time.monotonic() - probe.at > RETRY_AFTER_FAILURE_S
+        if probe is None or stale:
+            probe = _probes[host] = run_probe(host)
+        return probe
 
 
 def forget_probe() -> None:
     """Probe again on next use (after installing bubblewrap, or in tests)."""
-    global _probe
     with _lock:
-        _probe = None
+        _probes.clear()
 
 
-def run_probe() -> Probe:
+def run_probe(host: SandboxHost) -> Probe:
     started = time.monotonic()
     try:
-        hidden = hidden_paths()
-        env = bubblewrap.resolve_environment(settings.SANDBOX_BWRAP, settings.SANDBOX_PYTHON,
-                                             settings.SANDBOX_USER, hidden)
+        hidden = [Path(path).resolve() for path in host.hidden]
+        env = bubblewrap.resolve_environment(host.bwrap, host.python, host.user, hidden)
         env, report = self_test_run(env, hidden)
     except (bubblewrap.SandboxSetupError, SandboxUnavailable) as exc:
         return failed(str(exc), started)
@@ -113,14 +113,6 @@ def self_test_run(env: bubblewrap.Environment, hidden: list[Path]) -> tuple[bubb
 def failed(reason: str, started: float) -> Probe:
     log.warning("sandbox.unavailable", reason=reason)
     return Probe(None, None, reason, started)
-
-
-def hidden_paths() -> list[Path]:
-    """The project checkout and the virtualenv running this worker."""
-    paths = [Path(settings.BASE_DIR).resolve()]
-    if sys.prefix != sys.base_prefix:
-        paths.append(Path(sys.prefix).resolve())
-    return paths
 
 
 def self_test(hidden: list[Path]) -> str:

@@ -1,9 +1,11 @@
-"""What grading takes in (limits) and gives back (reports): plain, JSON-able dataclasses."""
+"""What grading takes in (the host's facts, the limits) and gives back (reports): plain,
+JSON-able dataclasses. The caller builds them from its configuration; the sandbox reads none."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 Status = Literal["passed", "failed", "error", "timed_out"]
@@ -11,12 +13,32 @@ STATUSES: tuple[Status, ...] = ("passed", "failed", "error", "timed_out")
 
 
 class SandboxUnavailable(RuntimeError):
-    """No isolation is possible here (or the sandbox could not even start): grading must refuse.
+    """Nothing of the submission ran, and it must never run unconfined instead.
 
-    Nothing of the submission ran when this is raised, so the caller may retry later or
-    mark the submission errored with this message; it must never fall back to running
-    the code unconfined.
+    `permanent`: this machine offers no isolation at all (the probe failed), so grading
+    refuses until the machine changes; otherwise this one run did not start (a fork refused
+    on a loaded machine, bwrap failing once), and a later run may well work.
     """
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class SandboxHost:
+    """Where and as whom submissions run on this machine, as its operator configured it.
+
+    bwrap and python are absolute paths (the system interpreter, never the project's
+    virtualenv); user is the unprivileged account a root worker runs submissions as;
+    hidden are host paths that must be invisible inside (the project and its virtualenv),
+    which the probe's self-test checks along with the system's own configuration.
+    """
+
+    bwrap: str = "/usr/bin/bwrap"
+    python: str = "/usr/bin/python3"
+    user: str = "ferry-sandbox"
+    hidden: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -46,21 +68,6 @@ class SandboxLimits:
             raise ValueError("SandboxLimits.memory_mb must be at least 16: the interpreter needs it")
         if self.processes < 2:
             raise ValueError("SandboxLimits.processes must be at least 2: the harness and one test")
-
-    @classmethod
-    def from_settings(cls) -> SandboxLimits:
-        """The limits configured by the SANDBOX_* settings."""
-        from django.conf import settings
-
-        return cls(
-            cpu_s=settings.SANDBOX_CPU_S,
-            wall_s=settings.SANDBOX_WALL_S,
-            memory_mb=settings.SANDBOX_MEMORY_MB,
-            processes=settings.SANDBOX_PROCESSES,
-            file_size_mb=settings.SANDBOX_FILE_SIZE_MB,
-            output_kb=settings.SANDBOX_OUTPUT_KB,
-            tmp_mb=settings.SANDBOX_TMP_MB,
-        )
 
     def to_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from core.learning.sandbox import bubblewrap
+from core.learning.sandbox.harness import MAX_TESTS
 from core.learning.sandbox.reports import STATUSES, GradeReport, SandboxLimits, SandboxUnavailable, Status, TestOutcome
 
 HARNESS_SOURCE = Path(__file__).with_name("harness.py")
 MAX_SOURCE_BYTES = 1024 * 1024  # per file; far above any exercise, far below a memory problem
-MAX_TESTS = 100  # harness.MAX_TESTS
 # How much one escaped character of output can weigh in the harness's JSON lines.
 JSON_EXPANSION = 6
 SEVERITY: dict[str, int] = {"passed": 0, "failed": 1, "error": 2, "timed_out": 3}
@@ -53,10 +53,10 @@ def run_harness(env: bubblewrap.Environment, source: str, tests: str, limits: Sa
                              tmp_bytes=limits.tmp_mb * 1024 * 1024, wall_s=limits.wall_s,
                              stdout_cap=stdout_cap(limits))
     except OSError as exc:
-        raise SandboxUnavailable(f"bubblewrap could not be started: {exc}") from exc
+        raise SandboxUnavailable(f"bubblewrap could not be started: {exc}", permanent=False) from exc
     events = parse_events(run.stdout)
     if not events.ready:
-        raise SandboxUnavailable("the sandbox did not start: " + diagnostics(run))
+        raise SandboxUnavailable("the sandbox did not start: " + diagnostics(run), permanent=False)
     return build_report(events, run, limits, isolation, elapsed_ms(started))
 
 

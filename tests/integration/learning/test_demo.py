@@ -8,8 +8,8 @@ import pytest
 
 from core.accounts.demo import seed_tenants_and_users
 from core.learning import demo
+from core.learning.grading import sandbox_grader
 from core.learning.models import Content, Version
-from core.learning.sandbox import grade
 from outbox.models import OutboxEvent
 
 pytestmark = pytest.mark.django_db
@@ -50,5 +50,5 @@ def test_every_demo_problem_is_solvable_in_the_sandbox() -> None:
     problems = [item for item in demo.HARBOR + demo.NORTHSIDE if item.tests]
     assert {p.title for p in problems} == set(REFERENCE_SOLUTIONS)
     for problem in problems:
-        report = grade(REFERENCE_SOLUTIONS[problem.title], problem.tests)
+        report = sandbox_grader().grade(REFERENCE_SOLUTIONS[problem.title], problem.tests)
         assert report.status == "passed", (problem.title, report.to_dict())

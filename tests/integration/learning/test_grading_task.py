@@ -1,16 +1,13 @@
 """The grading task's plumbing: claim, attempt records, result and live event, fail-closed
 refusal, redelivery and stragglers.
 
-The sandbox itself is replaced here by a tiny fake module, so these tests pin down only
+The grader is replaced here by a fake (tests/support/graders.py), so these tests pin down only
 what the task does around it; grading with the real sandbox is end-to-end
 (tests/e2e/test_learning_flow.py), and the sandbox's own hostile tests live with it.
 """
 
 from __future__ import annotations
 
-import sys
-import types
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -19,53 +16,21 @@ from django.db import connection
 from core.accounts.models import User
 from core.learning import grading, services
 from core.learning.models import Content, GradingAttempt, Kind, Submission
+from core.learning.sandbox import SandboxUnavailable
 from outbox.models import DeadLetter, OutboxEvent
 from tests.integration.learning.support import events_of, execute, pending_tasks, published
+from tests.support import graders
+from tests.support.graders import FakeGrader, report
 
 pytestmark = pytest.mark.usefixtures("outbox_db")
 
 
-@dataclass
-class FakeOutcome:
-    name: str
-    status: str
-    output: str = ""
-    duration_ms: int = 3
-
-
-@dataclass
-class FakeReport:
-    status: str
-    tests: list[FakeOutcome] = field(default_factory=list)
-    duration_ms: int = 12
-    output: str = ""
-    isolation: str = "fake"
-
-
-class FakeSandbox(types.ModuleType):
-    """Stands in for core.learning.sandbox: returns a canned report, or raises."""
-
-    class SandboxUnavailable(Exception):
-        pass
-
-    def __init__(self) -> None:
-        super().__init__("core.learning.sandbox")
-        self.report: FakeReport = FakeReport("passed", [FakeOutcome("test_adds", "passed")])
-        self.raises: BaseException | None = None
-        self.calls: list[tuple[str, str]] = []
-
-    def grade(self, source: str, tests: str, limits: Any = None) -> FakeReport:
-        self.calls.append((source, tests))
-        if self.raises is not None:
-            raise self.raises
-        return self.report
-
-
 @pytest.fixture
-def sandbox(monkeypatch: pytest.MonkeyPatch) -> FakeSandbox:
-    fake = FakeSandbox()
-    monkeypatch.setitem(sys.modules, grading.SANDBOX_MODULE, fake)
-    return fake
+def grader(settings: Any) -> FakeGrader:
+    """The grading plumbing's grader, replaced by a fake through its setting."""
+    graders.current = FakeGrader()
+    settings.LEARNING_GRADER = "tests.support.graders.fake_grader"
+    return graders.current
 
 
 @pytest.fixture
@@ -80,9 +45,8 @@ def grade_event() -> OutboxEvent:
 
 
 def test_a_graded_submission_records_its_attempt_and_tells_the_learner_live(
-        sandbox: FakeSandbox, submission: Submission, lena: User) -> None:
-    sandbox.report = FakeReport("failed", [FakeOutcome("test_adds", "passed"),
-                                           FakeOutcome("test_negative", "failed", "assert -1 == 1")])
+        grader: FakeGrader, submission: Submission, lena: User) -> None:
+    grader.report = report("failed", ("test_adds", "passed", ""), ("test_negative", "failed", "assert -1 == 1"))
     assert execute(grade_event()) == "failed"
     submission.refresh_from_db()
     assert (submission.status, submission.attempts, submission.duration_ms) == ("failed", 1, 12)
@@ -92,7 +56,7 @@ def test_a_graded_submission_records_its_attempt_and_tells_the_learner_live(
     assert (attempt.number, attempt.status, attempt.isolation) == (1, "failed", "fake")
     assert attempt.tests[1]["output"] == "assert -1 == 1"
     assert attempt.finished_at is not None
-    assert sandbox.calls == [(submission.source, submission.version.tests)]
+    assert grader.calls == [(submission.source, submission.version.tests)]
     [started] = events_of("submission.grading_started")
     [graded] = events_of("submission.graded")
     channel = f"tenant:{lena.tenant_id}:user:{lena.id}:events"
@@ -103,8 +67,8 @@ def test_a_graded_submission_records_its_attempt_and_tells_the_learner_live(
 
 
 def test_no_isolation_means_the_submission_errors_with_the_reason_and_is_not_retried(
-        sandbox: FakeSandbox, submission: Submission) -> None:
-    sandbox.raises = FakeSandbox.SandboxUnavailable("Grading refused: no sandbox is available (no bwrap).")
+        grader: FakeGrader, submission: Submission) -> None:
+    grader.raises = SandboxUnavailable("Grading refused: no sandbox is available (no bwrap).", permanent=True)
     event = grade_event()
     assert execute(event) == "error"
     submission.refresh_from_db()
@@ -115,38 +79,54 @@ def test_no_isolation_means_the_submission_errors_with_the_reason_and_is_not_ret
     assert events_of("submission.graded")[0].payload["status"] == "error"
 
 
-def test_a_missing_sandbox_fails_closed(monkeypatch: pytest.MonkeyPatch, submission: Submission) -> None:
-    monkeypatch.setitem(sys.modules, grading.SANDBOX_MODULE, None)  # importing it raises ImportError
+def test_a_grader_that_cannot_be_loaded_fails_closed(settings: Any, submission: Submission) -> None:
+    settings.LEARNING_GRADER = "core.learning.no_such_sandbox.grader"
     assert execute(grade_event()) == "error"
     submission.refresh_from_db()
     assert submission.status == "error"
-    assert "sandbox is not installed" in submission.error
+    assert "the grader cannot be loaded" in submission.error
+
+
+def test_a_run_that_did_not_start_is_retried_by_its_event_and_then_graded(
+        grader: FakeGrader, submission: Submission) -> None:
+    grader.raises = SandboxUnavailable("the sandbox did not start: exit status 1", permanent=False)
+    event = grade_event()
+    execute(event)
+    submission.refresh_from_db()
+    assert submission.status == "running"  # held by its event, whose retry opens the next attempt
+    attempt = GradingAttempt.objects.get(submission=submission)
+    assert (attempt.status, attempt.isolation) == ("error", "none")
+    assert "the sandbox did not start" in attempt.error
+    assert OutboxEvent.objects.get(id=event.id).status == "pending"  # rescheduled with a backoff
+    grader.raises = None
+    assert execute(OutboxEvent.objects.get(id=event.id)) == "passed"
+    assert list(submission.grading_attempts.values_list("number", "status")) == [(1, "error"), (2, "passed")]
 
 
 def test_an_unexpected_failure_is_retried_by_the_same_event_which_resumes_the_claim(
-        sandbox: FakeSandbox, submission: Submission) -> None:
-    sandbox.raises = RuntimeError("worker blew up")
+        grader: FakeGrader, submission: Submission) -> None:
+    grader.raises = RuntimeError("worker blew up")
     event = grade_event()
     execute(event)
     submission.refresh_from_db()
     assert (submission.status, str(submission.claimed_event)) == ("running", str(event.event_id))
     assert OutboxEvent.objects.get(id=event.id).status == "pending"  # rescheduled with a backoff
-    sandbox.raises = None
+    grader.raises = None
     assert execute(OutboxEvent.objects.get(id=event.id)) == "passed"
     submission.refresh_from_db()
     assert (submission.status, submission.attempts) == ("passed", 2)
     assert list(submission.grading_attempts.values_list("number", "status")) == [(1, "lost"), (2, "passed")]
 
 
-def test_another_event_for_a_running_submission_does_nothing(sandbox: FakeSandbox, submission: Submission) -> None:
+def test_another_event_for_a_running_submission_does_nothing(grader: FakeGrader, submission: Submission) -> None:
     assert grading.start_grading(submission.id, submission.tenant_id, "11111111-1111-4111-8111-111111111111")
     assert execute(grade_event()) is None
-    assert sandbox.calls == []
+    assert grader.calls == []
     submission.refresh_from_db()
     assert (submission.status, submission.attempts) == ("running", 1)
 
 
-def test_a_straggling_result_does_not_overwrite_a_newer_attempt(sandbox: FakeSandbox,
+def test_a_straggling_result_does_not_overwrite_a_newer_attempt(grader: FakeGrader,
                                                                   submission: Submission) -> None:
     from django.db import transaction
 
@@ -159,7 +139,7 @@ def test_a_straggling_result_does_not_overwrite_a_newer_attempt(sandbox: FakeSan
     assert new is not None
     assert new.attempt == 2
     with transaction.atomic():
-        assert grading.record_grade(old, FakeReport("failed")) is False
+        assert grading.record_grade(old, report("failed")) is False
     submission.refresh_from_db()
     assert (submission.status, submission.attempts) == ("running", 2)
 
@@ -176,7 +156,7 @@ def test_the_grading_task_uses_the_interactive_queue_and_limits_below_the_heal_d
 
 
 def test_grading_runs_against_the_version_that_was_live_when_submitted(
-        sandbox: FakeSandbox, bob: User, submission: Submission) -> None:
+        grader: FakeGrader, bob: User, submission: Submission) -> None:
     from tests.integration.learning.support import next_approved
 
     content = Content.objects.get(id=submission.problem_id)
@@ -184,4 +164,4 @@ def test_grading_runs_against_the_version_that_was_live_when_submitted(
                           tests="import solution\n\ndef test_other():\n    assert solution.add(2, 2) == 4\n")
     services.publish_version(newer.id, bob)
     execute(grade_event())
-    assert sandbox.calls[0][1] == submission.version.tests
+    assert grader.calls[0][1] == submission.version.tests

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from core.learning.grading import sandbox_host
 from core.learning.sandbox import GradeReport, SandboxLimits, TestOutcome, grade, isolation_available
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -23,6 +24,8 @@ PR_SET_CHILD_SUBREAPER = 36
 # Small limits keep the suite fast and gentle on a shared two-core machine.
 # The wall-clock limit is generous: it only bounds a run when something else went wrong.
 FAST = SandboxLimits(cpu_s=1, wall_s=15, memory_mb=128, processes=8, file_size_mb=1, output_kb=8, tmp_mb=4)
+# This machine's sandbox, as the settings describe it (the project and its virtualenv hidden).
+HOST = sandbox_host()
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ def descendants(root: int) -> list[str]:
 def worker_main(source: str, tests: str, limits: SandboxLimits, write_fd: int) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    report = grade(source, tests, limits)
+    report = grade(source, tests, limits, HOST)
     result = {"report": report.to_dict(), "leftovers": descendants(os.getpid())}
     data = json.dumps(result).encode()
     while data:
@@ -97,7 +100,7 @@ def grade_in_worker(source: str, tests: str, limits: SandboxLimits = FAST) -> Wo
 @pytest.fixture(scope="session", autouse=True)
 def sandbox_is_available() -> None:
     """Probe in this process, so forked workers inherit the result instead of probing again."""
-    assert isolation_available() == "bubblewrap", "bubblewrap must work here: run scripts/bootstrap.sh"
+    assert isolation_available(HOST) == "bubblewrap", "bubblewrap must work here: run scripts/bootstrap.sh"
 
 
 def outcome(report: GradeReport, name: str) -> TestOutcome:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from core.learning.sandbox import SandboxLimits, grade
-from tests.integration.sandbox.conftest import FAST, grade_in_worker, outcome
+from core.learning.grading import sandbox_limits
+from core.learning.sandbox import grade
+from tests.integration.sandbox.conftest import FAST, HOST, grade_in_worker, outcome
 
 ADD_TESTS = """
 import solution
@@ -110,7 +111,7 @@ def test_ten_megabytes_of_output_are_truncated_to_the_output_limit() -> None:
 
 
 def test_the_report_is_json_for_the_attempt_row() -> None:
-    report = grade("def add(a, b):\n    return a - b\n", ADD_TESTS, FAST)
+    report = grade("def add(a, b):\n    return a - b\n", ADD_TESTS, FAST, HOST)
 
     stored = json.loads(json.dumps(report.to_dict()))
     assert stored["status"] == "failed"
@@ -123,7 +124,7 @@ def test_the_report_is_json_for_the_attempt_row() -> None:
 def test_limits_default_to_the_sandbox_settings(settings) -> None:
     settings.SANDBOX_CPU_S, settings.SANDBOX_OUTPUT_KB, settings.SANDBOX_TMP_MB = 3, 32, 8
 
-    limits = SandboxLimits.from_settings()
+    limits = sandbox_limits()
 
     assert (limits.cpu_s, limits.output_kb, limits.tmp_mb) == (3, 32, 8)
     assert limits.wall_s == settings.SANDBOX_WALL_S

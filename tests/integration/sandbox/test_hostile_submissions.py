@@ -16,7 +16,7 @@ from django.conf import settings
 
 from core.learning.sandbox import grade, seccomp
 from tests.helpers import wait_until
-from tests.integration.sandbox.conftest import FAST, grade_in_worker, outcome
+from tests.integration.sandbox.conftest import FAST, HOST, grade_in_worker, outcome
 
 SPIN = "def spin():\n    while True:\n        pass\n"
 
@@ -234,7 +234,7 @@ def test_only_a_private_loopback_exists():
 def test_the_apps_settings_code_and_secrets_are_invisible(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SECRET_KEY", "sentinel-secret-key-4711")
     monkeypatch.setenv("DATABASE_URL", "postgres://sentinel:sentinel-password-4711@127.0.0.1/ferry")
-    settings_file = os.path.join(settings.BASE_DIR, "core", "settings.py")
+    settings_file = os.path.join(settings.BASE_DIR, "core", "config", "settings.py")
     tests = f"""
 import os, sys
 
@@ -361,7 +361,7 @@ time.sleep(3600)
     worker = os.fork()
     if worker == 0:
         try:
-            grade(source, "import solution\ndef test_x():\n    pass\n", replace(FAST, wall_s=60))
+            grade(source, "import solution\ndef test_x():\n    pass\n", replace(FAST, wall_s=60), HOST)
         finally:
             os._exit(0)
     wait_until(lambda: processes_named(marker), timeout=10, message="the sandboxed submission to start")
