@@ -10,7 +10,9 @@ keyword arguments (plus tenant_id), the task id is the event id, and the message
 - a failure is retried through the outbox (back to pending with exponential backoff and
   jitter, ADR 0006), and after max_retries it becomes a dead letter;
 - every execution is recorded as a delivery attempt, so a message that kills its worker
-  each time (never reaching the failure handler) still ends as a dead letter.
+  each time (never reaching the failure handler) still ends as a dead letter;
+- a long-running consumer (a solve, a grading run, a heal) is a Job run by `run_job`:
+  claim, work outside any transaction, record inside effects() (outbox/jobs.py).
 """
 
 from __future__ import annotations
@@ -22,14 +24,19 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from django.db import connection, transaction
 
 from core.platform.tasks import FerryTask
 from outbox import delivery, queries
+from outbox.jobs import Job
 from outbox.models import DeliveryAttempt
+
+C = TypeVar("C")
+R = TypeVar("R")
+T = TypeVar("T")
 
 log = structlog.get_logger(__name__)
 
@@ -147,6 +154,38 @@ class OutboxTask(FerryTask):
         """Which execution of the current event this is (1 for the first); 1 outside the outbox."""
         execution = _execution.get()
         return execution.attempt if execution is not None else 1
+
+    @property
+    def event_id(self) -> str | None:
+        """The id of the outbox event being executed (the Celery task id the relay gives it)."""
+        task_id = self.request.id
+        return str(task_id) if task_id else None
+
+    def will_dead_letter(self, exc: BaseException) -> bool:
+        """Whether this failure ends the event as a dead letter rather than a retry (_fail's rule)."""
+        return isinstance(exc, PermanentFailure) or self.attempt > (self.max_retries or 0)
+
+    def run_job(self, job: Job[C, R, T]) -> T | None:
+        """Claim, work outside any transaction, record inside effects() (outbox/jobs.py).
+
+        Returns what `record` returned, or None when the claim found nothing to do (the event
+        is then simply completed). A failure is noted on the job (`failed`, final when the
+        event will be dead-lettered) and re-raised, so the outbox retries or dead-letters it;
+        the retry's claim resumes the job.
+        """
+        claimed = job.claim(self.event_id)
+        if claimed is None:
+            with self.effects():
+                return None
+        try:
+            result = job.work(claimed)
+            with self.effects():
+                return job.record(claimed, result)
+        except DuplicateDelivery:
+            raise  # another delivery of this event committed first: nothing to note
+        except Exception as exc:
+            job.failed(claimed, exc, final=self.will_dead_letter(exc))
+            raise
 
     def _already_processed(self, envelope: Envelope) -> bool:
         exists = _run_sql("SELECT 1 FROM outbox_inbox WHERE event_id = %(e)s", {"e": envelope.event_id})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -9,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -16,6 +18,9 @@ from django.db import connection
 
 from bench.processes import Process as _Process
 from bench.processes import wait_until
+from core.config.celery import app
+from outbox.consumers import ENVELOPE_HEADER, Envelope
+from outbox.models import OutboxEvent
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -33,6 +38,24 @@ def outbox_counts() -> dict[str, int]:
         cursor.execute("SELECT status, count(*) FROM outbox_log GROUP BY status")
         found = dict(cursor.fetchall())
     return {status: found.get(status, 0) for status in ("pending", "relayed", "completed", "dead")}
+
+
+def execute(event: OutboxEvent) -> Any:
+    """Run one task event in-process exactly as a worker runs the relay's message: the event is
+    claimed as the relay claims it (relayed, one more delivery), then its task runs with the
+    payload as keyword arguments plus the tenant, and the outbox envelope header. Returns the
+    task's result (None when it failed: the outbox has retried or dead-lettered it)."""
+    assert event.task_name is not None
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE outbox_event SET status = 'relayed', attempts = attempts + 1, relayed_at = now(), "
+                       "redeliver_at = now() + make_interval(secs => redeliver_after) "
+                       "WHERE id = %s AND status = 'pending'", [event.id])
+    header = Envelope(outbox_id=event.id, created_at=event.created_at, event_id=event.event_id,
+                      event_type=event.event_type, trace_id=event.trace_id, tenant_id=event.tenant_id).to_header()
+    kwargs = {**json.loads(json.dumps(event.payload)), "tenant_id": event.tenant_id}
+    headers: dict[str, Any] = {ENVELOPE_HEADER: header}
+    result = app.tasks[event.task_name].apply(kwargs=kwargs, task_id=str(event.event_id), headers=headers)
+    return result.result
 
 
 def free_port() -> int:

@@ -106,8 +106,9 @@ class Visit(models.Model):
 class OptimizeJob(models.Model):
     """One Optimize Day request: queued -> running -> done | failed (retries go back to queued).
 
-    Moves happen by conditional UPDATEs (services.py), never read-decide-save. At most one
-    job per tenant and date is queued or running: a second request gets that one.
+    A long-running job with the lifecycle columns of outbox/jobs.py (attempts, claimed_event,
+    deadline_at): moves happen by conditional UPDATEs (queries.py), never read-decide-save.
+    At most one job per tenant and date is queued or running: a second request gets that one.
     """
 
     class Status(models.TextChoices):
@@ -128,8 +129,11 @@ class OptimizeJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # When the status last moved; a queued or running job silent for too long is abandoned.
-    status_changed_at = models.DateTimeField(auto_now_add=True)
+    # The outbox event whose delivery holds the running job, so a redelivery of it resumes.
+    claimed_event = models.UUIDField(null=True, blank=True)
+    # A queued or running job still unfinished at its deadline was lost with its worker and
+    # is abandoned (set when queued, claimed or retried: OPTIMIZE_STALE_AFTER_S ahead).
+    deadline_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

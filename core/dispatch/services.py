@@ -36,7 +36,9 @@ from core.dispatch.models import (
 )
 from core.dispatch.optimize import DayPlan, time_of
 from core.platform.channels import tenant_channel
+from core.platform.db import fetch_as
 from core.platform.errors import Conflict, Invalid
+from outbox import jobs
 from outbox.emit import emit
 
 SKILLS = frozenset(Skill.values)
@@ -263,11 +265,13 @@ def request_optimize(tenant_id: int, day: date, *, actor_id: int | None) -> Opti
     and a rolled-back request leaves neither.
     """
     stale_s = settings.OPTIMIZE_STALE_AFTER_S
-    for (job_id,) in _fetch(queries.ABANDON_STALE_JOBS, {"tenant_id": tenant_id, "date": day, "stale_s": stale_s}):
+    error = f"abandoned: no progress for {stale_s} s (the worker was lost)"
+    for (job_id,) in _fetch(queries.ABANDON_STALE_JOBS, {"tenant_id": tenant_id, "date": day, "error": error}):
         _job_event("optimize.failed", job_id, tenant_id, day, error="abandoned", final=True)
     # Twice at most: the active job we collided with may finish between our insert and our read.
     for _ in range(2):
-        inserted = _fetch(queries.INSERT_JOB, {"tenant_id": tenant_id, "date": day, "actor_id": actor_id})
+        inserted = _fetch(queries.INSERT_JOB, {"tenant_id": tenant_id, "date": day, "actor_id": actor_id,
+                                               "stale_s": stale_s})
         if inserted:
             job_id = inserted[0][0]
             emit("optimize_day.requested", aggregate_type="optimize_job", aggregate_id=job_id,
@@ -292,12 +296,12 @@ class StartedJob:
 
 
 @transaction.atomic(durable=True)
-def start_optimize_job(tenant_id: int, job_id: int) -> StartedJob | None:
-    """Mark the job running; None if it is done, failed or not this tenant's (nothing to do)."""
-    rows = _fetch(queries.START_JOB, {"id": job_id, "tenant_id": tenant_id})
-    if not rows:
+def start_optimize_job(tenant_id: int, job_id: int, event_id: str | None = None) -> StartedJob | None:
+    """Claim the job for the delivery of `event_id` (outbox/jobs.py); None if it is done,
+    failed, not this tenant's or held by another delivery (nothing to do)."""
+    if jobs.claim(queries.OPTIMIZE_JOBS, job_id, tenant_id, event_id, settings.OPTIMIZE_STALE_AFTER_S) is None:
         return None
-    job = StartedJob(*rows[0])
+    [job] = fetch_as(StartedJob, queries.CLAIMED_JOB, {"id": job_id})
     _job_event("optimize.started", job.id, tenant_id, job.date, attempt=job.attempts)
     return job
 
@@ -365,7 +369,7 @@ def changed_visit_ids(before: Mapping[int, Assignment], after: Mapping[int, Assi
 @transaction.atomic(durable=True)
 def record_optimize_failure(job_id: int, error: str, *, final: bool) -> None:
     """A solve attempt failed: queued again to be retried, or failed for good (`final`)."""
-    params = {"id": job_id, "error": error[:2000]}
+    params = {"id": job_id, "error": error[:2000], "stale_s": settings.OPTIMIZE_STALE_AFTER_S}
     rows = _fetch(queries.FAIL_JOB if final else queries.RETRY_JOB, params)
     if rows:
         tenant_id, day = rows[0]

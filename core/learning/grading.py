@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,6 +37,7 @@ from core.learning import queries
 from core.learning.models import GradingAttempt, Submission
 from core.learning.sandbox import GradeReport, Sandbox, SandboxHost, SandboxLimits, SandboxUnavailable
 from core.platform.channels import user_channel
+from outbox import jobs
 from outbox.emit import emit
 
 log = structlog.get_logger(__name__)
@@ -120,14 +119,10 @@ def start_grading(submission_id: int, tenant_id: int, event_id: uuid.UUID | str 
                   worker: str = "") -> GradingClaim | None:
     """Claim a queued submission (or the running one this event already holds) and open its
     attempt; None if there is nothing to grade (finished, or held by another delivery)."""
-    with connection.cursor() as cursor:
-        cursor.execute(queries.CLAIM_SUBMISSION, {"id": submission_id, "tenant_id": tenant_id,
-                                                  "event_id": str(event_id) if event_id else None,
-                                                  "deadline_s": settings.GRADING_DEADLINE_S})
-        row = cursor.fetchone()
-    if row is None:
+    attempt = jobs.claim(queries.SUBMISSIONS, submission_id, tenant_id, str(event_id) if event_id else None,
+                         settings.GRADING_DEADLINE_S)
+    if attempt is None:
         return None
-    attempt = int(row[0])
     now = timezone.now()
     # A previous attempt of the same delivery that never reported (its worker died) is lost.
     GradingAttempt.objects.filter(submission_id=submission_id, status=GradingAttempt.Status.RUNNING).update(
@@ -219,34 +214,43 @@ def record_unavailable(claim: GradingClaim, reason: str) -> None:
         error=_truncate(f"the sandbox did not start; retrying: {reason}", 2_000))
 
 
-def grade_submission(submission_id: int, tenant_id: int, event_id: uuid.UUID | str | None, worker: str,
-                     effects: Callable[[], AbstractContextManager[None]]) -> str | None:
-    """Grade one submission for the delivery of event `event_id`; `effects` opens the task's
-    effects() transaction (its inbox row and the event's completion commit with the result).
+@dataclass(frozen=True)
+class GradeSubmission:
+    """Grading one submission as a long-running consumer (outbox/jobs.py): claim it, run the
+    grader outside any transaction, record the result with the event's completion.
 
-    Returns the status recorded, or None if there was nothing to grade. No isolation on this
-    machine: the submission errors with the reason. GradingUnavailable (this run did not
-    start) and any unexpected error propagate, so the outbox retries the delivery, which
-    resumes the claim.
+    No isolation on this machine is a result, not a failure: the submission errors with the
+    reason (recorded like a grade) and nothing is retried. A run that did not start
+    (GradingUnavailable) is noted on its attempt and the delivery retried; any other failure
+    is retried too, and the retry resumes the claim.
     """
-    claim = start_grading(submission_id, tenant_id, event_id, worker=worker)
-    if claim is None:
-        with effects():  # nothing to do, but the event is done
-            pass
-        log.info("learning.grading_skipped", submission_id=submission_id, reason="not queued for this event")
-        return None
-    try:
-        report = run_sandbox(claim, configured_grader())  # seconds, outside any transaction
-    except GradingRefused as exc:
-        log.error("learning.grading_refused", submission_id=submission_id, reason=str(exc))
-        with effects():
-            record_refusal(claim, str(exc))
-        return Submission.Status.ERROR.value
-    except GradingUnavailable as exc:
-        log.warning("learning.sandbox_did_not_start", submission_id=submission_id, reason=str(exc))
-        record_unavailable(claim, str(exc))
-        raise
-    with effects():
-        record_grade(claim, report)
-    log.info("learning.graded", submission_id=submission_id, status=report.status, attempt=claim.attempt)
-    return str(report.status)
+
+    submission_id: int
+    tenant_id: int
+    worker: str = ""
+
+    def claim(self, event_id: str | None) -> GradingClaim | None:
+        claim = start_grading(self.submission_id, self.tenant_id, event_id, worker=self.worker)
+        if claim is None:
+            log.info("learning.grading_skipped", submission_id=self.submission_id, reason="not queued for this event")
+        return claim
+
+    def work(self, claim: GradingClaim) -> GradeReport | GradingRefused:
+        try:
+            return run_sandbox(claim, configured_grader())
+        except GradingRefused as refusal:
+            log.error("learning.grading_refused", submission_id=self.submission_id, reason=str(refusal))
+            return refusal
+
+    def record(self, claim: GradingClaim, result: GradeReport | GradingRefused) -> str:
+        if isinstance(result, GradingRefused):
+            record_refusal(claim, str(result))
+            return Submission.Status.ERROR.value
+        record_grade(claim, result)
+        log.info("learning.graded", submission_id=self.submission_id, status=result.status, attempt=claim.attempt)
+        return str(result.status)
+
+    def failed(self, claim: GradingClaim, error: BaseException, final: bool) -> None:
+        if isinstance(error, GradingUnavailable):
+            log.warning("learning.sandbox_did_not_start", submission_id=self.submission_id, reason=str(error))
+            record_unavailable(claim, str(error))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from outbox.jobs import JobTable
+
 # The text-search configuration; the same one computes learning_searchdocument.document
 # (a generated column, migration 0001), so queries and documents stem words alike.
 TS_CONFIG = "english"
@@ -143,17 +145,11 @@ DOCUMENT_TENANT_FILTER = sql.SQL("AND d.tenant_id = %(tenant_id)s")
 
 # --- grading ------------------------------------------------------------------------------------
 
-# A grading delivery takes a submission: a queued one, or the running one its own event already
-# holds (a redelivery after a worker died or a retry). Counting attempts here, in the same
-# statement, makes the attempt number the claim. A fresh deadline starts with the run.
-CLAIM_SUBMISSION = """
-UPDATE learning_submission
-SET status = 'running', attempts = attempts + 1, claimed_event = %(event_id)s, started_at = now(),
-    deadline_at = now() + make_interval(secs => %(deadline_s)s)
-WHERE id = %(id)s AND tenant_id = %(tenant_id)s
-  AND (status = 'queued' OR (status = 'running' AND claimed_event = %(event_id)s))
-RETURNING attempts
-"""
+# Submissions are long-running jobs (outbox/jobs.py): a grading delivery claims a queued one, or
+# the running one its own event already holds (a redelivery after a worker died, or a retry).
+# Counting attempts in the claim makes the attempt number the claim; the claim's lease is the
+# grading deadline. heal_pending_gradings (below) is what abandons them.
+SUBMISSIONS = JobTable("learning_submission")
 
 # --- heal_pending_gradings ----------------------------------------------------------------------
 

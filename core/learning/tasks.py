@@ -7,8 +7,6 @@ tenant's context (core.platform.tenancy), and commits its effects with the inbox
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
 from django.conf import settings
 
@@ -27,7 +25,7 @@ def _tenant(tenant_id: int | None) -> int:
     return tenant_id
 
 
-def _index(task: Any, tenant_id: int | None, content_id: int) -> str:
+def _index(task: OutboxTask, tenant_id: int | None, content_id: int) -> str:
     with task.effects():
         outcome = sync_search_document(int(content_id), _tenant(tenant_id))
     log.info("learning.indexed", content_id=content_id, action=outcome.action, version_id=outcome.version_id)
@@ -36,7 +34,7 @@ def _index(task: Any, tenant_id: int | None, content_id: int) -> str:
 
 @ferry_task(name="learning.index_content", queue="default", soft_time_limit=30, time_limit=45,
             base=OutboxTask, bind=True)
-def index_content(self: Any, tenant_id: int | None, content_id: int, version_id: int | None = None,
+def index_content(self: OutboxTask, tenant_id: int | None, content_id: int, version_id: int | None = None,
                   live_seq: int | None = None) -> str:
     """A content's live version changed (published, unpublished, rolled back): bring its search
     document up to date. version_id/live_seq say what the event saw; the task writes the
@@ -46,7 +44,7 @@ def index_content(self: Any, tenant_id: int | None, content_id: int, version_id:
 
 @ferry_task(name="learning.reindex_content", queue="batch", soft_time_limit=30, time_limit=45,
             base=OutboxTask, bind=True)
-def reindex_content(self: Any, tenant_id: int | None, content_id: int, gap: str = "",
+def reindex_content(self: OutboxTask, tenant_id: int | None, content_id: int, gap: str = "",
                     heal_run_id: int | None = None) -> str:
     """heal_search_index found this content's document missing, stale or not live: the same
     work as index_content, on the batch queue so a large repair never delays routine indexing."""
@@ -55,7 +53,7 @@ def reindex_content(self: Any, tenant_id: int | None, content_id: int, gap: str 
 
 @ferry_task(name="learning.notify", queue="default", soft_time_limit=30, time_limit=45,
             base=OutboxTask, bind=True)
-def notify(self: Any, tenant_id: int | None, source: str, source_id: int) -> int:
+def notify(self: OutboxTask, tenant_id: int | None, source: str, source_id: int) -> int:
     """Fan a review event out as notifications (rows and live events); returns rows written."""
     if source not in CAUSES:
         raise PermanentFailure(f"unknown notification source {source!r}")
@@ -69,9 +67,9 @@ def notify(self: Any, tenant_id: int | None, source: str, source_id: int) -> int
 @ferry_task(name="learning.grade_submission", queue="interactive",
             soft_time_limit=settings.GRADING_SOFT_TIME_LIMIT_S, time_limit=settings.GRADING_TIME_LIMIT_S,
             base=OutboxTask, bind=True, max_retries=2)
-def grade_submission(self: Any, tenant_id: int | None, submission_id: int) -> str | None:
+def grade_submission(self: OutboxTask, tenant_id: int | None, submission_id: int) -> str | None:
     """Grade a submission in the sandbox and record the result (core/learning/grading.py).
     Returns the status recorded, or None if there was nothing to grade; a failure is retried
     through the outbox, and the retry resumes the claim."""
-    return grading.grade_submission(int(submission_id), _tenant(tenant_id), self.request.id,
-                                    str(self.request.hostname or ""), self.effects)
+    job = grading.GradeSubmission(int(submission_id), _tenant(tenant_id), str(self.request.hostname or ""))
+    return self.run_job(job)

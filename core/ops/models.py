@@ -55,8 +55,12 @@ class HealRun(models.Model):
     by_tenant = models.JSONField(default=dict, blank=True)
     # What was (or, in a dry run, would be) repaired: [{"tenant_id", "action", ...}], capped.
     details = models.JSONField(default=list, blank=True)
-    # The outbox event whose delivery runs it, so a redelivery of that event may resume it.
+    # A long-running job with the lifecycle columns of outbox/jobs.py: the outbox event whose
+    # delivery runs it (a redelivery of that event may resume it), how many deliveries have
+    # claimed it, and when a run still `running` was lost with its process.
     claimed_event = models.UUIDField(null=True, blank=True)
+    attempts = models.IntegerField(default=0)
+    deadline_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [

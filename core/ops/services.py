@@ -12,10 +12,10 @@ from __future__ import annotations
 import getpass
 import socket
 import uuid
+from datetime import timedelta
 
 import structlog
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from core.accounts.models import User
@@ -24,6 +24,7 @@ from core.ops.models import HealRun
 from core.platform.channels import platform_channel, tenant_channel
 from core.platform.errors import NotFound
 from core.platform.heals import HEALS, HealResult
+from outbox import jobs
 from outbox.emit import emit
 
 log = structlog.get_logger(__name__)
@@ -84,13 +85,12 @@ def request_heal(name: str, *, trigger: str, actor: User | None = None, actor_la
 
 
 @transaction.atomic(durable=True)
-def claim_heal_run(run_id: int, event_id: uuid.UUID | str | None) -> HealRun | None:
+def claim_heal_run(run_id: int, tenant_id: int | None, event_id: uuid.UUID | str | None) -> HealRun | None:
     """queued -> running for this delivery (or the running run this same event already holds,
-    when its worker died); None if the run is finished or held by another delivery."""
+    when its worker died), until ABANDONED_TASK_RUN_S from now; None if the run is finished,
+    another scope's, or held by another delivery."""
     event = str(event_id) if event_id else None
-    held = Q(status=HealRun.Status.QUEUED) | Q(status=HealRun.Status.RUNNING, claimed_event=event)
-    if not HealRun.objects.filter(held, id=run_id).update(
-            status=HealRun.Status.RUNNING, started_at=timezone.now(), claimed_event=event):
+    if jobs.claim(queries.HEAL_RUNS, run_id, tenant_id, event, ABANDONED_TASK_RUN_S) is None:
         return None
     run = HealRun.objects.get(id=run_id)
     _announce("heal.started", run)
@@ -104,7 +104,8 @@ def start_command_run(name: str, *, dry_run: bool = False, tenant_id: int | None
     now = timezone.now()
     run = HealRun.objects.create(
         name=_check_name(name), trigger=HealRun.Trigger.COMMAND, actor_label=actor_label or command_actor_label(),
-        dry_run=dry_run, tenant_id=tenant_id, status=HealRun.Status.RUNNING, requested_at=now, started_at=now)
+        dry_run=dry_run, tenant_id=tenant_id, status=HealRun.Status.RUNNING, requested_at=now, started_at=now,
+        attempts=1, deadline_at=now + timedelta(seconds=ABANDONED_COMMAND_RUN_S))
     _announce("heal.started", run)
     return run
 
@@ -114,8 +115,8 @@ def reap_abandoned_runs() -> list[int]:
     """Fail every run left `running` past its limit by a process that died, with the reason,
     and announce each. Returns their ids."""
     with connection.cursor() as cursor:
-        cursor.execute(queries.REAP_ABANDONED_RUNS, {"task_limit_s": ABANDONED_TASK_RUN_S,
-                                                     "command_limit_s": ABANDONED_COMMAND_RUN_S})
+        cursor.execute(queries.REAP_ABANDONED_RUNS, {
+            "error": "no outcome before its deadline: the process running it was lost"})
         reaped = [int(row[0]) for row in cursor.fetchall()]
     for run in HealRun.objects.filter(id__in=reaped).order_by("id"):
         _announce("heal.finished", run)

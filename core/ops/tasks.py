@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from core.ops.jobs import RunHeal
 from core.ops.models import HealRun
-from core.ops.services import HEAL_TASK_TIME_LIMIT_S, claim_heal_run, execute_heal, finish_heal_run, request_heal
+from core.ops.services import HEAL_TASK_TIME_LIMIT_S, request_heal
 from core.platform.tasks import ferry_task
 from outbox.consumers import OutboxTask
 
 
 @ferry_task(name="ops.run_heal", queue="batch", soft_time_limit=HEAL_TASK_TIME_LIMIT_S - 60,
             time_limit=HEAL_TASK_TIME_LIMIT_S, base=OutboxTask, bind=True)
-def run_heal(self: Any, tenant_id: int | None, run_id: int) -> str:
-    """Run a requested heal: claim the run, heal (repairs commit in chunks as they go), and
-    record the outcome with the event's completion. Returns the run's final status."""
-    run = claim_heal_run(int(run_id), self.request.id)
-    if run is None:
-        with self.effects():  # already finished, or another delivery holds it
-            pass
-        return "skipped"
-    result, error = execute_heal(run)
-    with self.effects():
-        finished = finish_heal_run(run.id, result, error)
-    return str(finished.status)
+def run_heal(self: OutboxTask, tenant_id: int | None, run_id: int) -> str:
+    """Run a requested heal (core/ops/jobs.py). Returns the run's final status, or "skipped"
+    when it was already finished or another delivery holds it."""
+    return self.run_job(RunHeal(int(run_id), tenant_id)) or "skipped"
 
 
 @ferry_task(name="ops.request_heal", queue="batch", soft_time_limit=30, time_limit=60)

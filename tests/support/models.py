@@ -14,3 +14,20 @@ class Effect(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class LongJob(models.Model):
+    """A table with the lifecycle columns of outbox/jobs.py, for testing them on their own."""
+
+    tenant_id = models.BigIntegerField(null=True)
+    status = models.CharField(max_length=10, default="queued")
+    attempts = models.IntegerField(default=0)
+    claimed_event = models.UUIDField(null=True)
+    started_at = models.DateTimeField(null=True)
+    deadline_at = models.DateTimeField(null=True)
+    finished_at = models.DateTimeField(null=True)
+    error = models.TextField(blank=True)
+    notes = models.JSONField(default=list)
+
+    def __str__(self) -> str:
+        return f"long job {self.pk} ({self.status})"

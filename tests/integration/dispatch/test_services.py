@@ -26,7 +26,8 @@ def test_a_request_racing_an_uncommitted_one_waits_and_returns_its_job(harbor: T
     results: list[services.OptimizeRequest] = []
     with psycopg.connect(**conninfo()) as other, psycopg.connect(**conninfo(), autocommit=True) as watcher:
         # Another request has inserted its job and not committed yet.
-        row = other.execute(INSERT_JOB, {"tenant_id": harbor.pk, "date": DAY, "actor_id": None}).fetchone()
+        row = other.execute(INSERT_JOB, {"tenant_id": harbor.pk, "date": DAY, "actor_id": None,
+                                         "stale_s": 1800}).fetchone()
         assert row is not None
         theirs = row[0]
         racer = threading.Thread(target=_request, args=(harbor, results))
@@ -56,8 +57,8 @@ def _waiting_on_a_lock(connection: psycopg.Connection[tuple[object, ...]]) -> bo
 @pytest.mark.django_db
 def test_a_job_silent_for_too_long_is_abandoned_by_the_next_request(harbor: Tenant, settings: object) -> None:
     stuck = services.request_optimize(harbor.pk, DAY, actor_id=None).job
-    OptimizeJob.objects.filter(pk=stuck.pk).update(status="running",
-                                                   status_changed_at=timezone.now() - timedelta(hours=1))
+    OptimizeJob.objects.filter(pk=stuck.pk).update(status="running",  # claimed an hour ago
+                                                   deadline_at=timezone.now() - timedelta(minutes=30))
     fresh = services.request_optimize(harbor.pk, DAY, actor_id=None)
     stuck.refresh_from_db()
     assert fresh.created
@@ -68,8 +69,8 @@ def test_a_job_silent_for_too_long_is_abandoned_by_the_next_request(harbor: Tena
 @pytest.mark.django_db
 def test_a_busy_job_is_not_abandoned(harbor: Tenant) -> None:
     running = services.request_optimize(harbor.pk, DAY, actor_id=None).job
-    OptimizeJob.objects.filter(pk=running.pk).update(status="running",
-                                                     status_changed_at=timezone.now() - timedelta(minutes=5))
+    OptimizeJob.objects.filter(pk=running.pk).update(status="running",  # claimed five minutes ago
+                                                     deadline_at=timezone.now() + timedelta(minutes=25))
     again = services.request_optimize(harbor.pk, DAY, actor_id=None)
     assert (again.job.pk, again.created) == (running.pk, False)
 

@@ -1,0 +1,47 @@
+"""Optimize Day as a long-running consumer (outbox/jobs.py): claim the job, solve the day
+outside any transaction (it takes seconds), record the plan with the event's completion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from core.dispatch import optimize, selectors, services
+from core.dispatch.optimize import DayPlan
+from core.dispatch.services import StartedJob
+from outbox.consumers import PermanentFailure
+from solver import ProblemError
+
+
+def readable(exc: BaseException) -> str:
+    """A failure as the dispatcher reads it on the job."""
+    text = str(exc).strip()
+    if isinstance(exc, PermanentFailure) or not text:
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
+@dataclass(frozen=True)
+class OptimizeDay:
+    tenant_id: int
+    job_id: int
+
+    def claim(self, event_id: str | None) -> StartedJob | None:
+        return services.start_optimize_job(self.tenant_id, self.job_id, event_id)
+
+    def work(self, job: StartedJob) -> DayPlan:
+        try:
+            return optimize.solve_day(selectors.optimize_inputs(job.tenant_id, job.date),
+                                      time_limit=settings.OPTIMIZE_TIME_LIMIT_S, speed_kmh=settings.TRAVEL_SPEED_KMH,
+                                      detour_factor=settings.TRAVEL_DETOUR_FACTOR)
+        except ProblemError as exc:
+            # Malformed data does not heal by retrying: fail now, dead-letter the event.
+            raise PermanentFailure(f"the day cannot be routed: {exc}") from exc
+
+    def record(self, job: StartedJob, plan: DayPlan) -> str:
+        services.record_route_plan(job.id, plan)
+        return "done"
+
+    def failed(self, job: StartedJob, error: BaseException, final: bool) -> None:
+        services.record_optimize_failure(job.id, readable(error), final=final)
