@@ -1,5 +1,9 @@
-"""Shared fixtures. Story: Harbor Home Health (Alice dispatches, Bob reviews, Lena learns,
-Audrey audits, Oscar runs ops) and Northside Care, whose Carol must never see Harbor's data."""
+"""Shared fixtures: the story's cast and clean outbox and broker state.
+
+At Harbor Home Health, Alice dispatches, Bob and Rita review (nobody approves their own
+version), Lena learns, Audrey audits and Oscar runs ops. At Northside Care, Carol
+dispatches, reviews and learns, and must never see anything of Harbor's.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,11 @@ from collections.abc import Iterator
 import pytest
 import redis
 from django.conf import settings
-from django.contrib.auth.models import Group
 
 from core.accounts.models import Tenant, User
 from core.platform.roles import Role
-from tests.helpers import truncate_outbox
+from tests.helpers.outbox import truncate_outbox
+from tests.helpers.people import make_user
 
 
 @pytest.fixture
@@ -25,22 +29,40 @@ def northside(db: None) -> Tenant:
     return Tenant.objects.create(name="Northside Care", slug="northside")
 
 
-def make_user(username: str, tenant: Tenant | None, *roles: Role) -> User:
-    user = User.objects.create_user(username=username, password="pw", tenant=tenant,
-                                    is_staff=tenant is None)
-    # get_or_create: transactional tests flush the groups the data migration made.
-    user.groups.set([Group.objects.get_or_create(name=r.value)[0] for r in roles])
-    return user
-
-
 @pytest.fixture
 def alice(harbor: Tenant) -> User:
     return make_user("alice", harbor, Role.DISPATCHER)
 
 
 @pytest.fixture
+def bob(harbor: Tenant) -> User:
+    return make_user("bob", harbor, Role.REVIEWER)
+
+
+@pytest.fixture
+def rita(harbor: Tenant) -> User:
+    """A second reviewer at Harbor."""
+    return make_user("rita", harbor, Role.REVIEWER)
+
+
+@pytest.fixture
+def lena(harbor: Tenant) -> User:
+    return make_user("lena", harbor, Role.LEARNER)
+
+
+@pytest.fixture
+def audrey(harbor: Tenant) -> User:
+    return make_user("audrey", harbor, Role.AUDITOR)
+
+
+@pytest.fixture
+def oscar(harbor: Tenant) -> User:
+    return make_user("oscar", harbor, Role.OPS)
+
+
+@pytest.fixture
 def carol(northside: Tenant) -> User:
-    return make_user("carol", northside, Role.DISPATCHER)
+    return make_user("carol", northside, Role.DISPATCHER, Role.REVIEWER, Role.LEARNER)
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from core.accounts.models import User
-from tests.helpers import ROOT, processes, start_relay, start_web, start_worker
-from tests.integration.dispatch.stack import cookies_of
-from tests.integration.learning.fixtures import ensure_role_groups
+from tests.helpers.people import ensure_role_groups
+from tests.helpers.processes import ROOT, processes, start_relay, start_web, start_worker
+from tests.helpers.web import cookies_of
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "docs" / "screenshots"

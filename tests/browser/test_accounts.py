@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from core.accounts.models import Tenant, User
 from core.platform.roles import Role
 from tests.browser.conftest import Browsers
-from tests.conftest import make_user
+from tests.helpers.people import make_user
 
 
 def test_a_dispatcher_signs_in_sees_her_sections_and_signs_out(browsers: Browsers, harbor: Tenant) -> None:

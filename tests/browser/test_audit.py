@@ -13,8 +13,8 @@ from core.accounts.models import Tenant
 from core.learning.models import Kind
 from core.platform.roles import Role
 from tests.browser.conftest import Browsers, readme_screenshot
-from tests.conftest import make_user
-from tests.integration.learning.support import published
+from tests.helpers.learning import published
+from tests.helpers.people import make_user
 
 
 def test_an_auditor_filters_the_history_opens_an_event_and_exports_it(browsers: Browsers, harbor: Tenant) -> None:

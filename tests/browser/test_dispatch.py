@@ -12,9 +12,7 @@ from playwright.sync_api import expect
 from core.accounts.models import Tenant, User
 from core.dispatch import demo
 from core.dispatch.models import RoutePlan, Visit
-from core.platform.roles import Role
 from tests.browser.conftest import Browsers, readme_screenshot
-from tests.conftest import make_user
 
 
 class _Quiet:
@@ -27,11 +25,6 @@ def demo_day(harbor: Tenant, northside: Tenant) -> Any:
     """Harbor's demo day: ten clinicians and eighty visits in Boston (Northside has its own)."""
     demo.seed({"harbor": harbor, "northside": northside}, _Quiet())
     return demo.demo_day()
-
-
-@pytest.fixture
-def alice(harbor: Tenant) -> User:
-    return make_user("alice", harbor, Role.DISPATCHER)
 
 
 def test_a_dispatcher_adds_a_visit_fixing_the_field_the_form_names(browsers: Browsers, alice: User,

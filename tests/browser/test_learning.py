@@ -14,7 +14,7 @@ from core.learning import services
 from core.learning.models import Content, Version
 from core.platform.roles import Role
 from tests.browser.conftest import Browsers, readme_screenshot
-from tests.conftest import make_user
+from tests.helpers.people import make_user
 
 TESTS = ("import solution\n\n\ndef test_adds():\n    assert solution.add(1, 2) == 3\n\n\n"
          "def test_negatives():\n    assert solution.add(-2, -3) == -5\n")

@@ -13,7 +13,7 @@ from outbox import delivery
 from outbox.emit import emit
 from outbox.models import DeadLetter
 from tests.browser.conftest import Browsers, readme_screenshot
-from tests.conftest import make_user
+from tests.helpers.people import make_user
 
 
 def test_ops_watch_the_figures_redrive_a_dead_letter_and_run_a_dry_run_heal(browsers: Browsers,

@@ -20,9 +20,9 @@ from core.dispatch.models import OptimizeJob, RoutePlan, Visit
 from core.platform.channels import tenant_channel
 from outbox.emit import emit
 from outbox.models import OutboxEvent
-from tests.helpers import processes, start_relay, start_web, start_worker, wait_until
-from tests.integration.dispatch.conftest import add_clinician, add_visit
-from tests.integration.dispatch.stack import agency, announce, call, cookies_of, next_messages, open_stream
+from tests.helpers.dispatch import add_clinician, add_visit
+from tests.helpers.processes import processes, start_relay, start_web, start_worker, wait_until
+from tests.helpers.web import agency, announce, call, cookies_of, next_messages, open_stream
 
 pytestmark = pytest.mark.usefixtures("outbox_db", "broker")
 

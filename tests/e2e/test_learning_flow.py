@@ -13,29 +13,13 @@ import pytest
 from django.test import Client
 
 from bench.sse import Stream
-from core.accounts.models import Tenant, User
+from core.accounts.models import User
 from core.learning.models import GradingAttempt, Submission
-from core.platform.roles import Role
-from tests.helpers import processes, start_relay, start_web, start_worker, wait_until
-from tests.integration.dispatch.stack import cookies_of, open_stream
-from tests.integration.learning.fixtures import story_user
+from tests.helpers.processes import processes, start_relay, start_web, start_worker, wait_until
+from tests.helpers.web import cookies_of, open_stream
 
 pytestmark = pytest.mark.usefixtures("outbox_db", "broker")
 
-
-@pytest.fixture
-def bob(harbor: Tenant) -> User:
-    return story_user("bob", harbor, Role.REVIEWER)
-
-
-@pytest.fixture
-def rita(harbor: Tenant) -> User:
-    return story_user("rita", harbor, Role.REVIEWER)
-
-
-@pytest.fixture
-def lena(harbor: Tenant) -> User:
-    return story_user("lena", harbor, Role.LEARNER)
 
 TESTS = "import solution\n\n\ndef test_adds():\n    assert solution.add(1, 2) == 3\n\n\ndef test_negatives():\n" \
         "    assert solution.add(-2, -3) == -5\n"

@@ -14,27 +14,16 @@ import pytest
 import redis
 from django.db import connection
 
-from core.accounts.models import Tenant, User
+from core.accounts.models import User
 from core.learning import services
 from core.learning.heals import heal_pending_gradings, heal_search_index
 from core.learning.models import Kind, SearchDocument, Submission
-from core.platform.roles import Role
 from outbox.models import OutboxEvent
-from tests.helpers import RedisServer, processes, start_relay, start_worker, wait_until
-from tests.integration.learning.fixtures import story_user
-from tests.integration.learning.support import published
+from tests.helpers.learning import published
+from tests.helpers.processes import RedisServer, processes, start_relay, start_worker, wait_until
 
 pytestmark = pytest.mark.usefixtures("outbox_db")
 
-
-@pytest.fixture
-def bob(harbor: Tenant) -> User:
-    return story_user("bob", harbor, Role.REVIEWER)
-
-
-@pytest.fixture
-def lena(harbor: Tenant) -> User:
-    return story_user("lena", harbor, Role.LEARNER)
 
 SOLUTION = "def add(a, b):\n    return a + b\n"
 

@@ -18,10 +18,9 @@ from django.db import connection
 from bench.sse import Stream
 from core.accounts.models import Tenant, User
 from core.platform.channels import tenant_channel, user_channel
-from core.platform.roles import Role
-from tests.conftest import make_user
-from tests.helpers import Process, processes, start_relay, start_web
-from tests.integration.dispatch.stack import (
+from tests.helpers.people import make_user
+from tests.helpers.processes import Process, processes, start_relay, start_web
+from tests.helpers.web import (
     agency,
     announce,
     cookies_of,
@@ -52,11 +51,6 @@ def stack(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> It
     relay = start_relay(log_dir)
     with processes(web, relay):
         yield Stack(url, web)
-
-
-@pytest.fixture
-def bob(harbor: Tenant) -> User:
-    return make_user("bob", harbor, Role.REVIEWER)
 
 
 def test_strangers_get_401_and_users_without_an_agency_role_403(stack: Stack, harbor: Tenant) -> None:

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from outbox.emit import emit
 from outbox.models import DeliveryAttempt, InboxEntry, OutboxEvent
-from tests.helpers import processes, start_relay, start_worker, wait_until
+from tests.helpers.processes import processes, start_relay, start_worker, wait_until
 from tests.support.models import Effect
 
 pytestmark = pytest.mark.usefixtures("outbox_db", "broker")

@@ -19,12 +19,12 @@ from outbox.emit import emit
 from outbox.models import DeadLetter, DeliveryAttempt, InboxEntry, OutboxEvent
 from outbox.tasks import sweep_all
 from relays.conninfo import conninfo
-from tests.helpers import (
+from tests.helpers.outbox import outbox_counts
+from tests.helpers.processes import (
     PYTHON,
     Process,
     RedisServer,
     free_port,
-    outbox_counts,
     process_env,
     processes,
     start_relay,

@@ -43,7 +43,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from core.platform.roles import Role
-from tests.integration.agencies import (  # noqa: F401  # the agencies and sessions fixtures
+from tests.helpers.agencies import (  # noqa: F401  # the agencies and sessions fixtures
     HEAL_NAME,
     Agencies,
     agencies_fixture,

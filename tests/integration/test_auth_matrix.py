@@ -40,7 +40,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from core.accounts.models import User
 from core.dispatch.models import Visit
 from core.platform.roles import Role
-from tests.integration.agencies import (  # noqa: F401  # the agencies and sessions fixtures
+from tests.helpers.agencies import (  # noqa: F401  # the agencies and sessions fixtures
     DAY,
     HEAL_NAME,
     Agencies,

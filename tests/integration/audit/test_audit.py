@@ -12,17 +12,10 @@ from django.db import transaction
 from django.test import Client
 
 from core.accounts.models import Tenant, User
-from core.platform.roles import Role
 from core.platform.tenancy import tenant_context
 from outbox.emit import emit
-from tests.conftest import make_user
 
 pytestmark = pytest.mark.usefixtures("outbox_db")
-
-
-@pytest.fixture
-def audrey(harbor: Tenant) -> User:
-    return make_user("audrey", harbor, Role.AUDITOR)
 
 
 def emit_for(tenant: Tenant, event_type: str, aggregate_id: int, actor_id: int | None = None) -> int:

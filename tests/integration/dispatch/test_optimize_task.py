@@ -14,8 +14,8 @@ from core.dispatch import optimize, services
 from core.dispatch.models import RoutePlan, RouteStop, UnassignedVisit, Visit
 from outbox.models import DeadLetter, DeliveryAttempt, InboxEntry, OutboxEvent
 from solver import ProblemError
-from tests.integration.dispatch.conftest import DAY, add_clinician, add_visit
-from tests.integration.dispatch.helpers import deliver, optimize_now, task_event
+from tests.helpers.dispatch import DAY, add_clinician, add_visit, optimize_now, task_event
+from tests.helpers.outbox import execute as deliver
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from core.accounts.models import Tenant, User
 from core.dispatch.models import Clinician, OptimizeJob, Visit
 from outbox.reader import Cursor
-from tests.integration.dispatch.conftest import DAY, add_clinician, add_visit, signed_in
-from tests.integration.dispatch.helpers import optimize_now
+from tests.helpers.dispatch import DAY, add_clinician, add_visit, optimize_now
+from tests.helpers.web import signed_in
 
 pytestmark = pytest.mark.django_db
 

@@ -17,8 +17,8 @@ from core.dispatch.models import Clinician, OptimizeJob, Visit
 from core.dispatch.queries import INSERT_JOB
 from outbox.models import OutboxEvent
 from relays.conninfo import conninfo
-from tests.helpers import wait_until
-from tests.integration.dispatch.conftest import DAY
+from tests.helpers.dispatch import DAY
+from tests.helpers.processes import wait_until
 
 
 @pytest.mark.django_db(transaction=True)

@@ -11,7 +11,8 @@ from core.accounts.models import User
 from core.learning import services
 from core.learning.models import Content, Kind, Version
 from core.learning.rendering import render_body
-from tests.integration.learning.support import ADD_TESTS, approved, events_of, next_approved, published
+from tests.helpers.learning import ADD_TESTS, approved, next_approved, published
+from tests.helpers.outbox import events_of
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,8 @@ from core.learning import grading, services
 from core.learning.models import Content, GradingAttempt, Kind, Submission
 from core.learning.sandbox import SandboxUnavailable
 from outbox.models import DeadLetter, OutboxEvent
-from tests.integration.learning.support import events_of, execute, pending_tasks, published
+from tests.helpers.learning import published
+from tests.helpers.outbox import events_of, execute, pending_tasks
 from tests.support import graders
 from tests.support.graders import FakeGrader, report
 
@@ -157,7 +158,7 @@ def test_the_grading_task_uses_the_interactive_queue_and_limits_below_the_heal_d
 
 def test_grading_runs_against_the_version_that_was_live_when_submitted(
         grader: FakeGrader, bob: User, submission: Submission) -> None:
-    from tests.integration.learning.support import next_approved
+    from tests.helpers.learning import next_approved
 
     content = Content.objects.get(id=submission.problem_id)
     newer = next_approved(content, bob, bob, "Add two doses", "v2",

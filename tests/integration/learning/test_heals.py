@@ -12,7 +12,8 @@ from core.learning import services
 from core.learning.heals import heal_pending_gradings, heal_search_index
 from core.learning.models import Content, GradingAttempt, Kind, SearchDocument, Submission
 from outbox.models import OutboxEvent
-from tests.integration.learning.support import deliver, document_row, events_of, next_approved, published
+from tests.helpers.learning import document_row, next_approved, published
+from tests.helpers.outbox import deliver, events_of
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from core.accounts.models import User
 from core.learning import services
 from core.learning.models import Kind, Notification, Version
 from core.learning.notifications import fan_out, mentioned_usernames
-from tests.integration.learning.support import deliver, events_of, execute, pending_tasks
+from tests.helpers.outbox import deliver, events_of, execute, pending_tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +58,7 @@ def test_mentions_reach_reviewers_of_the_same_agency_only(bob: User, rita: User,
 
 def test_a_reply_tells_the_thread_but_not_its_writer(bob: User, rita: User, harbor: object, in_review: Version) -> None:
     from core.platform.roles import Role
-    from tests.conftest import make_user
+    from tests.helpers.people import make_user
 
     deliver()
     review = services.review_version(in_review.id, rita, "reject", "Duplicate of the existing lesson.")

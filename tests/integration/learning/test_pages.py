@@ -9,7 +9,8 @@ from django.test import Client
 from core.accounts.models import User
 from core.learning import services
 from core.learning.models import Content, Kind, Version
-from tests.integration.learning.support import approved, deliver, next_approved, published
+from tests.helpers.learning import approved, next_approved, published
+from tests.helpers.outbox import deliver
 
 pytestmark = pytest.mark.django_db
 

@@ -14,16 +14,8 @@ from core.learning.indexing import IndexAction, sync_search_document
 from core.learning.models import Content, Kind, SearchDocument
 from core.learning.rendering import RENDER_REVISION
 from outbox.models import OutboxEvent
-from tests.integration.learning.support import (
-    approved,
-    deliver,
-    document_row,
-    events_of,
-    execute,
-    next_approved,
-    pending_tasks,
-    published,
-)
+from tests.helpers.learning import approved, document_row, next_approved, published
+from tests.helpers.outbox import deliver, events_of, execute, pending_tasks
 
 pytestmark = pytest.mark.django_db
 

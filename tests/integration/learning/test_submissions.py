@@ -16,7 +16,8 @@ from redis.retry import Retry
 from core.accounts.models import User
 from core.learning import ratelimit, services
 from core.learning.models import Content, Kind, Submission
-from tests.integration.learning.support import approved, events_of, published
+from tests.helpers.learning import approved, published
+from tests.helpers.outbox import events_of
 
 pytestmark = pytest.mark.django_db
 
@@ -76,7 +77,7 @@ def test_empty_or_huge_source_is_a_400_naming_source(client: Client, lena: User,
 def test_only_its_learner_and_reviewers_see_a_submission(client: Client, lena: User, bob: User, carol: User,
                                                          harbor: object, problem: Content) -> None:
     from core.platform.roles import Role
-    from tests.conftest import make_user
+    from tests.helpers.people import make_user
 
     submission_id = submit(client, lena, problem.id).json()["id"]
     other_learner = make_user("omar", harbor, Role.LEARNER)  # type: ignore[arg-type]
@@ -100,7 +101,7 @@ def test_over_the_rate_limit_is_a_429_with_retry_after(client: Client, lena: Use
 @override_settings(SUBMISSION_RATE_LIMIT=1)
 def test_the_rate_limit_is_per_user(client: Client, lena: User, harbor: object, problem: Content) -> None:
     from core.platform.roles import Role
-    from tests.conftest import make_user
+    from tests.helpers.people import make_user
 
     assert submit(client, lena, problem.id).status_code == 202
     assert submit(client, lena, problem.id).status_code == 429

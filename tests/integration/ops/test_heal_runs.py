@@ -17,7 +17,8 @@ from core.learning.models import SearchDocument
 from core.ops import services
 from core.ops.models import HealRun
 from core.ops.tasks import request_scheduled_heal
-from tests.integration.learning.support import deliver, events_of, pending_tasks, published
+from tests.helpers.learning import published
+from tests.helpers.outbox import deliver, events_of, pending_tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -102,7 +103,7 @@ def test_auditors_read_runs_but_cannot_trigger_them(client: Client, oscar: User,
 def test_another_agency_sees_none_of_the_runs_or_their_figures(client: Client, oscar: User, carol: User,
                                                                northside: object, missing_document: int) -> None:
     from core.platform.roles import Role
-    from tests.conftest import make_user
+    from tests.helpers.people import make_user
 
     own_run = trigger(client, oscar, "search_index").json()["id"]
     platform_run = services.start_command_run("search_index", actor_label="command (test)")
@@ -139,7 +140,7 @@ def test_the_beat_schedules_are_seeded_and_run_on_the_batch_queue() -> None:
 
 
 def test_a_duplicate_delivery_of_a_run_does_nothing(client: Client, oscar: User, missing_document: int) -> None:
-    from tests.integration.learning.support import execute
+    from tests.helpers.outbox import execute
 
     trigger(client, oscar, "search_index")
     [event] = pending_tasks("ops.run_heal")

@@ -22,8 +22,8 @@ from core.platform.roles import Role
 from outbox import delivery
 from outbox.emit import emit
 from outbox.models import DeadLetter, OutboxEvent
-from tests.conftest import make_user
-from tests.integration.learning.support import deliver
+from tests.helpers.outbox import deliver
+from tests.helpers.people import make_user
 
 pytestmark = pytest.mark.django_db
 

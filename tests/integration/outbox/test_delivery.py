@@ -12,7 +12,7 @@ from outbox.emit import emit
 from outbox.models import DeadLetter, DeliveryAttempt, InboxEntry, OutboxEvent
 from relays.conninfo import conninfo
 from relays.relay import Relay, RelayConfig
-from tests.helpers import outbox_counts
+from tests.helpers.outbox import outbox_counts
 from tests.support.models import Effect
 from tests.support.tasks import record_effect
 

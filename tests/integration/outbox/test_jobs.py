@@ -13,7 +13,7 @@ from django.utils import timezone
 from outbox import jobs
 from outbox.emit import emit
 from outbox.models import DeadLetter, OutboxEvent
-from tests.helpers import execute
+from tests.helpers.outbox import execute
 from tests.support.models import LongJob
 from tests.support.tasks import LONG_JOBS
 
