@@ -18,8 +18,8 @@ from pathlib import Path
 
 from django.db import connection, transaction
 from django.utils import timezone
-from psycopg import sql
 
+from outbox import queries
 from outbox.models import ArchiveRun
 
 _PARTITION = re.compile(r"^outbox_history_y(\d{4})m(\d{2})$")
@@ -43,10 +43,7 @@ class Partition:
 def history_partitions() -> list[Partition]:
     """The monthly partitions attached to outbox_history, oldest first."""
     with connection.cursor() as cursor:
-        cursor.execute("""
-            SELECT c.relname FROM pg_inherits i
-            JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
-            WHERE p.relname = 'outbox_history'""")
+        cursor.execute(queries.HISTORY_PARTITIONS)
         names = [row[0] for row in cursor.fetchall()]
     partitions = []
     for name in names:
@@ -65,7 +62,7 @@ def archivable(before: date) -> list[Partition]:
 
 def count_rows(partition: Partition) -> int:
     with connection.cursor() as cursor:
-        cursor.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(partition.name)))
+        cursor.execute(queries.count_partition(partition.name))
         return int(cursor.fetchone()[0])
 
 
@@ -77,8 +74,7 @@ def export(partition: Partition, directory: Path) -> tuple[Path, int, str]:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{partition.name}.jsonl.gz"
     rows = 0
-    query = sql.SQL("COPY (SELECT row_to_json(h)::text FROM {} h ORDER BY id) TO STDOUT").format(
-        sql.Identifier(partition.name))
+    query = queries.export_partition(partition.name)
     connection.ensure_connection()
     with gzip.open(path, "wb") as out, connection.connection.cursor() as cursor, cursor.copy(query) as copy:
         for line in copy.rows():
@@ -93,10 +89,9 @@ def export(partition: Partition, directory: Path) -> tuple[Path, int, str]:
 def detach(partition: Partition) -> str:
     """Detach the partition and keep it, read-only by convention, in the outbox_archive schema."""
     with connection.cursor() as cursor:
-        cursor.execute("CREATE SCHEMA IF NOT EXISTS outbox_archive")
-        cursor.execute(sql.SQL("ALTER TABLE outbox_history DETACH PARTITION {}").format(
-            sql.Identifier(partition.name)))
-        cursor.execute(sql.SQL("ALTER TABLE {} SET SCHEMA outbox_archive").format(sql.Identifier(partition.name)))
+        cursor.execute(queries.ARCHIVE_SCHEMA)
+        cursor.execute(queries.detach_partition(partition.name))
+        cursor.execute(queries.move_to_archive(partition.name))
     return f"outbox_archive.{partition.name}"
 
 

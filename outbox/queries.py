@@ -258,3 +258,56 @@ WHERE channel = ANY(%(channels)s)
 ORDER BY txid, id
 LIMIT %(limit)s
 """).format(horizon=_LIVE_HORIZON).as_string()
+
+
+# --- maintenance: partitions and archival (outbox/tasks.py, outbox/archive.py) -------------
+
+# Create outbox_history partitions three months ahead (rows never reach the default).
+ENSURE_PARTITIONS = "SELECT outbox_ensure_partitions(0, 3)"
+
+# The monthly partitions attached to outbox_history.
+HISTORY_PARTITIONS = """
+SELECT c.relname FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+WHERE p.relname = 'outbox_history'
+"""
+
+ARCHIVE_SCHEMA = "CREATE SCHEMA IF NOT EXISTS outbox_archive"
+
+
+def count_partition(name: str) -> sql.Composed:
+    return sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(name))
+
+
+def export_partition(name: str) -> sql.Composed:
+    """A partition's rows as JSON lines, oldest first, for COPY ... TO STDOUT."""
+    return sql.SQL("COPY (SELECT row_to_json(h)::text FROM {} h ORDER BY id) TO STDOUT").format(sql.Identifier(name))
+
+
+def detach_partition(name: str) -> sql.Composed:
+    return sql.SQL("ALTER TABLE outbox_history DETACH PARTITION {}").format(sql.Identifier(name))
+
+
+def move_to_archive(name: str) -> sql.Composed:
+    return sql.SQL("ALTER TABLE {} SET SCHEMA outbox_archive").format(sql.Identifier(name))
+
+
+# --- the relay's own settings ------------------------------------------------------------------
+
+# Becoming the idle listener waits this long for the idle lock: another relay holding it
+# already receives the NOTIFYs (relays/relay.py: _become_listener).
+RELAY_IDLE_LOCK_TIMEOUT = "SET LOCAL lock_timeout = '50ms'"
+
+
+# --- ops figures for one agency (core/ops/selectors.py) ----------------------------------------
+
+# A tenant's share of the outbox backlog, from the hot table only (pending rows never reach the
+# history), read through its partial index of pending rows: cheap while the backlog is small,
+# which is what the relay keeps it.
+TENANT_PENDING_STATS = """
+SELECT count(*) AS pending,
+       count(*) FILTER (WHERE available_at <= now()) AS due,
+       coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE available_at <= now())), 0) AS oldest_due_age_s
+FROM outbox_event
+WHERE status = 'pending' AND tenant_id = %(tenant_id)s
+"""

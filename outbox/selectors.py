@@ -111,3 +111,11 @@ def outbox_figures() -> dict[str, Any]:
         cursor.execute(queries.PENDING_STATS)
         pending, due, oldest_age, inflight = cursor.fetchone()
     return {"pending": pending, "due": due, "lag_s": round(float(oldest_age), 3), "inflight": inflight}
+
+
+def tenant_outbox_figures(tenant_id: int) -> dict[str, Any]:
+    """One agency's share of the backlog: pending, due, and the age of its oldest due event."""
+    with connection.cursor() as cursor:
+        cursor.execute(queries.TENANT_PENDING_STATS, {"tenant_id": tenant_id})
+        pending, due, oldest_age = cursor.fetchone()
+    return {"pending": int(pending), "due": int(due), "lag_s": float(oldest_age)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import connection
 
 from core.platform.tasks import ferry_task
+from outbox import queries
 from outbox.delivery import SweepResult, sweep_stalled
 
 # Bounds one run; the next run (a minute later) continues.
@@ -33,5 +34,5 @@ def sweep_stalled_task(tenant_id: int | None = None) -> dict[str, int]:
 def ensure_partitions_task(tenant_id: int | None = None) -> int:
     """Create outbox_history partitions three months ahead (rows never reach the default)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT outbox_ensure_partitions(0, 3)")
+        cursor.execute(queries.ENSURE_PARTITIONS)
         return int(cursor.fetchone()[0])

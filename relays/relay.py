@@ -249,7 +249,7 @@ class Relay:
         """Take the idle lock; False if another relay holds it (it will get the NOTIFYs too)."""
         try:
             with db.transaction():
-                db.execute("SET LOCAL lock_timeout = '50ms'")
+                db.execute(queries.RELAY_IDLE_LOCK_TIMEOUT)
                 db.execute(queries.RELAY_TRY_IDLE, (queries.RELAY_IDLE_LOCK,))
         except pg_errors.LockNotAvailable:
             return False

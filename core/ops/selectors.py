@@ -19,7 +19,6 @@ import redis
 from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
@@ -28,7 +27,7 @@ from core.ops.models import HealRun
 from core.platform.errors import NotFound
 from core.platform.tasks import QUEUES
 from outbox.models import DeadLetter
-from outbox.selectors import open_dead_letters, outbox_figures
+from outbox.selectors import open_dead_letters, outbox_figures, tenant_outbox_figures
 
 # Who a tenant sees behind a platform-wide run (beat, or platform staff's command).
 PLATFORM_ACTOR = "platform"
@@ -135,18 +134,6 @@ def schedules_for(tenant_id: int) -> list[ScheduleView]:
 
 # --- the figures ops watch -------------------------------------------------------------------------
 
-# A tenant's share of the outbox backlog, from the hot table only (pending rows never reach the
-# history), read through its partial index of pending rows: cheap while the backlog is small,
-# which is what the relay keeps it. (Named here rather than in core/ops/queries.py, which the
-# web UI change did not own; it is the only statement of its kind.)
-TENANT_PENDING_STATS = """
-SELECT count(*) AS pending,
-       count(*) FILTER (WHERE available_at <= now()) AS due,
-       coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE available_at <= now())), 0) AS oldest_due_age_s
-FROM outbox_event
-WHERE status = 'pending' AND tenant_id = %(tenant_id)s
-"""
-
 # The broker and the workers are asked with a short bound: the page must answer when they do not.
 BROKER_TIMEOUT_S = 1.0
 PING_TIMEOUT_S = 1.0
@@ -167,10 +154,8 @@ class AgencyOutbox:
 
 
 def agency_outbox(tenant_id: int) -> AgencyOutbox:
-    with connection.cursor() as cursor:
-        cursor.execute(TENANT_PENDING_STATS, {"tenant_id": tenant_id})
-        pending, due, age = cursor.fetchone()
-    return AgencyOutbox(pending=int(pending), due=int(due), lag_s=round(float(age), 1),
+    figures = tenant_outbox_figures(tenant_id)
+    return AgencyOutbox(pending=figures["pending"], due=figures["due"], lag_s=round(figures["lag_s"], 1),
                         dead_letters=open_dead_letters(tenant_id).count())
 
 
