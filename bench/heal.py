@@ -35,7 +35,7 @@ from core.ops.services import execute_heal, finish_heal_run, start_command_run
 from relays.conninfo import conninfo
 
 BENCH_DB = "ferry_healbench"
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 EXAMINATION_TARGET_S = 5.0
 
 Report = Callable[[str], None]

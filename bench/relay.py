@@ -38,7 +38,7 @@ BENCH_DB = "ferry_relaybench"
 # The same schema with no history: the claim-cost comparison alternates between the two.
 EMPTY_DB = "ferry_relaybench_empty"
 TASK = "bench.noop"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 
 Report = Callable[[str], None]
 
