@@ -30,25 +30,37 @@ from bench.sse import Stream
 
 
 class Session:
-    """Cookies of a browser-like session against one base URL."""
+    """Cookies of a browser-like session against one base URL. With `keep_alive`, requests
+    share one connection, as a browser's do (a new connection per request otherwise)."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, keep_alive: bool = False) -> None:
         self.base_url = base_url
         parts = urlsplit(base_url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.cookies: dict[str, str] = {}
+        self.keep_alive = keep_alive
+        self._connection: http.client.HTTPConnection | None = None
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        connection = self._connection or http.client.HTTPConnection(self.host, self.port, timeout=30)
         all_headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()), **(headers or {})}
-        connection.request(method, path, body=body, headers=all_headers)
-        response = connection.getresponse()
+        try:
+            connection.request(method, path, body=body, headers=all_headers)
+            response = connection.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException):
+            connection.close()
+            self._connection = None
+            raise
         for header in response.headers.get_all("Set-Cookie") or []:
             for name, morsel in SimpleCookie(header).items():
                 self.cookies[name] = morsel.value
-        data = response.read()
-        connection.close()
+        if self.keep_alive and not response.will_close:
+            self._connection = connection
+        else:
+            connection.close()
+            self._connection = None
         return response.status, data
 
     def login(self, username: str, password: str) -> None:

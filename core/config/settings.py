@@ -238,6 +238,18 @@ LIVE_RETRY_MS = env_int("LIVE_RETRY_MS", 3000, minimum=100)
 LIVE_STREAM_MAX_S = env_float("LIVE_STREAM_MAX_S", 900.0, minimum=1.0)
 # Events buffered for one slow client before its stream is closed (it reconnects and replays).
 LIVE_QUEUE_LIMIT = env_int("LIVE_QUEUE_LIMIT", 1000, minimum=1)
+# Open streams of one user in one web process; the next is refused with 429 and Retry-After.
+LIVE_STREAMS_PER_USER = env_int("LIVE_STREAMS_PER_USER", 8, minimum=1)
+# Open streams of one web process; the next is refused with 503 and Retry-After (spread over
+# 5-30 s) before the process degrades. Measured: 10,000 fit in under 1 GiB (docs/live.md).
+LIVE_MAX_STREAMS = env_int("LIVE_MAX_STREAMS", 12_000, minimum=1)
+# A stream's session is checked against the database at most this often per process, in
+# batches of the sessions asked about within LIVE_SETUP_BATCH_S.
+LIVE_AUTH_CACHE_S = env_float("LIVE_AUTH_CACHE_S", 30.0, minimum=0)
+LIVE_SETUP_BATCH_S = env_float("LIVE_SETUP_BATCH_S", 0.005, minimum=0)
+# Streams starting (session check, joining, replay) at once in one process; the others wait
+# their turn, so a storm never holds the event loop for long (core/live/stream.py).
+LIVE_SETUP_CONCURRENCY = env_int("LIVE_SETUP_CONCURRENCY", 100, minimum=1)
 
 # --- learning (core/learning) ---------------------------------------------------------------
 

@@ -18,5 +18,5 @@ urlpatterns = [
     path("learning/", include("core.learning.urls")),
     path("ops/", include("core.ops.urls")),
     path("audit/", include("core.audit.urls")),
-    path("live/", include("core.live.urls")),
+    # /live/stream is served beside Django (core/config/asgi.py, core/live/stream.py).
 ]

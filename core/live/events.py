@@ -60,6 +60,28 @@ def read_events(after: Cursor, channels: Sequence[str], limit: int) -> list[Live
         connection.close()
 
 
+def read_range(after: Cursor, upto: Cursor, channels: Sequence[str], page: int,
+               most: int) -> tuple[list[LiveEvent], Cursor]:
+    """Events of `channels` in (after, upto], read page by page, at most about `most` of them
+    (blocking). Returns them and how far they cover: `upto` when complete, else the cursor of
+    the last event read (every event of the channels up to it is in the list)."""
+    found: list[LiveEvent] = []
+    cursor = after
+    try:
+        while cursor < upto:
+            batch = [event for event in (live_event(e) for e in read_channels_after(cursor, channels, page))
+                     if event.cursor <= upto]
+            found.extend(batch)
+            if len(batch) < page:
+                return found, upto
+            cursor = batch[-1].cursor
+            if len(found) >= most:
+                return found, cursor
+        return found, upto
+    finally:
+        connection.close()
+
+
 def horizon() -> Cursor:
     """The current position (outbox.reader.current_position) from the hub's threads: the
     connection goes back to the pool."""

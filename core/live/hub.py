@@ -7,14 +7,20 @@ Why it is built this way is in ADR 0009. In short:
   Postgres with outbox.reader.read_after, in commit-safe (txid, id) order, so an event that
   committed late with a smaller id is delivered, and a message Redis dropped costs latency
   (the periodic poll), not the event.
-- One group per tenant with open streams in this process holds the group's cursor, the
-  streams' channels and a lock. A wake-up (doorbells debounced for a few ms, or the poll)
-  is one read for the whole group, fanned out to each stream whose channels match.
-- A stream joins a group under the group's lock and learns the group's cursor at that
-  moment: everything after it reaches the stream through the group, everything up to it
-  the stream replays itself (hand-over without gap or duplicate; see views.py).
+- One group per tenant with open streams in this process holds the group's cursor and the
+  streams' channels. A wake-up (doorbells debounced for a few ms, or the poll) is one read
+  for the whole group, fanned out to each stream whose channels match.
+- A stream joins a group and learns the group's cursor at that moment: everything after it
+  reaches the stream through the group, everything up to it the stream replays itself
+  (hand-over without gap or duplicate; see core/live/stream.py). Joining takes no lock
+  (thousands join at once in a storm): a stream whose channels the group's read in flight
+  is not fetching waits for that read to end, and takes the cursor it ended at.
 - Reads run in a small thread pool and return their pooled connection at once; an idle
   stream costs a queue and a coroutine, no thread and no database connection.
+- Replays are shared: streams of a group that ask to replay within a few milliseconds of
+  each other (a reconnect storm after a restart) are served by one read of the union of
+  their channels from the oldest of their cursors, each taking what is its own. A storm
+  costs the database a few reads, not one per client.
 """
 
 from __future__ import annotations
@@ -54,6 +60,10 @@ class HubConfig:
     read_limit: int = 500
     # At most this many reads (so pooled connections) at once for all streams of the process.
     db_threads: int = 4
+    # Replays asked for within this window share one read; one shared read covers at most
+    # about this many events (a client further behind reads the rest on its own).
+    replay_delay_s: float = 0.01
+    replay_batch_limit: int = 5000
     redis_url: str | None = None  # None: no doorbell, the poll alone (tests)
     redis_timeout_s: float = 2.0
 
@@ -90,6 +100,29 @@ class Subscription:
         self.queue.put_nowait(event)
 
 
+@dataclass(frozen=True)
+class ReplayPage:
+    """Events a stream missed, and their frames as one write (shared by every stream whose
+    replay is the same: in a storm, thousands of browsers missed the same events)."""
+
+    events: list[LiveEvent]
+    chunk: bytes
+
+    @classmethod
+    def of(cls, events: list[LiveEvent]) -> ReplayPage:
+        return cls(events, b"".join(event.frame for event in events))
+
+
+@dataclass(eq=False)
+class _ReplayWait:
+    """One stream's replay, waiting for the group's shared read."""
+
+    channels: frozenset[str]
+    after: Cursor
+    upto: Cursor
+    answer: asyncio.Future[tuple[ReplayPage, Cursor]]
+
+
 @dataclass(eq=False)
 class Group:
     """The open streams of one tenant in this process, and how far they have been served."""
@@ -98,14 +131,21 @@ class Group:
     cursor: Cursor | None = None
     subscriptions: set[Subscription] = field(default_factory=set)
     channels: Counter[str] = field(default_factory=Counter)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set while the group's first position is read (the group is new).
+    ready: asyncio.Task[None] | None = None
+    # While a read is in flight: the channels it fetches, and a future done when it ends.
+    reading: frozenset[str] = frozenset()
+    read_done: asyncio.Future[None] | None = None
     # The highest cursor a doorbell announced on one of our channels; if a read ends before
     # it (its transaction is not yet below the reader's horizon), we read again soon.
     wanted: Cursor | None = None
     retry_in: float | None = None
     task: asyncio.Task[None] | None = None
     closed: bool = False
+    # Replays waiting to share the group's next replay read (Hub.replay).
+    replays: list[_ReplayWait] = field(default_factory=list)
+    replay_flush: asyncio.TimerHandle | None = None
 
     @property
     def position(self) -> Cursor:
@@ -119,8 +159,10 @@ class Group:
     def remove(self, subscription: Subscription) -> None:
         if subscription in self.subscriptions:
             self.subscriptions.discard(subscription)
-            self.channels.subtract(subscription.channels)
-            self.channels = +self.channels  # drop channels no stream listens to any more
+            for channel in subscription.channels:  # O(its channels), not O(the group's)
+                self.channels[channel] -= 1
+                if self.channels[channel] <= 0:
+                    del self.channels[channel]
 
     def fan_out(self, event: LiveEvent) -> None:
         self.cursor = event.cursor
@@ -147,28 +189,42 @@ class Hub:
         self._doorbell: asyncio.Task[None] | None = None
         self.doorbell_connected = asyncio.Event()
         self._closing = False
+        self.shared_replays = 0  # shared replay reads made, for tests and the benchmark
 
     # --- streams ------------------------------------------------------------------------
 
     async def subscribe(self, tenant_id: int, channels: Sequence[str]) -> Subscription:
         """Join the tenant's group; see Subscription for what the stream then receives."""
         self._start_doorbell()
+        wanted = frozenset(channels)
         while True:
             group = self._groups.get(tenant_id)
             if group is None:
                 group = self._groups[tenant_id] = Group(tenant_id)
-            async with group.lock:
-                if group.closed:  # its last stream left while we waited for the lock
-                    continue
-                if group.cursor is None:
-                    # A new group starts at the current position: it serves what comes next,
-                    # and each stream replays its own past.
-                    group.cursor = await self.run(events.horizon)
-                subscription = Subscription(group, frozenset(channels), self.config.queue_limit)
-                group.add(subscription)
-                if group.task is None:
-                    group.task = asyncio.create_task(self._serve(group), name=f"live-tenant-{tenant_id}")
-                return subscription
+                group.ready = asyncio.create_task(self._start_group(group), name=f"live-start-{tenant_id}")
+            if group.cursor is None:
+                assert group.ready is not None
+                await asyncio.shield(group.ready)
+            if group.closed:  # its last stream left meanwhile, or it failed to start
+                continue
+            subscription = Subscription(group, wanted, self.config.queue_limit)
+            group.add(subscription)
+            if group.read_done is not None and not wanted <= group.reading:
+                # The read in flight fetches none of this stream's own channels, yet it moves
+                # the group's cursor past them: the stream replays up to where it ends.
+                await asyncio.shield(group.read_done)
+                subscription.start = group.position
+            return subscription
+
+    async def _start_group(self, group: Group) -> None:
+        """A new group starts at the current position: it serves what comes next, and each
+        stream replays its own past."""
+        try:
+            group.cursor = await self.run(events.horizon)
+        except BaseException:
+            self._retire(group)  # the next stream tries again
+            raise
+        group.task = asyncio.create_task(self._serve(group), name=f"live-tenant-{group.tenant_id}")
 
     def unsubscribe(self, subscription: Subscription) -> None:
         group = subscription.group
@@ -176,18 +232,60 @@ class Hub:
         if not group.subscriptions:
             group.wake.set()  # let its task notice and retire the group
 
-    async def replay(self, after: Cursor, upto: Cursor, channels: Sequence[str]) -> AsyncIterator[LiveEvent]:
-        """Events of `channels` in (after, upto], in order, read page by page."""
-        cursor = after
+    async def replay(self, subscription: Subscription, after: Cursor) -> AsyncIterator[ReplayPage]:
+        """The stream's events in (after, subscription.start], in order, page by page: first
+        from the read it shares with the group's other replays, then (if it is further
+        behind than that read covered) on its own."""
+        upto = subscription.start
+        if after >= upto:
+            return
+        shared, cursor = await self._shared_replay(subscription.group, subscription.channels, after, upto)
+        if shared.events:
+            yield shared
+        channels = sorted(subscription.channels)
         while cursor < upto:
-            page = await self.run(events.read_events, cursor, list(channels), self.config.read_limit)
-            for event in page:
-                if event.cursor > upto:
-                    return
-                yield event
-                cursor = event.cursor
-            if len(page) < self.config.read_limit:
-                return
+            page, cursor = await self.run(events.read_range, cursor, upto, channels, self.config.read_limit,
+                                          self.config.read_limit)
+            if page:
+                yield ReplayPage.of(page)
+
+    async def _shared_replay(self, group: Group, channels: frozenset[str], after: Cursor,
+                             upto: Cursor) -> tuple[ReplayPage, Cursor]:
+        wait = _ReplayWait(channels, after, upto, self.loop.create_future())
+        group.replays.append(wait)
+        if group.replay_flush is None:
+            group.replay_flush = self.loop.call_later(self.config.replay_delay_s, self._start_replays, group)
+        return await asyncio.shield(wait.answer)
+
+    def _start_replays(self, group: Group) -> None:
+        waits, group.replays, group.replay_flush = group.replays, [], None
+        if waits:
+            self.loop.create_task(self._answer_replays(waits))
+
+    async def _answer_replays(self, waits: list[_ReplayWait]) -> None:
+        """One read for all `waits`: the union of their channels from the oldest cursor."""
+        channels = sorted(frozenset().union(*(w.channels for w in waits)))
+        after, upto = min(w.after for w in waits), max(w.upto for w in waits)
+        try:
+            found, covered = await self.run(events.read_range, after, upto, channels, self.config.read_limit,
+                                            self.config.replay_batch_limit)
+        except Exception as exc:  # each waiting stream fails and its browser reconnects
+            for wait in waits:
+                if not wait.answer.done():
+                    wait.answer.set_exception(exc)
+            return
+        self.shared_replays += 1
+        present = frozenset(e.channel for e in found)
+        pages: dict[tuple[frozenset[str], Cursor, Cursor], ReplayPage] = {}
+        for wait in waits:
+            # Streams asking for the same events get the same page, written from the same bytes.
+            key = (wait.channels & present, wait.after, wait.upto)
+            page = pages.get(key)
+            if page is None:
+                page = pages[key] = ReplayPage.of(
+                    [e for e in found if e.channel in key[0] and wait.after < e.cursor <= wait.upto])
+            if not wait.answer.done():
+                wait.answer.set_result((page, min(wait.upto, covered)))
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """Run blocking database work in the hub's threads."""
@@ -199,16 +297,15 @@ class Hub:
         """Read for the group on every wake-up or poll, until its last stream has left."""
         while True:
             await self._wait(group)
-            async with group.lock:
-                if not group.subscriptions:
-                    self._retire(group)
-                    return
-                try:
-                    await self._read(group)
-                except Exception as exc:  # Postgres unreachable: retry; streams wait, lose nothing
-                    log.warning("live.read_failed", tenant_id=group.tenant_id, error=f"{type(exc).__name__}: {exc}")
-                    group.retry_in = min(self.config.poll_interval_s, (group.retry_in or 0.05) * 2)
-                    continue
+            if not group.subscriptions:
+                self._retire(group)
+                return
+            try:
+                await self._read(group)
+            except Exception as exc:  # Postgres unreachable: retry; streams wait, lose nothing
+                log.warning("live.read_failed", tenant_id=group.tenant_id, error=f"{type(exc).__name__}: {exc}")
+                group.retry_in = min(self.config.poll_interval_s, (group.retry_in or 0.05) * 2)
+                continue
             self._schedule_retry(group)
 
     async def _wait(self, group: Group) -> None:
@@ -222,15 +319,21 @@ class Hub:
         group.wake.clear()
 
     async def _read(self, group: Group) -> None:
-        """Read everything after the group's cursor on its channels and fan it out (lock held:
-        a stream joining meanwhile would otherwise miss events of its own channels)."""
-        channels = sorted(group.channels)
-        while True:
-            page = await self.run(events.read_events, group.position, channels, self.config.read_limit)
-            for event in page:
-                group.fan_out(event)
-            if len(page) < self.config.read_limit:
-                return
+        """Read everything after the group's cursor on its channels and fan it out. Streams
+        joining meanwhile with channels of their own wait for it to end (see subscribe)."""
+        group.reading = frozenset(group.channels)
+        group.read_done = self.loop.create_future()
+        channels = sorted(group.reading)
+        try:
+            while True:
+                page = await self.run(events.read_events, group.position, channels, self.config.read_limit)
+                for event in page:
+                    group.fan_out(event)
+                if len(page) < self.config.read_limit:
+                    return
+        finally:
+            done, group.read_done, group.reading = group.read_done, None, frozenset()
+            done.set_result(None)
 
     def _schedule_retry(self, group: Group) -> None:
         """Read again soon if a doorbell announced an event we could not see yet (its
@@ -305,7 +408,8 @@ class Hub:
     async def close(self) -> None:
         """Stop the doorbell and every group (tests; a web process just exits)."""
         self._closing = True
-        tasks = [t for t in [self._doorbell, *(g.task for g in self._groups.values())] if t is not None]
+        tasks = [t for t in [self._doorbell, *(g.task for g in self._groups.values()),
+                             *(g.ready for g in self._groups.values())] if t is not None and not t.done()]
         for task in tasks:
             task.cancel()
         if tasks:

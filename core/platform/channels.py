@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# Where a signed-in browser follows its channels (core/live/stream.py, served beside Django).
+STREAM_PATH = "/live/stream"
+
 
 def tenant_channel(tenant_id: int) -> str:
     """Events every signed-in user of the tenant sees (schedule.optimized, content.published, ...)."""

@@ -10,13 +10,16 @@ Then each endpoint is called, with real objects of both agencies in its path
 (tests/integration/agencies.py), by someone signed out, by a user of every role of the
 object's agency, and by the admitted roles of the other agency:
 
-- signed out: 401 from the API and the live stream, the sign-in page (302) for pages;
+- signed out: 401 from the API, the sign-in page (302) for pages;
 - signed in without an admitted role: 403 (auditors therefore never write: no write
   endpoint admits them); an admitted role's write without the CSRF token: 403;
 - an admitted role, naming the other agency's object: 404, as if it did not exist;
 - an admitted role, naming its own agency's objects: what the endpoint does (2xx, a
   redirect for form posts) or a refusal of the request itself (400, 409, 422), never
   401/403/404 or 5xx, unless OWNER_ONLY says the object is another user's.
+
+The live stream is served beside Django's URLs (core/config/asgi.py); who may open it is
+tested on its own, against committed sessions (tests/integration/live/test_stream_access.py).
 """
 
 from __future__ import annotations
@@ -142,7 +145,6 @@ PAGES: dict[str, frozenset[Role]] = {
     "POST /ops/heal/<str:name>/": frozenset({OP}),
     "GET /audit/": frozenset({A, OP}),
     "GET /audit/events/<int:event_id>/": frozenset({A, OP}),
-    "GET /live/stream": ANYONE,
 }
 
 # Open to everyone, signed in or not.
@@ -419,7 +421,7 @@ def test_the_endpoint_answers_each_role_as_declared(endpoint: Endpoint, agencies
                   {"200", "302 elsewhere", "302 login"})
         assert not wrong, "\n".join([key, *wrong])
         return
-    refused_anonymous = "401" if endpoint.is_api or key == "GET /live/stream" else "302 login"
+    refused_anonymous = "401" if endpoint.is_api else "302 login"
     check("signed out", anonymous, refused_anonymous)
     admitted = ANYONE if key in SIGNED_IN else (API.get(key) or PAGES[key])
 
@@ -455,7 +457,7 @@ def _body(response: HttpResponseBase) -> str:
 
 
 def close(response: HttpResponseBase) -> None:
-    """Streams (the live stream, exports) are closed without being read to the end. Closing
+    """Streams (exports) are closed without being read to the end. Closing
     sends request_finished: like the test client, keep Django from closing the connection
     that holds the test's transaction."""
     if getattr(response, "streaming", False):

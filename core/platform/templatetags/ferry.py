@@ -11,6 +11,8 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from core.platform.channels import STREAM_PATH
+
 register = template.Library()
 
 
@@ -60,3 +62,9 @@ def age(seconds: object) -> str:
 def pretty_json(value: object) -> str:
     """A JSON value as indented JSON text (payloads are JSON; Python's repr is not)."""
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
+@register.simple_tag
+def live_stream_url() -> str:
+    """Where the page's EventSource connects (the live stream is served beside Django's URLs)."""
+    return STREAM_PATH

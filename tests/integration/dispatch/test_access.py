@@ -1,4 +1,4 @@
-"""Every dispatch endpoint and page, and the live stream, state who may use them."""
+"""Every dispatch endpoint and page states who may use them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from django.urls import URLPattern
 from core.accounts.access import RoleAuth
 from core.dispatch import urls as dispatch_urls
 from core.dispatch.api import router
-from core.live import urls as live_urls
 from core.platform.roles import Role
 
 
@@ -31,12 +30,10 @@ def test_only_dispatchers_write_and_auditors_only_read() -> None:
             assert roles == {Role.DISPATCHER}, op.view_func.__name__  # type: ignore[attr-defined]
 
 
-def test_every_page_and_the_stream_declare_their_roles() -> None:
-    patterns = [p for module in (dispatch_urls, live_urls) for p in module.urlpatterns if isinstance(p, URLPattern)]
-    assert len(patterns) == len(dispatch_urls.urlpatterns) + len(live_urls.urlpatterns)
+def test_every_page_declares_its_roles() -> None:
+    patterns = [p for p in dispatch_urls.urlpatterns if isinstance(p, URLPattern)]
+    assert len(patterns) == len(dispatch_urls.urlpatterns)
     for pattern in patterns:
         roles = getattr(pattern.callback, "ferry_roles", None)
         assert roles, pattern.name
         assert roles <= set(Role), pattern.name
-    stream = next(p for p in patterns if p.name == "stream")
-    assert stream.callback.ferry_roles == set(Role)  # type: ignore[attr-defined]  # every agency user has channels

@@ -14,7 +14,7 @@ from django.conf import settings
 
 from core.live import events
 from core.live.hub import OVERFLOW, Hub, HubConfig, Subscription, tenant_of
-from core.live.views import _frames
+from core.live.stream import frames as _frames
 from core.platform.channels import tenant_channel, user_channel
 from outbox import doorbell
 from outbox.reader import Cursor
@@ -115,7 +115,8 @@ def test_an_event_committed_late_with_a_smaller_id_is_delivered_after_not_skippe
     assert (first, second) == (["B"], ["A"])
 
     async def reconnect(hub: Hub) -> list[str]:
-        return [_label(frame) for frame in await _stream_frames(hub, Cursor.parse(cursor_b), count=1)]
+        return [label for chunk in await _stream_frames(hub, Cursor.parse(cursor_b), count=1)
+                for label in _labels(chunk)]
 
     assert run(reconnect) == ["A"]  # the reader who saw B gets A on reconnecting, once
 
@@ -143,12 +144,13 @@ def test_a_reconnecting_stream_replays_then_goes_live_without_gap_or_duplicate()
         await labels(watcher, 3)
         resume_after = Cursor.parse(await blocking(cursor_of, first))
         stream = _frames(hub, TENANT, MINE, resume_after)
-        frames = [await anext(stream)]  # subscribed: from here on the group queues for it
+        chunks = [await anext(stream)]  # subscribed: from here on the group queues for it
         await blocking(publish, MINE[0], "4")
-        frames += [await asyncio.wait_for(anext(stream), 5) for _ in range(4)]
+        chunks += [await asyncio.wait_for(anext(stream), 5) for _ in range(3)]
         await stream.aclose()
-        return [_label(frame) for frame in frames]
+        return [label for chunk in chunks for label in _labels(chunk)]
 
+    # The replay (2, 3) is one write; the id line hands over to the live events.
     assert run(scenario) == ["retry", "2", "3", "id", "4"]
 
 
@@ -240,6 +242,33 @@ def test_the_relay_rings_the_doorbell_at_the_cursor_of_the_event_the_stream_send
     assert str(event.cursor).endswith(f"-{event_id}")
 
 
+def test_fifty_streams_replaying_together_share_one_read_and_each_gets_its_own_events() -> None:
+    users = list(range(100, 150))
+
+    async def scenario(hub: Hub) -> tuple[int, list[list[str]]]:
+        watcher = await hub.subscribe(TENANT, MINE)  # the group exists; its cursor follows the events
+        first = await blocking(publish, tenant_channel(TENANT), "all-0")
+        for user in users:  # one event on each user's own channel, between the agency's
+            await blocking(publish, user_channel(TENANT, user), f"own-{user}")
+        await blocking(publish, tenant_channel(TENANT), "all-1")
+        await labels(watcher, 2)
+        after = Cursor.parse(await blocking(cursor_of, first))
+        streams = [_frames(hub, TENANT, [tenant_channel(TENANT), user_channel(TENANT, user)], after)
+                   for user in users]
+        chunks = await asyncio.gather(*(_first_chunks(stream, 2) for stream in streams))
+        for stream in streams:
+            await stream.aclose()
+        return hub.shared_replays, [[label for chunk in mine[1:] for label in _labels(chunk)] for mine in chunks]
+
+    shared, replays = run(scenario, replay_delay_s=0.05)
+    assert shared == 1  # one read for all fifty
+    assert replays == [[f"own-{user}", "all-1"] for user in users]  # each its own, in order, nobody else's
+
+
+async def _first_chunks(stream: AsyncIterator[bytes], count: int) -> list[bytes]:
+    return [await asyncio.wait_for(anext(stream), 5) for _ in range(count)]
+
+
 def test_tenant_of_reads_the_channel_name() -> None:
     assert tenant_of("tenant:12:events") == 12
     assert tenant_of("tenant:12:user:3:events") == 12
@@ -258,6 +287,11 @@ async def _stream_frames(hub: Hub, last: Cursor, count: int) -> list[bytes]:
 async def _take(stream: AsyncIterator[bytes], count: int) -> AsyncIterator[bytes]:
     for _ in range(count):
         yield await asyncio.wait_for(anext(stream), 5)
+
+
+def _labels(chunk: bytes) -> list[str]:
+    """The labels of the frames in one written chunk (a replay page is written at once)."""
+    return [_label(f"{frame}\n\n".encode()) for frame in chunk.decode().split("\n\n") if frame]
 
 
 def _label(frame: bytes) -> str:
