@@ -85,7 +85,8 @@ def database_from_url(name: str, url: str) -> dict[str, Any]:
     except ValueError:
         raise ImproperlyConfigured(f"{name} has an invalid port") from None
     return {
-        "ENGINE": "django.db.backends.postgresql",
+        # Django's PostgreSQL backend with statements deferred to the commit (the outbox's rows).
+        "ENGINE": "core.platform.postgresql",
         "NAME": database,
         "USER": unquote(parts.username or ""),
         "PASSWORD": unquote(parts.password or ""),

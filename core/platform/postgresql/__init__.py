@@ -1,0 +1,1 @@
+"""Django's PostgreSQL backend, with statements deferred to the commit (base.DatabaseWrapper)."""
