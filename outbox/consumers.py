@@ -27,8 +27,9 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import structlog
-from django.db import connection, transaction
+from django.db import transaction
 
+from core.platform.db import run_prepared
 from core.platform.tasks import FerryTask
 from outbox import delivery, queries
 from outbox.jobs import Job
@@ -92,12 +93,6 @@ class _Execution:
 _execution: ContextVar[_Execution | None] = ContextVar("ferry_outbox_execution", default=None)
 
 
-def _run_sql(sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone() if cursor.description else None
-
-
 class OutboxTask(FerryTask):
     """Base class for tasks that receive outbox events (use with bind=True)."""
 
@@ -123,10 +118,14 @@ class OutboxTask(FerryTask):
 
     def _execute(self, execution: _Execution, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         envelope = execution.envelope
-        if self._already_processed(envelope):
-            return None
-        execution.attempt_id, execution.attempt = _run_sql(queries.ATTEMPT_START, {  # type: ignore[misc]
+        started = run_prepared(queries.ATTEMPT_START, {
             "outbox_id": envelope.outbox_id, "event_id": envelope.event_id, "worker": execution.worker})
+        if started is None:  # the inbox holds the event: an earlier delivery took effect
+            log.info("outbox.duplicate_delivery_ignored", reason="inbox already holds the event")
+            with transaction.atomic(durable=True):
+                delivery.complete(envelope.outbox_id)
+            return None
+        execution.attempt_id, execution.attempt = started
         if execution.attempt > (self.max_retries or 0) + 2:
             # Earlier executions ended without reaching the failure handler: the worker died.
             self._fail(execution, PermanentFailure(
@@ -187,14 +186,6 @@ class OutboxTask(FerryTask):
             job.failed(claimed, exc, final=self.will_dead_letter(exc))
             raise
 
-    def _already_processed(self, envelope: Envelope) -> bool:
-        exists = _run_sql("SELECT 1 FROM outbox_inbox WHERE event_id = %(e)s", {"e": envelope.event_id})
-        if exists:
-            log.info("outbox.duplicate_delivery_ignored", reason="inbox already holds the event")
-            with transaction.atomic(durable=True):
-                delivery.complete(envelope.outbox_id)
-        return exists is not None
-
     @contextmanager
     def effects(self) -> Iterator[None]:
         """The transaction for the task's effects, its inbox row and the event's completion.
@@ -212,17 +203,16 @@ class OutboxTask(FerryTask):
 
     def _record(self, execution: _Execution) -> None:
         envelope = execution.envelope
-        inserted = _run_sql(queries.INBOX_RECORD, {
+        recorded = run_prepared(queries.RECORD_EFFECT, {
             "event_id": envelope.event_id, "outbox_id": envelope.outbox_id, "task_name": execution.task_name,
-            "tenant_id": envelope.tenant_id, "attempt": execution.attempt, "worker": execution.worker})
-        if inserted is None:
+            "tenant_id": envelope.tenant_id, "attempt": execution.attempt, "worker": execution.worker,
+            "attempt_id": execution.attempt_id})
+        if not recorded or not recorded[0]:
             raise DuplicateDelivery(str(envelope.event_id))
-        delivery.complete(envelope.outbox_id)
-        _run_sql(queries.ATTEMPT_FINISH, {"id": execution.attempt_id, "outcome": "succeeded", "error": ""})
         execution.recorded = True
 
     def _finish(self, execution: _Execution, outcome: str, error: str = "") -> None:
-        _run_sql(queries.ATTEMPT_FINISH, {"id": execution.attempt_id, "outcome": outcome, "error": error})
+        run_prepared(queries.ATTEMPT_FINISH, {"id": execution.attempt_id, "outcome": outcome, "error": error})
 
     def _fail(self, execution: _Execution, exc: BaseException, trace: str) -> None:
         envelope = execution.envelope

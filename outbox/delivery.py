@@ -22,7 +22,7 @@ log = structlog.get_logger(__name__)
 def complete(outbox_id: int) -> None:
     """Mark an event completed; idempotent. Call inside the consumer's effects transaction."""
     with connection.cursor() as cursor:
-        cursor.execute(queries.COMPLETE, {"id": outbox_id})
+        cursor.execute(queries.COMPLETE, {"outbox_id": outbox_id})
 
 
 def backoff_s(attempt: int, base: float, cap: float, jitter: bool) -> float:

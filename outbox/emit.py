@@ -1,8 +1,10 @@
 """emit(): the one way to cause a side effect outside Postgres.
 
-It writes one outbox row (and its pending row) in the caller's transaction and never
-talks to Redis; the relay publishes the row after the transaction commits, so a rolled
-back change publishes nothing.
+It writes one outbox row in the caller's transaction and never talks to Redis; the relay
+publishes the row after the transaction commits, so a rolled back change publishes nothing.
+The row is queued on the connection and sent with the COMMIT, in one pipeline
+(core/platform/postgresql): an event costs the writer no round trip of its own
+(adr/0014-outbox-ordering-fairness-cost.md).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import structlog
 from django.conf import settings
@@ -42,9 +44,10 @@ class InvalidPayload(InvalidEvent):
 
 @dataclass(frozen=True)
 class EmittedEvent:
-    id: int
+    """What the caller knows of an event it emitted: its id (the row is written at commit)."""
+
     event_id: uuid.UUID
-    created_at: datetime
+    ordering_key: str | None = None
 
 
 class _Current:
@@ -122,6 +125,8 @@ def emit(
     actor_id: int | None = None,
     delay_s: float = 0,
     priority: int = 5,
+    ordering_key: str | None = None,
+    if_dead: Literal["hold", "pass"] = "hold",
     using: str = "default",
 ) -> EmittedEvent:
     """Record that `event_type` happened to (aggregate_type, aggregate_id), for delivery
@@ -130,8 +135,11 @@ def emit(
 
     Must run inside the transaction that makes the state change: raises NotInTransaction
     in autocommit. Delivery is at-least-once, after commit, not before `delay_s` seconds;
-    lower `priority` (0-9) is relayed first. Raises InvalidEvent/InvalidPayload naming the
-    bad argument or key.
+    lower `priority` (0-9) is relayed first. Events with the same `ordering_key` (the
+    aggregate is the natural one, e.g. "content:12") take effect one at a time, in commit
+    order; if one ends as a dead letter, `if_dead` says whether the key's later events wait
+    until it is redriven ("hold") or go on ("pass"). Raises InvalidEvent/InvalidPayload
+    naming the bad argument or key.
     """
     connection = connections[using]
     if connection.get_autocommit():
@@ -149,7 +157,13 @@ def emit(
         raise InvalidEvent(f"priority must be an integer from 0 (first) to 9, not {priority!r}")
     if not isinstance(delay_s, int | float) or delay_s < 0 or not math.isfinite(delay_s):
         raise InvalidEvent(f"delay_s must be a non-negative number of seconds, not {delay_s!r}")
+    if ordering_key is not None:
+        _check_text("ordering_key", ordering_key, 200)
+    if if_dead not in ("hold", "pass"):
+        raise InvalidEvent(f'if_dead must be "hold" or "pass", not {if_dead!r}')
+    event_id = uuid.uuid4()
     params: dict[str, Any] = {
+        "event_id": event_id,
         "tenant_id": current_tenant_id() if isinstance(tenant_id, _Current) else tenant_id,
         "actor_id": actor_id,
         "trace_id": _trace_id(),
@@ -163,8 +177,19 @@ def emit(
         "redeliver_after": redeliver_after,
         "priority": priority,
         "delay_s": float(delay_s),
+        "ordering_key": ordering_key,
+        "key_holds": if_dead == "hold" if ordering_key is not None else None,
     }
+    _write(connection, queries.EMIT_KEYED if ordering_key is not None else queries.EMIT, params)
+    return EmittedEvent(event_id=event_id, ordering_key=ordering_key)
+
+
+def _write(connection: Any, statement: str, params: dict[str, Any]) -> None:
+    """Queue the row (and the relay's wake-up, in the same statement) for the commit; a
+    connection that cannot defer (another database backend) writes it at once."""
+    defer = getattr(connection, "defer", None)
+    if defer is not None:
+        defer(statement, params)
+        return
     with connection.cursor() as cursor:
-        cursor.execute(queries.EMIT, params)
-        row_id, event_id, created_at, _woke = cursor.fetchone()
-    return EmittedEvent(id=row_id, event_id=event_id, created_at=created_at)
+        cursor.execute(statement, params)

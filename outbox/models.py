@@ -48,6 +48,11 @@ class OutboxEvent(models.Model):
     redeliver_at = models.DateTimeField(null=True)
     completed_at = models.DateTimeField(null=True)
     last_error = models.TextField()
+    # Events of one ordering key take effect one at a time, in commit order (key_seq); a dead
+    # one holds its key's later events until redriven when key_holds (adr/0014).
+    ordering_key = models.CharField(max_length=200, null=True)
+    key_seq = models.BigIntegerField(null=True)
+    key_holds = models.BooleanField(null=True)
 
     class Meta:
         db_table = "outbox_log"

@@ -40,51 +40,127 @@ WAKE_RELAY = sql.SQL("CASE WHEN pg_try_advisory_xact_lock_shared({lock}) THEN fa
                      "ELSE pg_notify({channel}, '')::text = '' END").format(
     lock=sql.Literal(RELAY_IDLE_LOCK), channel=sql.Literal(NOTIFY_CHANNEL)).as_string()
 
-# One insert into the small hot table, and the wake-up check.
+# The event's row, as emit() queues it to run just before the commit (one pipeline with the
+# COMMIT: core/platform/postgresql). The event id is made by the caller; nothing is returned.
+# The same statement wakes the relay if it is idle (WAKE_RELAY, evaluated once: a volatile
+# subquery is never folded away), so an event costs its writer one statement. It runs prepared
+# (server-side binding): the casts type the parameters of the SELECT list.
 EMIT = sql.SQL("""
-INSERT INTO outbox_event (tenant_id, actor_id, trace_id, event_type, aggregate_type, aggregate_id,
+INSERT INTO outbox_event (event_id, tenant_id, actor_id, trace_id, event_type, aggregate_type, aggregate_id,
                           payload, task_name, queue, channel, redeliver_after, priority, available_at)
-VALUES (%(tenant_id)s, %(actor_id)s, %(trace_id)s, %(event_type)s, %(aggregate_type)s, %(aggregate_id)s,
-        %(payload)s, %(task_name)s, %(queue)s, %(channel)s, %(redeliver_after)s, %(priority)s,
-        now() + %(delay_s)s * interval '1 second')
-RETURNING id, event_id, created_at, {wake_relay}
+SELECT %(event_id)s::uuid, %(tenant_id)s::bigint, %(actor_id)s::bigint, %(trace_id)s::text, %(event_type)s::text,
+       %(aggregate_type)s::text, %(aggregate_id)s::text, %(payload)s::jsonb, %(task_name)s::text, %(queue)s::text,
+       %(channel)s::text, %(redeliver_after)s::integer, %(priority)s::smallint,
+       now() + %(delay_s)s::float8 * interval '1 second'
+FROM (SELECT {wake_relay} AS woken) wake
 """).format(wake_relay=sql.SQL(WAKE_RELAY)).as_string()
 
-# Claim a batch for relaying: due pending rows in (priority, id) order, skipping rows another
-# relay holds, marked relayed with their redelivery deadline (task events) or completed (pub/sub
-# events are complete once published). The relay publishes them, then commits.
+# An event with an ordering key takes the key's next sequence number in the same statement.
+# The upsert locks the key's row until the transaction ends, so transactions emitting for one
+# key commit one after the other and the sequence is their commit order (adr/0014).
+EMIT_KEYED = sql.SQL("""
+WITH seq AS (
+    INSERT INTO outbox_key AS k (ordering_key, last_seq) VALUES (%(ordering_key)s::text, 1)
+    ON CONFLICT (ordering_key) DO UPDATE SET last_seq = k.last_seq + 1
+    RETURNING last_seq
+)
+INSERT INTO outbox_event (event_id, tenant_id, actor_id, trace_id, event_type, aggregate_type, aggregate_id,
+                          payload, task_name, queue, channel, redeliver_after, priority, available_at,
+                          ordering_key, key_seq, key_holds)
+SELECT %(event_id)s::uuid, %(tenant_id)s::bigint, %(actor_id)s::bigint, %(trace_id)s::text, %(event_type)s::text,
+       %(aggregate_type)s::text, %(aggregate_id)s::text, %(payload)s::jsonb, %(task_name)s::text, %(queue)s::text,
+       %(channel)s::text, %(redeliver_after)s::integer, %(priority)s::smallint,
+       now() + %(delay_s)s::float8 * interval '1 second', %(ordering_key)s::text, seq.last_seq, %(key_holds)s::boolean
+FROM seq, (SELECT {wake_relay} AS woken) wake
+""").format(wake_relay=sql.SQL(WAKE_RELAY)).as_string()
+
+# Claim a batch for relaying, shared fairly among the tenants with due events (adr/0014):
 #
-# The keyset condition `(priority, id) > cursor` keeps a long drain from re-walking the dead
-# index entries of rows it already claimed; the relay resets the cursor to (-1, 0) whenever a
-# claim comes back short, which also picks up rows that committed late with smaller ids.
-# Rows are updated by ctid, a TID scan of exactly the rows the subquery locked. The columns
-# returned are named as the fields of relays.messages.ClaimedEvent, which is built from them
-# by name; the event id goes into messages as text, so Postgres renders it.
+# - the tenants are found by a skip scan of the claim index (one probe per tenant, however
+#   long their backlogs); each gets an equal share of the batch, in (priority, id) order;
+# - a task queue that already holds its bound of waiting messages gets only the `room` left
+#   (the relay counts the messages in Redis; pub/sub, queue '', has room for a whole batch):
+#   a flood waits in PostgreSQL, where claims are fair, instead of in a Redis list that every
+#   other tenant's task would queue behind. A queue with no room is not scanned at all (the
+#   index leads with tenant, then queue), and its room is dealt to the tenants round robin,
+#   starting after `deal_after`, the last tenant dealt to;
+# - a keyed event is claimed only when it is its key's next (key_seq = done_seq + 1: every
+#   earlier one has completed, or died letting the key pass), so one key's events take
+#   effect one at a time and in order while other keys go on in parallel. An event whose
+#   key_seq is NULL (no key, or a passed dead letter redriven) is not held.
+#
+# Each (tenant, queue) scan starts after a keyset cursor (`after`: {"tenant:queue": [priority,
+# id]}), so a long drain does not re-walk the dead index entries of rows it already claimed;
+# the relay clears a tenant's cursors when it got less than its share, which also picks up
+# rows that committed late with smaller ids. Rows another relay holds are skipped; rows are
+# updated by ctid, exactly the rows locked. Task events are marked relayed with their
+# redelivery deadline, pub/sub events completed (they are complete once published); the relay
+# publishes them, then commits. The columns returned are named as the fields of
+# relays.messages.ClaimedEvent.
 CLAIM = """
-WITH claimed AS (
+WITH RECURSIVE tenants(k) AS (
+    (SELECT coalesce(tenant_id, 0) FROM outbox_event
+     WHERE status = 'pending' AND coalesce(tenant_id, 0) > %(after_tenant)s
+     ORDER BY coalesce(tenant_id, 0) LIMIT 1)
+    UNION ALL
+    SELECT (SELECT coalesce(e.tenant_id, 0) FROM outbox_event e
+            WHERE e.status = 'pending' AND coalesce(e.tenant_id, 0) > t.k
+            ORDER BY coalesce(e.tenant_id, 0) LIMIT 1)
+    FROM tenants t WHERE t.k IS NOT NULL
+), shares AS MATERIALIZED (
+    SELECT k, ceil(%(limit)s::numeric / count(*) OVER ())::int AS share
+    FROM (SELECT k FROM tenants WHERE k IS NOT NULL LIMIT %(max_tenants)s) found
+), room AS MATERIALIZED (
+    SELECT key AS q, value::int AS room FROM jsonb_each_text(%(room)s::jsonb) WHERE value::int > 0
+), candidates AS MATERIALIZED (
+    SELECT s.k, s.share, r.q, r.room, c.ctid, c.priority, c.id
+    FROM shares s
+    CROSS JOIN room r
+    CROSS JOIN LATERAL (
+        SELECT e.ctid, e.priority, e.id FROM outbox_event e
+        WHERE e.status = 'pending' AND coalesce(e.tenant_id, 0) = s.k AND coalesce(e.queue, '') = r.q
+          AND e.available_at <= now()
+          AND (e.priority, e.id) > (coalesce((%(after)s::jsonb -> (s.k || ':' || r.q) ->> 0)::int, -1),
+                                    coalesce((%(after)s::jsonb -> (s.k || ':' || r.q) ->> 1)::bigint, 0))
+          AND (e.key_seq IS NULL
+               OR e.key_seq = (SELECT ok.done_seq + 1 FROM outbox_key ok WHERE ok.ordering_key = e.ordering_key))
+        ORDER BY e.priority, e.id
+        LIMIT least(s.share, r.room)
+        FOR UPDATE SKIP LOCKED
+    ) c
+), shared AS (
+    SELECT k, share, q, room, ctid, row_number() OVER (PARTITION BY k ORDER BY priority, id) AS nth
+    FROM candidates
+), dealt AS (
+    SELECT ctid, room, row_number() OVER (PARTITION BY q ORDER BY nth, k <= %(deal_after)s, k) AS place
+    FROM shared WHERE nth <= share
+), claimed AS (
     UPDATE outbox_event e
     SET status = CASE WHEN e.task_name IS NULL THEN 'completed' ELSE 'relayed' END,
         attempts = e.attempts + 1,
         relayed_at = now(),
         redeliver_at = now() + make_interval(secs => e.redeliver_after),
         completed_at = CASE WHEN e.task_name IS NULL THEN now() END
-    WHERE e.ctid = ANY(ARRAY(
-        SELECT ctid FROM outbox_event
-        WHERE status = 'pending' AND available_at <= now()
-          AND (priority, id) > (%(after_priority)s, %(after_id)s)
-        ORDER BY priority, id
-        LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED
-    ))
+    WHERE e.ctid = ANY(ARRAY(SELECT ctid FROM dealt WHERE place <= room))
     RETURNING e.id, e.event_id::text AS event_id, e.tenant_id, e.trace_id, e.event_type, e.aggregate_type,
               e.aggregate_id, e.payload, e.task_name, e.queue, e.channel, e.priority, e.created_at, e.txid,
-              e.attempts
+              e.attempts, e.ordering_key
 )
-SELECT * FROM claimed ORDER BY priority, id
+SELECT claimed.*, (SELECT max(share) FROM shares) AS batch_share, (SELECT count(*) FROM shares) AS batch_tenants
+FROM claimed ORDER BY priority, id
 """
 
-# How long until the relay may next find work: the earliest deferred pending row.
-NEXT_DUE = "SELECT min(available_at) - now() FROM outbox_event WHERE status = 'pending'"
+# Whether due events wait for room in any of `queues` (the relay then polls for room).
+WAITING_FOR_ROOM = """
+SELECT 1 FROM outbox_event
+WHERE status = 'pending' AND queue = ANY(%(queues)s) AND available_at <= now()
+LIMIT 1
+"""
+
+# How long until the relay may next find work: the earliest deferred pending row. Rows due
+# already but not claimed wait for something that wakes the relay by itself: the completion of
+# their key's previous event, or room in their queue (the relay polls while it holds any back).
+NEXT_DUE = "SELECT min(available_at) - now() FROM outbox_event WHERE status = 'pending' AND available_at > now()"
 
 RELAY_LISTEN = sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)).as_string()
 RELAY_TRY_IDLE = "SELECT pg_advisory_lock(%s)"
@@ -105,11 +181,13 @@ INSERT INTO outbox_history SELECT * FROM moved
 """
 
 # A worker starts executing an event: record the attempt; its number counts executions,
-# including ones whose worker died without a trace (a poison message is caught by it).
+# including ones whose worker died without a trace (a poison message is caught by it). Nothing
+# is recorded, and no row returned, when the inbox holds the event already: a duplicate.
 ATTEMPT_START = """
 INSERT INTO outbox_attempt (outbox_id, event_id, attempt, worker, started_at, outcome, error)
-SELECT %(outbox_id)s, %(event_id)s, count(*) + 1, %(worker)s, now(), 'running', ''
+SELECT %(outbox_id)s::bigint, %(event_id)s::uuid, count(*) + 1, %(worker)s::text, now(), 'running', ''
 FROM outbox_attempt WHERE event_id = %(event_id)s
+HAVING NOT EXISTS (SELECT FROM outbox_inbox WHERE event_id = %(event_id)s)
 RETURNING id, attempt
 """
 ATTEMPT_FINISH = """
@@ -117,21 +195,49 @@ UPDATE outbox_attempt SET finished_at = now(), outcome = %(outcome)s, error = %(
 WHERE id = %(id)s
 """
 
-# A consumer's effects commit with its inbox row; a duplicate delivery inserts nothing.
-INBOX_RECORD = """
-INSERT INTO outbox_inbox (event_id, outbox_id, task_name, tenant_id, attempt, worker, processed_at)
-VALUES (%(event_id)s, %(outbox_id)s, %(task_name)s, %(tenant_id)s, %(attempt)s, %(worker)s, now())
-ON CONFLICT (event_id) DO NOTHING
-RETURNING event_id
+# An ordering key goes on past the events of `source` (a CTE with ordering_key and key_seq):
+# its next event may be claimed. Yields the keys advanced.
+_ADVANCE_KEYS = """
+UPDATE outbox_key k SET done_seq = greatest(k.done_seq, s.key_seq)
+FROM (SELECT ordering_key, max(key_seq) AS key_seq FROM {source}
+      WHERE key_seq IS NOT NULL GROUP BY ordering_key) s
+WHERE k.ordering_key = s.ordering_key
+RETURNING k.ordering_key
 """
 
-# Mark an event completed; idempotent. A pending event (the sweep queued a redelivery meanwhile)
+# Completing an event: idempotent. A pending event (the sweep queued a redelivery meanwhile)
 # completes too, so it is not relayed again; so does a dead one that finally succeeded.
-COMPLETE = """
+_COMPLETE_EVENT = """
 UPDATE outbox_event
 SET status = 'completed', completed_at = now(), redeliver_at = NULL, last_error = ''
-WHERE id = %(id)s AND status IN ('pending', 'relayed', 'dead')
+WHERE id = %(outbox_id)s AND status IN ('pending', 'relayed', 'dead') {condition}
+RETURNING ordering_key, key_seq
 """
+
+# Mark an event completed. A keyed event's completion lets its key's next event go: an idle
+# relay is woken for it.
+COMPLETE = sql.SQL("""
+WITH done AS ({complete}), advanced AS ({advance})
+SELECT {wake_relay} FROM advanced LIMIT 1
+""").format(complete=sql.SQL(_COMPLETE_EVENT.format(condition="")),
+            advance=sql.SQL(_ADVANCE_KEYS.format(source="done")), wake_relay=sql.SQL(WAKE_RELAY)).as_string()
+
+# A consumer's effects commit with what this statement records, in one round trip: its inbox
+# row, the event's completion (as COMPLETE) and its attempt's success. A duplicate delivery
+# (another delivery's inbox row is there) records nothing and returns recorded = 0.
+RECORD_EFFECT = sql.SQL("""
+WITH inbox AS (
+    INSERT INTO outbox_inbox (event_id, outbox_id, task_name, tenant_id, attempt, worker, processed_at)
+    VALUES (%(event_id)s, %(outbox_id)s, %(task_name)s, %(tenant_id)s, %(attempt)s, %(worker)s, now())
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id
+), done AS ({complete}), advanced AS ({advance}), finished AS (
+    UPDATE outbox_attempt SET finished_at = now(), outcome = 'succeeded', error = ''
+    WHERE id = %(attempt_id)s AND EXISTS (SELECT FROM inbox)
+)
+SELECT (SELECT count(*) FROM inbox) AS recorded, (SELECT {wake_relay} FROM advanced LIMIT 1) AS woken
+""").format(complete=sql.SQL(_COMPLETE_EVENT.format(condition="AND EXISTS (SELECT FROM inbox)")),
+            advance=sql.SQL(_ADVANCE_KEYS.format(source="done")), wake_relay=sql.SQL(WAKE_RELAY)).as_string()
 
 # A delivery failed and may be retried: pending again after a backoff, keeping the error.
 # Only a relayed event moves; a completed, swept or dead one stays as it is.
@@ -146,21 +252,26 @@ RETURNING id
 _DEAD_LETTER_COLUMNS = sql.SQL(
     "outbox_id, event_id, tenant_id, task_name, event_type, error, traceback, attempts, created_at")
 
-# A delivery failed for good: dead, with a dead letter ops can redrive.
+# A delivery failed for good: dead, with a dead letter ops can redrive. A dead event whose key
+# may pass lets its key go on (the next event is woken as after a completion).
 KILL = sql.SQL("""
 WITH dead AS (
     UPDATE outbox_event SET status = 'dead', redeliver_at = NULL, last_error = %(error)s
     WHERE id = %(id)s AND status IN ('pending', 'relayed')
-    RETURNING id, event_id, tenant_id, task_name, event_type, attempts
+    RETURNING id, event_id, tenant_id, task_name, event_type, attempts, ordering_key,
+              CASE WHEN NOT key_holds THEN key_seq END AS key_seq
+), advanced AS ({advance}), woken AS (
+    SELECT {wake_relay} FROM advanced LIMIT 1
 )
 INSERT INTO outbox_deadletter ({columns})
 SELECT id, event_id, tenant_id, task_name, event_type, %(error)s, %(traceback)s, attempts, now()
-FROM dead
+FROM dead, (SELECT count(*) FROM woken) w
 ON CONFLICT (event_id) DO UPDATE
     SET error = EXCLUDED.error, traceback = EXCLUDED.traceback, attempts = EXCLUDED.attempts,
         created_at = EXCLUDED.created_at, redriven_at = NULL, redriven_by_id = NULL
 RETURNING id
-""").format(columns=_DEAD_LETTER_COLUMNS).as_string()
+""").format(columns=_DEAD_LETTER_COLUMNS, advance=sql.SQL(_ADVANCE_KEYS.format(source="dead")),
+            wake_relay=sql.SQL(WAKE_RELAY)).as_string()
 
 # The generic redelivery sweep: task events relayed longer ago than their deadline and never
 # completed go back to pending, or die once they have been delivered max_attempts times.
@@ -176,27 +287,39 @@ WITH due AS (
         available_at = now(), redeliver_at = NULL,
         last_error = format('not completed within %%s s of delivery %%s', e.redeliver_after, e.attempts)
     FROM due WHERE e.id = due.id
-    RETURNING e.id, e.status, e.event_id, e.tenant_id, e.task_name, e.event_type, e.attempts, e.last_error
+    RETURNING e.id, e.status, e.event_id, e.tenant_id, e.task_name, e.event_type, e.attempts, e.last_error,
+              e.ordering_key, CASE WHEN e.status = 'dead' AND NOT e.key_holds THEN e.key_seq END AS key_seq
 ), dead_letters AS (
     INSERT INTO outbox_deadletter ({columns})
     SELECT id, event_id, tenant_id, task_name, event_type, last_error, '', attempts, now()
     FROM moved WHERE status = 'dead'
     ON CONFLICT (event_id) DO NOTHING
-)
+), advanced AS ({advance})
 SELECT id, status FROM moved
-""").format(columns=_DEAD_LETTER_COLUMNS).as_string()
+""").format(columns=_DEAD_LETTER_COLUMNS, advance=sql.SQL(_ADVANCE_KEYS.format(source="moved"))).as_string()
 
-# Redrive dead events: pending again, with their dead letters marked redriven.
+# Redrive dead events: pending again, with their dead letters marked redriven. A dead event
+# that held its key is its key's next again; one whose key passed it goes out unordered (its
+# key_seq is cleared: the key's later events have taken effect already).
 REDRIVE = """
 WITH letters AS (
     UPDATE outbox_deadletter SET redriven_at = now(), redriven_by_id = %(actor_id)s
     WHERE id = ANY(%(ids)s) AND redriven_at IS NULL
     RETURNING outbox_id
 )
-UPDATE outbox_event e SET status = 'pending', available_at = now(), last_error = ''
+UPDATE outbox_event e SET status = 'pending', available_at = now(), last_error = '',
+                          key_seq = CASE WHEN e.key_holds THEN e.key_seq END
 FROM letters l
 WHERE e.id = l.outbox_id AND e.status = 'dead'
 RETURNING e.id
+"""
+
+# Forget ordering keys with nothing unfinished (every event done or passed); a key emitted for
+# again starts a new sequence. The upsert in EMIT_KEYED holds the row's lock, so a key being
+# emitted for is re-checked and kept.
+PRUNE_KEYS = """
+DELETE FROM outbox_key WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM outbox_key WHERE done_seq = last_seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED))
 """
 
 # Figures for ops and the relay's metrics (the hot table only holds live rows, so this is cheap).

@@ -43,6 +43,10 @@ class ClaimedEvent:
     created_at: datetime
     txid: int
     attempts: int
+    ordering_key: str | None = None
+    # Of the whole claim: each tenant's share of it, and how many tenants shared it.
+    batch_share: int = 0
+    batch_tenants: int = 0
 
     @property
     def cursor(self) -> Cursor:

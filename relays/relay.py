@@ -20,6 +20,7 @@ how writers know whether to send one) and polls as a fallback.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,14 +32,15 @@ import structlog
 from celery import current_app
 from psycopg import errors as pg_errors
 from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
 
+from core.platform.tasks import QUEUES
 from outbox import doorbell, queries
 from relays.messages import CeleryMessages, ClaimedEvent
 from relays.metrics import RelayMetrics
 
 log = structlog.get_logger(__name__)
 
-REWIND = (-1, 0)  # a keyset cursor that starts from the beginning of the pending index
 
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError,
                 kombu.exceptions.OperationalError)
@@ -53,7 +55,7 @@ class RelayConfig:
     # the relay lingers, writers see no idle relay and send no NOTIFY (ADR 0007), and new
     # events wait at most one short poll.
     linger_s: float = 0.25
-    linger_poll_s: float = 0.003
+    linger_poll_s: float = 0.002
     # Long drains follow a keyset cursor; rewinding this often lets urgent (lower priority
     # number) and late-committed rows through.
     rewind_interval_s: float = 1.0
@@ -63,6 +65,14 @@ class RelayConfig:
     redis_timeout_s: float = 2.0
     backoff_max_s: float = 5.0
     name: str = "relay"
+    # A claim is shared among at most this many tenants (the next claim serves the next ones).
+    max_tenants: int = 100
+    # Task messages left waiting in each Redis queue before the relay holds that queue's
+    # events back in PostgreSQL, where claims are fair among tenants (None: no bound).
+    max_queued: int | None = 32
+    # While events wait for room in a queue, look for it this often (workers make it; nothing
+    # notifies). Pub/sub events claimed meanwhile wait at most this long too.
+    held_poll_s: float = 0.02
 
 
 class _Health:
@@ -108,8 +118,12 @@ class Relay:
         self._conninfo = dict(conninfo)
         self._db: psycopg.Connection[Any] | None = None
         self._kombu: CeleryMessages | None = None
-        self._after = REWIND
+        self._after: dict[str, tuple[int, int]] = {}  # per "tenant:queue", a keyset cursor (see CLAIM)
+        self._after_tenant = -1
+        self._deal_after = -1
         self._rewound_at = time.monotonic()
+        self._full: list[str] = []  # task queues with no room at the last claim
+        self.held_back = False  # events wait for room in a queue: poll, nothing will notify
         self._health = _Health()
         self._last_relayed = 0.0
         self.stopping = False
@@ -141,28 +155,69 @@ class Relay:
         """Claim, publish and mark one batch. Returns how many events it relayed."""
         db = self._connection()
         messages = self._messages()  # before the claim: no row is locked while Redis connects
+        room = self._room()  # likewise
         started = time.perf_counter()
-        after_priority, after_id = self._after
         with db.transaction():
             with db.cursor(row_factory=class_row(ClaimedEvent)) as cursor:
-                events = cursor.execute(queries.CLAIM, {"after_priority": after_priority, "after_id": after_id,
-                                                        "limit": self.config.batch_size}).fetchall()
+                events = cursor.execute(queries.CLAIM, {
+                    "after_tenant": self._after_tenant, "max_tenants": self.config.max_tenants,
+                    "limit": self.config.batch_size, "room": Jsonb(room), "deal_after": self._deal_after,
+                    "after": Jsonb({key: list(cursor) for key, cursor in self._after.items()})}).fetchall()
             if not events:
-                self._after = REWIND  # the tail is reached (see below)
+                self._rewind()  # the tails are reached (see below)
+                self.held_back = bool(self._full) and bool(db.execute(queries.WAITING_FOR_ROOM,
+                                                                      {"queues": self._full}).fetchone())
                 return 0
             self._publish(events, messages)
             if self._on_published is not None:
                 self._on_published(events)
         self.metrics.batch(events, time.perf_counter() - started)
         self._last_relayed = time.monotonic()
-        if len(events) == self.config.batch_size:
-            # There may be more: the next claim starts after this batch (keyset).
-            self._after = (events[-1].priority, events[-1].id)
-        else:
-            # The tail is reached: the next claim looks from the start again, for rows that
-            # committed late with smaller ids or came back from a retry or the sweep.
-            self._after = REWIND
+        self._follow(events)
         return len(events)
+
+    def _room(self) -> dict[str, int]:
+        """How many more events each destination may take now: pub/sub ('') a whole batch; a
+        task queue its bound less the messages waiting in it, once it is down to half its bound
+        (so that a flood is refilled in batches, not one message at a time)."""
+        batch = self.config.batch_size
+        bound = self.config.max_queued
+        if bound is None:
+            self._full, self.held_back = [], False
+            return {"": batch, **dict.fromkeys(QUEUES, batch)}
+        pipe = self._broker.pipeline(transaction=False)
+        for queue in QUEUES:
+            pipe.llen(queue)
+        free = {queue: bound - int(depth) for queue, depth in zip(QUEUES, pipe.execute(), strict=True)}
+        refill_at = (bound + 1) // 2
+        room = {queue: min(batch, n) if n >= refill_at else 0 for queue, n in free.items()}
+        self._full = [queue for queue, n in room.items() if n == 0]
+        self.held_back = bool(self._full)
+        return {"": batch, **room}
+
+    def _follow(self, events: list[ClaimedEvent]) -> None:
+        """Keyset cursors for the next claim: a tenant that got its whole share may have more,
+        and its next scan of each queue starts after the last event it got from it; a tenant
+        that got less is at its tail, and its next scans start from the beginning (rows that
+        committed late with smaller ids, or came back from a retry or the sweep)."""
+        last: dict[tuple[int, str], ClaimedEvent] = {}
+        count: Counter[int] = Counter()
+        for event in events:
+            tenant = event.tenant_id or 0
+            last[(tenant, event.queue or "")] = event
+            count[tenant] += 1
+        share = events[0].batch_share
+        for (tenant, queue), event in last.items():
+            if count[tenant] >= share:
+                self._after[f"{tenant}:{queue}"] = (event.priority, event.id)
+            else:
+                self._after = {key: cursor for key, cursor in self._after.items()
+                               if not key.startswith(f"{tenant}:")}
+        served = max(count)
+        # More tenants than one claim serves: the next claim starts after the last one served.
+        self._after_tenant = served if events[0].batch_tenants >= self.config.max_tenants else -1
+        # A queue's room goes round the tenants: the next claim deals it from the next tenant.
+        self._deal_after = served
 
     def _publish(self, events: list[ClaimedEvent], messages: CeleryMessages) -> None:
         by_queue: dict[str, list[bytes]] = {}
@@ -184,7 +239,8 @@ class Relay:
             pubsub.execute()
 
     def move_completed(self, max_batches: int = 10) -> int:
-        """Move completed events to the history; returns how many moved (bounded per call)."""
+        """Move completed events to the history (returns how many, bounded per call) and forget
+        the ordering keys that have nothing left to order."""
         db = self._connection()
         moved = 0
         for _ in range(max_batches):
@@ -194,27 +250,32 @@ class Relay:
                 break
         if moved:
             self.metrics.moved.inc(moved)
+        db.execute(queries.PRUNE_KEYS, {"limit": self.config.move_batch})  # settled ordering keys
         return moved
 
     def step(self) -> bool:
         """Relay one batch. Returns True if the loop should continue at once."""
         if time.monotonic() - self._rewound_at > self.config.rewind_interval_s:
             self._rewind()
-        followed_keyset = self._after != REWIND
+        followed_keyset = bool(self._after)
         relayed = self.relay_batch()
-        # After a full batch there may be more; after a short one that followed the keyset,
-        # look once more from the start (relay_batch has rewound the cursor).
-        return relayed == self.config.batch_size or followed_keyset
+        # After a batch there may be more; after an empty one that followed keyset cursors,
+        # look once more from the start (relay_batch has rewound them).
+        return relayed > 0 or followed_keyset
 
     def _rewind(self) -> None:
-        self._after = REWIND
+        self._after = {}
+        self._after_tenant = -1
         self._rewound_at = time.monotonic()
 
     # --- waiting ----------------------------------------------------------------------
 
     def rest(self) -> None:
-        """Nothing to claim: poll briefly if events flowed a moment ago, else wait for NOTIFY."""
-        if time.monotonic() - self._last_relayed < self.config.linger_s:
+        """Nothing to claim: poll briefly if events flowed a moment ago or a queue is full (its
+        workers will take messages soon, and nothing will notify), else wait for NOTIFY."""
+        if self.held_back:
+            time.sleep(self.config.held_poll_s)
+        elif time.monotonic() - self._last_relayed < self.config.linger_s:
             time.sleep(self.config.linger_poll_s)
         else:
             self.wait_for_work()

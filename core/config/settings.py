@@ -136,6 +136,10 @@ _REDIS_PORT = env_int("FERRY_REDIS_PORT", 56379, minimum=1)
 DATABASE_URL = env_str("DATABASE_URL", f"postgres://ferry@127.0.0.1:{_PG_PORT}/ferry")
 _database = database_from_url("DATABASE_URL", DATABASE_URL)
 _database["OPTIONS"].setdefault("application_name", f"ferry-{FERRY_PROCESS}")
+# Django binds parameters in the client and never prepares; the outbox's hot statements run
+# prepared through core.platform.db.run_prepared and the deferred emit (planned once per
+# connection), which needs psycopg's prepared statements enabled. Nothing else is prepared.
+_database["OPTIONS"].setdefault("prepare_threshold", 5)
 # The web process serves many short requests from threads and async tasks; a pool keeps
 # connection set-up off the request path. Workers and relays hold one connection each.
 if env_bool("FERRY_DB_POOL", False):
@@ -190,6 +194,10 @@ if CELERY_VISIBILITY_TIMEOUT <= CELERY_MAX_TIME_LIMIT and not UNSAFE_SHORT_VISIB
         f"CELERY_MAX_TIME_LIMIT={CELERY_MAX_TIME_LIMIT}, or running tasks are delivered twice"
     )
 REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 2.0, minimum=0.05)
+# Celery's Django fixup closes every database connection before and after each task unless
+# this is set (a new connection costs a task ~5 ms): a worker process keeps its connection
+# for this many tasks, checked as Django checks a request's (core/config/celery.py).
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 CELERY_BROKER_URL = REDIS_BROKER_URL
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
@@ -211,7 +219,16 @@ RELAY_POLL_INTERVAL_S = env_float("RELAY_POLL_INTERVAL_S", 1.0, minimum=0.01)
 # After relaying, the relay polls every RELAY_LINGER_POLL_S for RELAY_LINGER_S before it goes
 # idle; writers send no NOTIFY meanwhile (ADR 0007).
 RELAY_LINGER_S = env_float("RELAY_LINGER_S", 0.25, minimum=0)
-RELAY_LINGER_POLL_S = env_float("RELAY_LINGER_POLL_S", 0.005, minimum=0.001)
+RELAY_LINGER_POLL_S = env_float("RELAY_LINGER_POLL_S", 0.002, minimum=0.001)
+# Task messages waiting in one Redis queue before the relay holds that queue's events back in
+# PostgreSQL, where claims are shared fairly among tenants: a tenant's flood then delays
+# another tenant's task by about this many messages (plus those workers hold). The relay refills
+# a queue once it is down to half, looking every 20 ms: the bound should cover what the
+# queue's workers take in 40 ms (32 keeps two worker processes busy; measured in
+# docs/relay.md). 0: no bound. adr/0014.
+RELAY_MAX_QUEUED = env_int("RELAY_MAX_QUEUED", 32, minimum=0)
+# A claim is shared among at most this many tenants with due events (round robin beyond).
+RELAY_MAX_TENANTS = env_int("RELAY_MAX_TENANTS", 100, minimum=1)
 
 # --- dispatch (core/dispatch) ------------------------------------------------------------
 

@@ -80,7 +80,10 @@ def find_search_index_gaps(tenant_id: int | None = None) -> tuple[dict[int, int]
 
 @transaction.atomic(durable=True)
 def emit_index_repairs(gaps: Sequence[IndexGap], heal_run_id: int | None, actor_id: int | None) -> None:
-    """One learning.reindex_content event (batch queue) per gap, in one transaction."""
+    """One learning.reindex_content event (batch queue) per gap, in one transaction. Not under
+    the content's ordering key: a repair must not wait behind the very event whose message was
+    lost (its key is held until the sweep redelivers it), and the indexer is order-proof, so a
+    repair running beside a keyed index event cannot move the document backwards."""
     for gap in gaps:
         emit("search.repair_requested", aggregate_type="content", aggregate_id=gap.content_id,
              task="learning.reindex_content", tenant_id=gap.tenant_id, actor_id=actor_id,

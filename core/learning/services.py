@@ -183,10 +183,18 @@ def submit_for_review(version_id: int, actor: User) -> Version:
     if not moved:
         raise _state_conflict(version_id, tenant_id, "submitted for review", "a draft")
     version = Version.objects.get(id=version_id)
-    emit("version.submitted", aggregate_type="version", aggregate_id=version_id, task="learning.notify",
-         tenant_id=tenant_id, actor_id=actor.id, payload={"source": "version", "source_id": version_id})
+    _notify("version.submitted", version_id, tenant_id, actor, "version", version_id)
     _emit_version_event("version.submitted", version, actor)
     return version
+
+
+def _notify(event_type: str, version_id: int, tenant_id: int, actor: User, source: str, source_id: int) -> None:
+    """Ask learning.notify to tell the people concerned. A version's notifications are made one
+    at a time, in the order of what happened (submitted, then decided, then replied); a failed
+    one does not hold back the next."""
+    emit(event_type, aggregate_type="version", aggregate_id=version_id, task="learning.notify",
+         tenant_id=tenant_id, actor_id=actor.id, payload={"source": source, "source_id": source_id},
+         ordering_key=f"version:{version_id}", if_dead="pass")
 
 
 def _may_review_own() -> bool:
@@ -210,8 +218,7 @@ def review_version(version_id: int, actor: User, decision: str, comment: object 
         raise _review_refusal(version_id, tenant_id, actor)
     review = Review.objects.create(tenant_id=tenant_id, version_id=version_id, reviewer=actor, decision=decision,
                                    comment=comment)
-    emit("review.decided", aggregate_type="version", aggregate_id=version_id, task="learning.notify",
-         tenant_id=tenant_id, actor_id=actor.id, payload={"source": "review", "source_id": review.id})
+    _notify("review.decided", version_id, tenant_id, actor, "review", review.id)
     _emit_version_event("version.reviewed", Version.objects.get(id=version_id), actor)
     return review
 
@@ -232,8 +239,7 @@ def reply_to_review(review_id: int, actor: User, body: object) -> Reply:
     review = get_for_tenant(Review.objects.all(), tenant_id, review_id, "review")
     reply = Reply.objects.create(tenant_id=tenant_id, review=review, author=actor,
                                  body=_text(body, "body", COMMENT_MAX))
-    emit("review.replied", aggregate_type="version", aggregate_id=review.version_id, task="learning.notify",
-         tenant_id=tenant_id, actor_id=actor.id, payload={"source": "reply", "source_id": reply.id})
+    _notify("review.replied", review.version_id, tenant_id, actor, "reply", reply.id)
     return reply
 
 
@@ -248,8 +254,11 @@ def _emit_live_change(event_type: str, content_id: int, actor: User) -> Content:
     content = Content.objects.select_related("live_version").get(id=content_id)
     live = content.live_version
     payload = {"content_id": content.id, "version_id": live.id if live else None, "live_seq": content.live_seq}
+    # Publish, unpublish and rollback of one content are indexed one at a time, in commit order
+    # (an index task writes the truth at its time, so a dead one lets the next pass).
     emit(event_type, aggregate_type="content", aggregate_id=content.id, task="learning.index_content",
-         tenant_id=content.tenant_id, actor_id=actor.id, payload=payload)
+         tenant_id=content.tenant_id, actor_id=actor.id, payload=payload, ordering_key=f"content:{content.id}",
+         if_dead="pass")
     emit(event_type, aggregate_type="content", aggregate_id=content.id, channel=tenant_channel(content.tenant_id),
          tenant_id=content.tenant_id, actor_id=actor.id,
          payload={**payload, "kind": content.kind, "title": live.title if live else None})

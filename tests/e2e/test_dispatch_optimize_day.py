@@ -21,6 +21,7 @@ from core.platform.channels import tenant_channel
 from outbox.emit import emit
 from outbox.models import OutboxEvent
 from tests.helpers.dispatch import add_clinician, add_visit
+from tests.helpers.outbox import row_of
 from tests.helpers.processes import processes, start_relay, start_web, start_worker, wait_until
 from tests.helpers.web import agency, announce, call, cookies_of, next_messages, open_stream
 
@@ -116,7 +117,7 @@ def test_a_second_delivery_for_a_finished_job_writes_nothing_new(stack: Stack, a
     with transaction.atomic():  # the same request arrives again (a replayed or duplicated event)
         again = emit("optimize_day.requested", aggregate_type="optimize_job", aggregate_id=job_id,
                      payload={"job_id": job_id}, task="dispatch.optimize_day", tenant_id=harbor.pk)
-    wait_until(lambda: OutboxEvent.objects.get(pk=again.id).status == "completed", 60,
+    wait_until(lambda: row_of(again).status == "completed", 60,
                message="the second delivery to complete")
     job = OptimizeJob.objects.get(pk=job_id)
     assert (job.status, job.attempts) == ("done", 1)

@@ -5,20 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from django.db import transaction
 
-from outbox.emit import emit
 from outbox.models import DeliveryAttempt, InboxEntry, OutboxEvent
+from tests.helpers.outbox import emit_effect
 from tests.helpers.processes import processes, start_relay, start_worker, wait_until
 from tests.support.models import Effect
 
 pytestmark = pytest.mark.usefixtures("outbox_db", "broker")
-
-
-def emit_effect(key: str, **kwargs: object) -> int:
-    with transaction.atomic():
-        return emit("test.effect_requested", aggregate_type="test", aggregate_id=key,
-                    payload={"key": key, **kwargs}, task="tests.record_effect", tenant_id=None).id
 
 
 def test_a_worker_runs_the_relayed_task_once_and_completes_the_event(log_dir: Path) -> None:

@@ -13,13 +13,12 @@ import psycopg
 import pytest
 import redis
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 
-from outbox.emit import emit
 from outbox.models import DeadLetter, DeliveryAttempt, InboxEntry, OutboxEvent
 from outbox.tasks import sweep_all
 from relays.conninfo import conninfo
-from tests.helpers.outbox import outbox_counts
+from tests.helpers.outbox import emit_effects, outbox_counts
 from tests.helpers.processes import (
     PYTHON,
     Process,
@@ -36,15 +35,6 @@ from tests.support.models import Effect
 pytestmark = pytest.mark.usefixtures("outbox_db")
 
 
-def emit_effects(keys: list[str], **payload: object) -> list[int]:
-    ids = []
-    with transaction.atomic():
-        for key in keys:
-            ids.append(emit("test.effect_requested", aggregate_type="test", aggregate_id=key,
-                            payload={"key": key, **payload}, task="tests.record_effect", tenant_id=None).id)
-    return ids
-
-
 def queued_event_ids(client: redis.Redis, queue: str = "default") -> list[str]:
     return [json.loads(raw)["headers"]["id"] for raw in client.lrange(queue, 0, -1)]
 
@@ -55,7 +45,9 @@ def all_completed(ids: list[int]) -> bool:
 
 def test_three_relays_publish_every_event_once_between_them(log_dir: Path, broker: redis.Redis) -> None:
     ids = emit_effects([f"k{i}" for i in range(3000)])
-    relays = [start_relay(log_dir, f"relay{i}", "--batch-size", "100") for i in range(3)]
+    # No worker drains the queue here: without RELAY_MAX_QUEUED=0 the relays would stop at the
+    # queue's bound (tests/integration/relays/test_relay.py) and keep the rest in PostgreSQL.
+    relays = [start_relay(log_dir, f"relay{i}", "--batch-size", "100", RELAY_MAX_QUEUED="0") for i in range(3)]
     with processes(*relays):
         wait_until(lambda: broker.llen("default") >= 3000, 60, message="3000 messages in Redis")
         time.sleep(0.5)  # anything published twice would show up now
@@ -89,7 +81,7 @@ def test_events_emitted_while_redis_is_down_all_arrive_when_it_returns(log_dir: 
     server = RedisServer(tmp_path)
     server.start()
     relay = start_relay(log_dir, "relay", REDIS_BROKER_URL=f"{server.url}/0", REDIS_PUBSUB_URL=f"{server.url}/1",
-                        REDIS_SOCKET_TIMEOUT="0.5")
+                        REDIS_SOCKET_TIMEOUT="0.5", RELAY_MAX_QUEUED="0")  # no worker: no queue bound
     try:
         server.stop()
         ids = emit_effects([f"down{i}" for i in range(50)])
@@ -163,9 +155,9 @@ def test_the_relay_reconnects_after_postgres_drops_its_connection(log_dir: Path,
 
 def test_a_failing_task_is_retried_then_dead_lettered_and_a_poison_message_is_stopped(
         log_dir: Path, broker: redis.Redis) -> None:
-    flaky = emit_effects(["flaky"], fail_attempts=1)
-    doomed = emit_effects(["doomed"], fail_attempts=99)
-    poison = emit_effects(["poison"], die_attempts=99)
+    flaky = emit_effects(["flaky"], {"fail_attempts": 1})
+    doomed = emit_effects(["doomed"], {"fail_attempts": 99})
+    poison = emit_effects(["poison"], {"die_attempts": 99})
     relay = start_relay(log_dir, "relay")
     worker = start_worker(log_dir)
     with processes(relay, worker):

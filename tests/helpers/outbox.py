@@ -3,13 +3,16 @@ the relay's message, and reading what the outbox holds."""
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
-from django.db import connection
+import redis
+from django.db import connection, transaction
 
 from core.config.celery import app
 from outbox.consumers import ENVELOPE_HEADER, Envelope
+from outbox.emit import EmittedEvent, emit
 from outbox.models import OutboxEvent
 
 
@@ -60,7 +63,7 @@ def events_of(event_type: str, **filters: Any) -> list[OutboxEvent]:
 def truncate_outbox() -> None:
     """Empty the outbox tables Django's flush does not know (unmanaged, SQL-only)."""
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE outbox_event, outbox_history")
+        cursor.execute("TRUNCATE outbox_event, outbox_history, outbox_key")
 
 
 def outbox_counts() -> dict[str, int]:
@@ -69,3 +72,37 @@ def outbox_counts() -> dict[str, int]:
         cursor.execute("SELECT status, count(*) FROM outbox_log GROUP BY status")
         found = dict(cursor.fetchall())
     return {status: found.get(status, 0) for status in ("pending", "relayed", "completed", "dead")}
+
+
+def row_of(emitted: EmittedEvent) -> OutboxEvent:
+    """The row of an emitted event (written when its transaction committed)."""
+    return OutboxEvent.objects.get(event_id=emitted.event_id)
+
+
+def ids_of(emitted: list[EmittedEvent]) -> list[int]:
+    """The outbox ids of emitted events, in the order given (after their transaction)."""
+    found = dict(OutboxEvent.objects.filter(event_id__in=[e.event_id for e in emitted]).values_list("event_id", "id"))
+    return [found[e.event_id] for e in emitted]
+
+
+def emit_effects(keys: list[str], payload: dict[str, Any] | None = None, **options: Any) -> list[int]:
+    """Commit one transaction emitting a `tests.record_effect` event per key (the task records
+    an Effect row named by the key); `options` go to emit() (tenant_id defaults to None).
+    Returns the outbox ids, in the keys' order."""
+    options.setdefault("tenant_id", None)
+    with transaction.atomic():
+        emitted = [emit("test.effect_requested", aggregate_type="test", aggregate_id=key,
+                        payload={"key": key, **(payload or {})}, task="tests.record_effect", **options)
+                   for key in keys]
+    return ids_of(emitted)
+
+
+def emit_effect(key: str, payload: dict[str, Any] | None = None, **options: Any) -> int:
+    """emit_effects for one key, in a transaction of its own; returns its outbox id."""
+    return emit_effects([key], payload, **options)[0]
+
+
+def queued_keys(broker: redis.Redis, queue: str = "default") -> list[str]:
+    """The `key` argument of the messages in a Celery queue, in the order workers take them."""
+    return [json.loads(base64.b64decode(json.loads(raw)["body"]))[1]["key"]
+            for raw in reversed(broker.lrange(queue, 0, -1))]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -109,7 +110,7 @@ def announce(channel: str, label: str, tenant_id: int | None) -> OutboxEvent:
     with transaction.atomic():
         emitted = emit("test.happened", aggregate_type="test", aggregate_id=label, payload={"label": label},
                        channel=channel, tenant_id=tenant_id)
-    return OutboxEvent.objects.get(pk=emitted.id)
+    return OutboxEvent.objects.get(event_id=emitted.event_id)
 
 
 def wait_relayed(event: OutboxEvent, timeout: float = 20) -> None:
@@ -122,11 +123,14 @@ def label(message: dict[str, Any]) -> str:
 
 
 def emit_on(connection: psycopg.Connection[Any], channel: str, label: str, tenant_id: int | None) -> int:
-    """Write an event in the connection's open transaction (the statement emit() runs); its id."""
-    row = connection.execute(queries.EMIT, {
-        "tenant_id": tenant_id, "actor_id": None, "trace_id": "", "event_type": "test.happened",
+    """Write an event in the connection's open transaction, now (the statement emit() queues for
+    the commit); its id."""
+    event_id = uuid.uuid4()
+    connection.execute(queries.EMIT, {
+        "event_id": event_id, "tenant_id": tenant_id, "actor_id": None, "trace_id": "", "event_type": "test.happened",
         "aggregate_type": "test", "aggregate_id": label, "payload": Jsonb({"label": label}), "task_name": None,
-        "queue": None, "channel": channel, "redeliver_after": None, "priority": 5, "delay_s": 0.0}).fetchone()
+        "queue": None, "channel": channel, "redeliver_after": None, "priority": 5, "delay_s": 0.0})
+    row = connection.execute("SELECT id FROM outbox_event WHERE event_id = %s", [event_id]).fetchone()
     assert row is not None
     return int(row[0])
 

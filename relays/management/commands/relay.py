@@ -27,7 +27,8 @@ class Command(BaseCommand):
         config = RelayConfig(batch_size=options["batch_size"],
                              poll_interval_s=options["poll_interval"], linger_s=settings.RELAY_LINGER_S,
                              linger_poll_s=settings.RELAY_LINGER_POLL_S,
-                             redis_timeout_s=settings.REDIS_SOCKET_TIMEOUT, name=options["name"])
+                             redis_timeout_s=settings.REDIS_SOCKET_TIMEOUT, name=options["name"],
+                             max_queued=settings.RELAY_MAX_QUEUED or None, max_tenants=settings.RELAY_MAX_TENANTS)
         relay = Relay(conninfo(application_name=f"ferry-relay-{options['name']}"),
                       settings.REDIS_BROKER_URL, settings.REDIS_PUBSUB_URL, config)
 

@@ -14,14 +14,16 @@ from django.test import Client
 from core.accounts.models import Tenant, User
 from core.platform.tenancy import tenant_context
 from outbox.emit import emit
+from tests.helpers.outbox import row_of
 
 pytestmark = pytest.mark.usefixtures("outbox_db")
 
 
 def emit_for(tenant: Tenant, event_type: str, aggregate_id: int, actor_id: int | None = None) -> int:
     with tenant_context(tenant.id), transaction.atomic():
-        return emit(event_type, aggregate_type="visit", aggregate_id=aggregate_id, payload={"visit_id": aggregate_id},
-                    channel=f"tenant:{tenant.id}:events", actor_id=actor_id).id
+        emitted = emit(event_type, aggregate_type="visit", aggregate_id=aggregate_id,
+                       payload={"visit_id": aggregate_id}, channel=f"tenant:{tenant.id}:events", actor_id=actor_id)
+    return row_of(emitted).id
 
 
 @pytest.fixture

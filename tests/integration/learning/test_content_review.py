@@ -148,6 +148,12 @@ def test_unpublish_and_rollback_each_emit_their_event(bob: User) -> None:
             + events_of("content.unpublished") if e.task_name]
     assert seqs == [("content.published", first.id, 1), ("content.published", second.id, 2),
                     ("content.rolled_back", first.id, 3), ("content.unpublished", None, 4)]
+    # The index tasks of one content take effect one at a time, in this order.
+    keyed = sorted((e.key_seq, e.event_type) for e in events_of("content.published") + events_of("content.rolled_back")
+                   + events_of("content.unpublished") if e.task_name)
+    assert {e.ordering_key for e in events_of("content.published") if e.task_name} == {f"content:{content.id}"}
+    assert keyed == [(1, "content.published"), (2, "content.published"), (3, "content.rolled_back"),
+                     (4, "content.unpublished")]
 
 
 def test_unpublishing_what_is_not_published_is_a_409(client: Client, bob: User) -> None:

@@ -22,7 +22,7 @@ from core.platform.roles import Role
 from outbox import delivery
 from outbox.emit import emit
 from outbox.models import DeadLetter, OutboxEvent
-from tests.helpers.outbox import deliver
+from tests.helpers.outbox import deliver, row_of
 from tests.helpers.people import make_user
 
 pytestmark = pytest.mark.django_db
@@ -44,8 +44,9 @@ def dead_event(tenant: Tenant, key: str = "x") -> DeadLetter:
     with transaction.atomic():
         event = emit("test.effect_requested", aggregate_type="test", aggregate_id=key, payload={"key": key},
                      task="tests.record_effect", tenant_id=tenant.pk)
-    delivery.kill(event.id, "ValueError: boom", "Traceback ...")
-    return DeadLetter.objects.get(outbox_id=event.id)
+    outbox_id = row_of(event).id
+    delivery.kill(outbox_id, "ValueError: boom", "Traceback ...")
+    return DeadLetter.objects.get(outbox_id=outbox_id)
 
 
 def figures(client: Client) -> dict[str, Any]:

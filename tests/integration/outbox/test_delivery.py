@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 
 from outbox import delivery
 from outbox.consumers import ENVELOPE_HEADER
-from outbox.emit import emit
 from outbox.models import DeadLetter, DeliveryAttempt, InboxEntry, OutboxEvent
 from relays.conninfo import conninfo
 from relays.relay import Relay, RelayConfig
-from tests.helpers.outbox import outbox_counts
+from tests.helpers.outbox import emit_effect, outbox_counts
 from tests.support.models import Effect
 from tests.support.tasks import record_effect
 
 pytestmark = pytest.mark.usefixtures("outbox_db", "broker")
-
-
-def emit_effect(key: str) -> int:
-    with transaction.atomic():
-        return emit("test.effect_requested", aggregate_type="test", aggregate_id=key, payload={"key": key},
-                    task="tests.record_effect", tenant_id=None).id
 
 
 def relay_once() -> None:

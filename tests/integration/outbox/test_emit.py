@@ -15,6 +15,7 @@ from core.accounts.models import Tenant
 from core.platform.tenancy import tenant_context
 from outbox.emit import InvalidEvent, InvalidPayload, NotInTransaction, emit, validate_payload
 from outbox.models import OutboxEvent
+from tests.helpers.outbox import row_of
 
 
 def pending_ids() -> list[int]:
@@ -45,11 +46,12 @@ def test_a_rolled_back_transaction_leaves_no_event() -> None:
 
 @pytest.mark.django_db
 def test_emit_records_who_what_where_and_when(harbor: Tenant) -> None:
-    with tenant_context(harbor.id), structlog.contextvars.bound_contextvars(request_id="req-42"):
+    with (tenant_context(harbor.id), structlog.contextvars.bound_contextvars(request_id="req-42"),
+          transaction.atomic()):
         emitted = emit("visit.updated", aggregate_type="visit", aggregate_id=7,
                        payload={"visit_id": 7, "fields": ["window"]}, channel=f"tenant:{harbor.id}:events",
                        actor_id=3, priority=2)
-    event = OutboxEvent.objects.get(id=emitted.id)
+    event = row_of(emitted)
     assert event.event_id == emitted.event_id
     assert (event.tenant_id, event.actor_id, event.trace_id) == (harbor.id, 3, "req-42")
     assert (event.event_type, event.aggregate_type, event.aggregate_id) == ("visit.updated", "visit", "7")
@@ -57,14 +59,15 @@ def test_emit_records_who_what_where_and_when(harbor: Tenant) -> None:
     assert (event.status, event.attempts, event.priority) == ("pending", 0, 2)
     assert event.channel == f"tenant:{harbor.id}:events"
     assert event.task_name is None
-    assert pending_ids() == [emitted.id]
+    assert pending_ids() == [event.id]
 
 
 @pytest.mark.django_db
 def test_a_task_event_carries_its_queue_and_redelivery_deadline() -> None:
-    emitted = emit("test.effect_requested", aggregate_type="test", aggregate_id="k",
-                   payload={"key": "k"}, task="tests.record_effect", tenant_id=None)
-    event = OutboxEvent.objects.get(id=emitted.id)
+    with transaction.atomic():
+        emitted = emit("test.effect_requested", aggregate_type="test", aggregate_id="k",
+                       payload={"key": "k"}, task="tests.record_effect", tenant_id=None)
+    event = row_of(emitted)
     assert (event.task_name, event.queue) == ("tests.record_effect", "default")
     assert event.redeliver_after is not None
     assert event.redeliver_after > 30  # longer than the task's hard time limit

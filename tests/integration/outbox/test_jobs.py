@@ -13,7 +13,7 @@ from django.utils import timezone
 from outbox import jobs
 from outbox.emit import emit
 from outbox.models import DeadLetter, OutboxEvent
-from tests.helpers.outbox import execute
+from tests.helpers.outbox import execute, row_of
 from tests.support.models import LongJob
 from tests.support.tasks import LONG_JOBS
 
@@ -62,7 +62,7 @@ def long_job_event(job: LongJob, fail: str = "") -> OutboxEvent:
     with transaction.atomic():
         emitted = emit("test.long_job", aggregate_type="test", aggregate_id=job.id, task="tests.long_job",
                        payload={"job_id": job.id, "fail": fail}, tenant_id=job.tenant_id)
-    return OutboxEvent.objects.get(id=emitted.id)
+    return row_of(emitted)
 
 
 def test_run_job_records_the_work_with_the_events_completion() -> None:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from psycopg.types.json import Jsonb
 
-from outbox import queries
 from outbox.reader import START, Cursor, InvalidCursor, cursor_of, read_after
 from relays.conninfo import conninfo
+from tests.helpers.web import emit_on
 
 pytestmark = pytest.mark.usefixtures("outbox_db")
 
@@ -16,12 +15,8 @@ CHANNEL = "tenant:77:events"
 
 
 def emit_sql(connection: psycopg.Connection, seq: int) -> int:
-    row = connection.execute(queries.EMIT, {
-        "tenant_id": 77, "actor_id": None, "trace_id": "", "event_type": "test.happened", "aggregate_type": "test",
-        "aggregate_id": str(seq), "payload": Jsonb({"seq": seq}), "task_name": None, "queue": None,
-        "channel": CHANNEL, "redeliver_after": None, "priority": 5, "delay_s": 0.0}).fetchone()
-    assert row is not None
-    return int(row[0])
+    """Write an event in the connection's open transaction, now; its id."""
+    return emit_on(connection, CHANNEL, str(seq), 77)
 
 
 def test_an_event_that_commits_after_a_later_id_is_still_read_after_the_cursor() -> None:

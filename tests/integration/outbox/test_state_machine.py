@@ -2,8 +2,9 @@
 
 A hypothesis state machine drives the real pieces in-process (emit, the relay, Redis, the
 consumer base class) against the real database and Redis. At quiescence every committed
-change has exactly one effect (the inbox absorbed every duplicate), and no rolled-back
-change has any.
+change has exactly one effect (the inbox absorbed every duplicate), no rolled-back change has
+any, and the changes emitted with an ordering key took effect in the order they committed,
+although workers take messages from either end of the queue and some consumers fail first.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from hypothesis import HealthCheck
 from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
 from core.config.celery import app
@@ -43,7 +45,7 @@ class CrashingRelay(Relay):
 def reset() -> None:
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE outbox_event, outbox_history, outbox_inbox, outbox_attempt, outbox_deadletter, "
-                       "support_effect")
+                       "outbox_key, support_effect")
 
 
 def execute(raw: bytes) -> None:
@@ -66,19 +68,23 @@ class OutboxMachine(RuleBasedStateMachine):
         self.crashing = CrashingRelay(conninfo(), settings.REDIS_BROKER_URL, settings.REDIS_PUBSUB_URL, config)
         self.committed: set[str] = set()
         self.rolled_back: set[str] = set()
+        self.order: dict[str, list[str]] = {}  # per ordering key, the changes in commit order
         self.count = 0
 
     def _key(self) -> str:
         self.count += 1
         return f"k{self.count}"
 
-    @rule()
-    def commit_change(self) -> None:
+    @rule(ordering=st.sampled_from([None, "visit:1", "visit:2"]), fails_first=st.booleans())
+    def commit_change(self, ordering: str | None, fails_first: bool) -> None:
         key = self._key()
         with transaction.atomic():
-            emit("test.effect_requested", aggregate_type="test", aggregate_id=key, payload={"key": key},
-                 task="tests.record_effect", tenant_id=None)
+            emit("test.effect_requested", aggregate_type="test", aggregate_id=key,
+                 payload={"key": key, "fail_attempts": int(fails_first)}, task="tests.record_effect",
+                 tenant_id=None, ordering_key=ordering)
         self.committed.add(key)
+        if ordering is not None:
+            self.order.setdefault(ordering, []).append(key)
 
     @rule()
     def roll_back_change(self) -> None:
@@ -118,6 +124,18 @@ class OutboxMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.broker.llen("default") > 0)
     @rule()
+    def another_worker_runs_the_newest_task(self) -> None:
+        raw = self.broker.lpop("default")
+        if raw is not None:
+            execute(raw)  # type: ignore[arg-type]
+
+    @rule()
+    def time_passes_and_retries_fall_due(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE outbox_event SET available_at = now() WHERE status = 'pending'")
+
+    @precondition(lambda self: self.broker.llen("default") > 0)
+    @rule()
     def worker_dies_before_the_task_runs(self) -> None:
         self.broker.rpop("default")  # the message is gone with the worker
 
@@ -146,6 +164,7 @@ class OutboxMachine(RuleBasedStateMachine):
                 cursor.execute("SELECT count(*) FROM outbox_event WHERE status IN ('pending', 'relayed')")
                 if cursor.fetchone()[0] == 0:
                     return
+            self.time_passes_and_retries_fall_due()
             self.sweep_runs()
         raise AssertionError("the system did not quiesce")
 
@@ -158,6 +177,10 @@ class OutboxMachine(RuleBasedStateMachine):
             assert set(effects) == self.committed, "a committed change lost its effect, or a ghost appeared"
             assert all(count == 1 for count in effects.values()), f"duplicate effects: {effects}"
             assert not set(effects) & self.rolled_back
+            in_effect_order = list(Effect.objects.order_by("id").values_list("key", flat=True))
+            for ordering, keys in self.order.items():
+                taken = [key for key in in_effect_order if key in set(keys)]
+                assert taken == keys, f"{ordering}: committed {keys}, took effect {taken}"
             with connection.cursor() as cursor:
                 cursor.execute("SELECT count(*) FROM outbox_inbox")
                 assert cursor.fetchone()[0] == len(self.committed)
@@ -168,7 +191,7 @@ class OutboxMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.usefixtures("outbox_db")
-def test_every_committed_change_takes_effect_exactly_once_whatever_fails() -> None:
+def test_every_committed_change_takes_effect_exactly_once_and_in_order_per_key_whatever_fails() -> None:
     run_state_machine_as_test(OutboxMachine, settings=hsettings(
         max_examples=int(os.environ.get("FERRY_STATEFUL_EXAMPLES", "30")), stateful_step_count=30, deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]))

@@ -6,7 +6,6 @@ import base64
 import json
 import threading
 import time
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -19,24 +18,10 @@ from outbox.models import OutboxEvent
 from outbox.queries import NOTIFY_CHANNEL
 from relays.conninfo import conninfo
 from relays.relay import Relay, RelayConfig
-from tests.helpers.outbox import outbox_counts
+from tests.helpers.outbox import emit_effect, emit_effects, outbox_counts, queued_keys, row_of
 from tests.helpers.processes import wait_until
 
 pytestmark = pytest.mark.usefixtures("outbox_db")
-
-
-@pytest.fixture
-def relay() -> Iterator[Relay]:
-    instance = Relay(conninfo(), settings.REDIS_BROKER_URL, settings.REDIS_PUBSUB_URL,
-                     RelayConfig(batch_size=50, poll_interval_s=2.0))
-    yield instance
-    instance.close()
-
-
-def emit_task(key: str, priority: int = 5, delay_s: float = 0) -> int:
-    with transaction.atomic():
-        return emit("test.effect_requested", aggregate_type="test", aggregate_id=key, payload={"key": key},
-                    task="tests.record_effect", tenant_id=None, priority=priority, delay_s=delay_s).id
 
 
 def decode(raw: bytes) -> tuple[dict[str, object], list[object]]:
@@ -46,7 +31,7 @@ def decode(raw: bytes) -> tuple[dict[str, object], list[object]]:
 
 
 def test_a_relayed_task_event_is_a_celery_message_on_its_queue(relay: Relay, broker: redis.Redis) -> None:
-    event_id = emit_task("a")
+    event_id = emit_effect("a")
     assert relay.relay_batch() == 1
     headers, (args, kwargs, _embed) = decode(broker.rpop("default"))  # type: ignore[arg-type]
     event = OutboxEvent.objects.get(id=event_id)
@@ -62,14 +47,14 @@ def test_a_relayed_task_event_is_a_celery_message_on_its_queue(relay: Relay, bro
 
 def test_a_batch_is_published_in_priority_order(relay: Relay, broker: redis.Redis) -> None:
     for key, priority in (("low", 9), ("normal", 5), ("urgent", 0), ("normal2", 5)):
-        emit_task(key, priority)
+        emit_effect(key, priority=priority)
     assert relay.relay_batch() == 4
     order = [decode(broker.rpop("default"))[1][1]["key"] for _ in range(4)]  # type: ignore[arg-type, index]
     assert order == ["urgent", "normal", "normal2", "low"]
 
 
 def test_a_deferred_event_waits_until_it_is_due(relay: Relay, broker: redis.Redis) -> None:
-    emit_task("later", delay_s=0.5)
+    emit_effect("later", delay_s=0.5)
     assert relay.relay_batch() == 0
     time.sleep(0.6)
     assert relay.relay_batch() == 1
@@ -84,7 +69,7 @@ def test_a_pubsub_event_rings_its_channels_doorbell_with_its_cursor_and_complete
     assert relay.relay_batch() == 1
     message = wait_until(lambda: subscriber.get_message(timeout=0.1), 3, 0, "the published message")
     body = json.loads(message["data"])
-    event = OutboxEvent.objects.get(id=emitted.id)
+    event = row_of(emitted)
     # Only the doorbell: the stream reads the event itself from PostgreSQL (outbox/doorbell.py).
     assert body == {"cursor": f"{event.txid}-{event.id}"}
     assert event.status == "completed"
@@ -94,7 +79,7 @@ def test_a_pubsub_event_rings_its_channels_doorbell_with_its_cursor_and_complete
 
 def test_a_long_backlog_is_drained_in_full_batches_then_the_relay_rests(relay: Relay, broker: redis.Redis) -> None:
     for i in range(120):
-        emit_task(f"k{i}")
+        emit_effect(f"k{i}")
     results = []
     while relay.step():
         results.append("continue")
@@ -114,7 +99,7 @@ def test_an_idle_relay_is_woken_by_notify_within_milliseconds(relay: Relay, brok
     waiter.start()
     time.sleep(0.3)  # the relay is now holding the idle lock and listening
     started = time.monotonic()
-    emit_task("wake")
+    emit_effect("wake")
     assert done.wait(timeout=1.5), "the relay slept through the commit"
     assert time.monotonic() - started < 0.5
     waiter.join()
@@ -123,5 +108,64 @@ def test_an_idle_relay_is_woken_by_notify_within_milliseconds(relay: Relay, brok
 def test_writers_do_not_notify_when_no_relay_is_listening() -> None:
     with psycopg.connect(**conninfo(), autocommit=True) as listener:
         listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
-        emit_task("quiet")
+        emit_effect("quiet")
         assert list(listener.notifies(timeout=0.3)) == []
+
+
+def test_a_claim_is_shared_among_tenants_so_a_flood_does_not_delay_another_tenant(broker: redis.Redis) -> None:
+    relay = Relay(conninfo(), settings.REDIS_BROKER_URL, settings.REDIS_PUBSUB_URL,
+                  RelayConfig(batch_size=20, max_queued=None))
+    with transaction.atomic():  # tenant 1 floods first
+        for i in range(300):
+            emit("test.effect_requested", aggregate_type="test", aggregate_id=i, payload={"key": f"flood-{i}"},
+                 task="tests.record_effect", tenant_id=1)
+    emit_effect("tenant-2", tenant_id=2)
+    assert relay.relay_batch() == 11  # ten of the flood and tenant 2's event: an equal share each
+    assert "tenant-2" in queued_keys(broker)
+    relay.close()
+
+
+def test_a_bounded_queue_keeps_the_backlog_in_postgres_and_takes_more_as_workers_drain_it(
+        broker: redis.Redis) -> None:
+    relay = Relay(conninfo(), settings.REDIS_BROKER_URL, settings.REDIS_PUBSUB_URL,
+                  RelayConfig(batch_size=50, max_queued=30))
+    for i in range(80):
+        emit_effect(f"k{i}")
+    while relay.step():
+        pass
+    assert broker.llen("default") == 30
+    assert outbox_counts()["pending"] == 50
+    assert relay.held_back  # it polls for room: nothing else would wake it
+    for _ in range(10):
+        broker.rpop("default")  # workers take ten: not yet half the bound
+    assert relay.relay_batch() == 0
+    assert relay.held_back
+    for _ in range(5):
+        broker.rpop("default")  # fifteen: refilled in one batch
+    assert relay.relay_batch() == 15
+    assert broker.llen("default") == 30
+    assert outbox_counts()["pending"] == 35
+    broker.delete("default")
+    while relay.step():
+        pass
+    assert outbox_counts()["pending"] == 5
+    broker.delete("default")
+    relay.step()
+    assert outbox_counts()["pending"] == 0
+    assert relay.relay_batch() == 0
+    assert not relay.held_back  # nothing waits for room: it may sleep until notified
+    relay.close()
+
+
+def test_a_full_queues_room_is_dealt_to_the_tenants_in_turn(broker: redis.Redis) -> None:
+    relay = Relay(conninfo(), settings.REDIS_BROKER_URL, settings.REDIS_PUBSUB_URL,
+                  RelayConfig(batch_size=50, max_queued=1))
+    emit_effects([f"flood-{i}" for i in range(40)], tenant_id=1)
+    emit_effects([f"other-{i}" for i in range(3)], tenant_id=2)
+    taken = []
+    for _ in range(6):  # a worker takes each message as it comes; one fits at a time
+        relay.relay_batch()
+        taken.extend(queued_keys(broker))
+        broker.delete("default")
+    assert taken == ["flood-0", "other-0", "flood-1", "other-1", "flood-2", "other-2"]
+    relay.close()
