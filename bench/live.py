@@ -119,9 +119,9 @@ def publish(tenant_id: int, labels: Sequence[str]) -> str:
     from outbox.models import OutboxEvent
 
     with transaction.atomic():
-        ids = [emit("bench.ping", aggregate_type="bench", aggregate_id=label, payload={"label": label},
-                    channel=tenant_channel(tenant_id), tenant_id=tenant_id).id for label in labels]
-    first = OutboxEvent.objects.get(id=ids[0])
+        emitted = [emit("bench.ping", aggregate_type="bench", aggregate_id=label, payload={"label": label},
+                        channel=tenant_channel(tenant_id), tenant_id=tenant_id) for label in labels]
+    first = OutboxEvent.objects.get(event_id=emitted[0].event_id)
     return f"{first.txid}-{first.id}"
 
 

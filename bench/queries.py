@@ -58,3 +58,60 @@ WHERE d.content_id = lost.id
 BENCH_REPAIRS_EMITTED = """
 SELECT count(*) FROM outbox_event WHERE event_type = 'search.repair_requested' AND payload->>'heal_run_id' = %(run)s
 """
+
+
+# --- the relay benchmark's end-to-end part (bench/relay_e2e.py) --------------------------------
+
+# The effects of the bench's tasks (bench/tasks.py), beside Ferry's tables in the e2e database.
+E2E_TABLES = """
+CREATE TABLE IF NOT EXISTS bench_ordered (n bigserial PRIMARY KEY, key int NOT NULL, seq int NOT NULL,
+                                          done_at timestamptz NOT NULL DEFAULT clock_timestamp());
+CREATE TABLE IF NOT EXISTS bench_plain (seq bigint PRIMARY KEY, committed_at timestamptz NOT NULL DEFAULT now(),
+                                        done_at timestamptz);
+"""
+E2E_RESET = """
+TRUNCATE bench_ordered, bench_plain, outbox_event, outbox_history, outbox_inbox, outbox_attempt,
+         outbox_deadletter, outbox_key
+"""
+INBOX_COUNT = "SELECT count(*) FROM outbox_inbox"
+PLAIN_DONE = "SELECT count(*) FROM bench_plain WHERE done_at IS NOT NULL"
+ORDERED_COUNT = "SELECT count(*) FROM bench_ordered"
+
+# A tenant's backlog of bench.noop task events, committed at once as emit() would write them.
+FILL_BACKLOG = """
+INSERT INTO outbox_event (tenant_id, event_type, aggregate_type, aggregate_id, payload, task_name, queue,
+                          redeliver_after)
+SELECT %(tenant)s, 'bench.happened', 'bench', g::text, jsonb_build_object('seq', g), 'bench.noop', 'default', 600
+FROM generate_series(1, %(count)s) g
+"""
+
+# How many tasks took effect between the commit and the effect of the event of `event_type`.
+TASKS_BETWEEN = """
+SELECT count(*) FROM outbox_inbox i,
+    (SELECT e.created_at, x.processed_at FROM outbox_log e JOIN outbox_inbox x ON x.event_id = e.event_id
+     WHERE e.event_type = %(event_type)s) mine
+WHERE i.processed_at > mine.created_at AND i.processed_at < mine.processed_at
+"""
+
+RECORD_ORDERED = "INSERT INTO bench_ordered (key, seq) VALUES (%(key)s, %(seq)s)"
+RECORD_PLAIN = "UPDATE bench_plain SET done_at = clock_timestamp() WHERE seq = %(seq)s"
+PLAIN_JOB = "INSERT INTO bench_plain (seq) VALUES (%(seq)s)"
+
+# Commit -> effect of the outbox's events: created at the emitting transaction's start,
+# processed at the consumer's effect transaction's start.
+OUTBOX_EFFECTS = """
+SELECT count(*), min(i.processed_at), max(i.processed_at),
+       coalesce(array_agg(extract(epoch FROM i.processed_at - e.created_at)) FILTER (WHERE e.id IS NOT NULL), '{}')
+FROM outbox_inbox i JOIN outbox_log e ON e.event_id = i.event_id
+WHERE e.event_type = %(event_type)s
+"""
+PLAIN_EFFECTS = """
+SELECT count(*), min(done_at), max(done_at), coalesce(array_agg(extract(epoch FROM done_at - committed_at)), '{}')
+FROM bench_plain WHERE done_at IS NOT NULL AND seq BETWEEN %(first)s AND %(last)s
+"""
+
+# Per key, the effects whose sequence number is lower than the one before them.
+ORDERED_INVERSIONS = """
+SELECT count(*) FILTER (WHERE seq < previous), count(DISTINCT key), count(*), count(DISTINCT (key, seq))
+FROM (SELECT key, seq, lag(seq) OVER (PARTITION BY key ORDER BY n) AS previous FROM bench_ordered) ordered
+"""

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -133,8 +134,11 @@ def build_history(db: psycopg.Connection[Any], rows: int, report: Report) -> Non
 
 
 def make_relay(conninfo: dict[str, Any], broker_url: str, options: BenchOptions) -> Relay:
+    """The relay as its capacity is measured: nothing consumes the messages here, so the bound
+    on waiting messages per queue (which holds a backlog in PostgreSQL while workers are busy)
+    is off; the end-to-end figures keep it on (bench/relay_e2e.py)."""
     return Relay(bench_conninfo(conninfo), broker_url, broker_url,
-                 RelayConfig(batch_size=options.batch_size, poll_interval_s=0.05))
+                 RelayConfig(batch_size=options.batch_size, poll_interval_s=0.05, max_queued=None))
 
 
 def relayed_count(relay: Relay) -> float:
@@ -217,25 +221,39 @@ def naive_celery(broker_url: str) -> Celery:
     return celery
 
 
+def claim_params(limit: int) -> dict[str, Any]:
+    """The CLAIM statement's parameters for a first claim (no cursors, room everywhere)."""
+    room = {"": limit, **dict.fromkeys(QUEUES, limit)}
+    return {"after_tenant": -1, "max_tenants": 100, "limit": limit, "after": Jsonb({}), "room": Jsonb(room),
+            "deal_after": -1}
+
+
 def measure_claim(db: psycopg.Connection[Any], batch: int, rounds: int = 30) -> float:
     """Median milliseconds of one claim of `batch` rows (claimed and committed)."""
     fill_pending(db, batch * rounds, first_key=50_000_000)
     with db.transaction():  # warm the plan and caches; not measured
-        db.execute(queries.CLAIM, {"after_priority": -1, "after_id": 0, "limit": 1}).fetchall()
+        db.execute(queries.CLAIM, claim_params(1)).fetchall()
     timings = []
     for _ in range(rounds):
         started = time.perf_counter()
         with db.transaction():
-            db.execute(queries.CLAIM, {"after_priority": -1, "after_id": 0, "limit": batch}).fetchall()
+            db.execute(queries.CLAIM, claim_params(batch)).fetchall()
         timings.append((time.perf_counter() - started) * 1000)
     return statistics.median(timings)
 
 
-def emit_params(seq: int) -> dict[str, Any]:
-    return {"tenant_id": 1, "actor_id": None, "trace_id": "", "event_type": "bench.happened",
-            "aggregate_type": "bench", "aggregate_id": str(seq), "payload": Jsonb({"seq": seq}),
-            "task_name": TASK, "queue": "default", "channel": None, "redeliver_after": 600,
-            "priority": 5, "delay_s": 0.0}
+def emit_params(seq: int, tenant_id: int = 1, task: str = TASK) -> dict[str, Any]:
+    return {"event_id": uuid.uuid4(), "tenant_id": tenant_id, "actor_id": None, "trace_id": "",
+            "event_type": "bench.happened", "aggregate_type": "bench", "aggregate_id": str(seq),
+            "payload": Jsonb({"seq": seq}), "task_name": task, "queue": "default", "channel": None,
+            "redeliver_after": 600, "priority": 5, "delay_s": 0.0}
+
+
+def emit_sql(db: psycopg.Connection[Any], params: dict[str, Any], statement: str = queries.EMIT) -> None:
+    """What emit() sends for one event in a transaction of its own: its statement (the row and
+    the relay's wake-up check), pipelined with the COMMIT."""
+    with db.pipeline(), db.transaction():
+        db.execute(statement, params)
 
 
 def measure_latency(conninfo: dict[str, Any], broker_url: str, relay_args: list[str],
@@ -267,8 +285,7 @@ def measure_latency(conninfo: dict[str, Any], broker_url: str, relay_args: list[
             next_at = time.perf_counter()
             for seq in range(total):
                 next_at += interval
-                with db.transaction():
-                    db.execute(queries.EMIT, emit_params(10_000_000 + seq))
+                emit_sql(db, emit_params(10_000_000 + seq))
                 committed[10_000_000 + seq] = time.perf_counter()
                 time.sleep(max(0.0, next_at - time.perf_counter()))
         observer.join(timeout=10)
@@ -286,8 +303,7 @@ def wait_until_relaying(conninfo: dict[str, Any], broker: redis.Redis, timeout: 
     deadline = time.monotonic() + timeout
     with psycopg.connect(**bench_conninfo(conninfo), autocommit=True) as db:
         while time.monotonic() < deadline:
-            with db.transaction():
-                db.execute(queries.EMIT, emit_params(-1))
+            emit_sql(db, emit_params(-1))
             if broker.brpop(["default"], timeout=1) is not None:
                 broker.delete("default")
                 time.sleep(1.0)  # past the relay's linger: it is idle, as at a trickle's start
@@ -340,9 +356,12 @@ STATE_CHANGES = {
                    "window_end = time '12:00', updated_at = now() WHERE id = :aid;"),
     "single update": "UPDATE bench_account SET balance = balance + 1 WHERE id = :aid;",
 }
-# The emit() statement with pgbench variables for its parameters.
+# The emit() statement with pgbench variables for its parameters. emit() makes the event id in
+# Python; pgbench cannot, so it is spelled from a pgbench random number (making it in the server
+# with gen_random_uuid() would charge the database for the writer's work).
 _PGBENCH_PARAMS = {
-    "tenant_id": "1", "actor_id": "NULL", "trace_id": "''", "event_type": "'bench.happened'",
+    "event_id": "lpad(:seq::text, 32, '0')::uuid", "tenant_id": "1", "actor_id": "NULL", "trace_id": "''",
+    "event_type": "'bench.happened'",
     "aggregate_type": "'bench'", "aggregate_id": ":seq::text",
     "payload": "jsonb_build_object('seq', :seq::bigint)", "task_name": f"'{TASK}'",
     "queue": "'default'", "channel": "NULL", "redeliver_after": "600", "priority": "5", "delay_s": "0",
@@ -357,14 +376,17 @@ def pgbench_emit(statement: str) -> str:
 
 
 def measure_commits(conninfo: dict[str, Any], clients: int, seconds: float, state_change: str,
-                    emit: str | None, workdir: Path) -> float:
+                    emit_statement: str | None, workdir: Path) -> float:
     """State-change transactions per second from `clients` pgbench connections (a C client, so
-    the figure is the database's), each transaction optionally writing an outbox row."""
-    script = workdir / f"commits-{abs(hash((state_change, emit)))}.sql"
+    the figure is the database's), each transaction optionally emitting an event as emit()
+    does: its statement pipelined with the COMMIT (no round trip of its own)."""
+    script = workdir / f"commits-{abs(hash((state_change, emit_statement)))}.sql"
     body = ["\\set aid random(1, 10000)", "\\set seq random(1, 1000000000)", "BEGIN;", state_change]
-    if emit is not None:
-        body.append(pgbench_emit(emit))
-    script.write_text("\n".join([*body, "COMMIT;"]) + "\n")
+    if emit_statement is None:
+        body.append("COMMIT;")
+    else:
+        body += ["\\startpipeline", pgbench_emit(emit_statement), "COMMIT;", "\\endpipeline"]
+    script.write_text("\n".join(body) + "\n")
     env = {**os.environ, "PGPASSWORD": conninfo.get("password") or ""}
     result = subprocess.run(  # noqa: S603
         [pgbench_path(), "-h", str(conninfo.get("host", "127.0.0.1")), "-p", str(conninfo.get("port", 5432)),
@@ -377,9 +399,10 @@ def measure_commits(conninfo: dict[str, Any], clients: int, seconds: float, stat
     raise RuntimeError(f"pgbench failed: {result.stderr[-2000:]}")
 
 
-# Every commit wakes the relay: what queries.WAKE_RELAY avoids (ADR 0007).
-EMIT_NOTIFY_ALWAYS = queries.EMIT.replace(queries.WAKE_RELAY, f"pg_notify('{queries.NOTIFY_CHANNEL}', '')")
-# No commit ever wakes the relay (it would rely on polling): the floor for the wake-up's cost.
+# emit()'s statement with its wake-up check replaced: NOTIFY at every commit (what
+# queries.WAKE_RELAY avoids, ADR 0007), or never (the relay would rely on polling: the floor
+# for the wake-up's cost).
+EMIT_NOTIFY_ALWAYS = queries.EMIT.replace(queries.WAKE_RELAY, f"pg_notify('{queries.NOTIFY_CHANNEL}', '')::text = ''")
 EMIT_NEVER_NOTIFY = queries.EMIT.replace(queries.WAKE_RELAY, "false")
 
 
@@ -396,13 +419,19 @@ def measure_commit_rates(db: psycopg.Connection[Any], conninfo: dict[str, Any], 
     return {key: statistics.median(values) for key, values in runs.items()}
 
 
-def start_process(args: list[str], conninfo: dict[str, Any], broker_url: str) -> subprocess.Popen[bytes]:
+def database_url(conninfo: dict[str, Any], dbname: str = BENCH_DB) -> str:
     password = f":{conninfo['password']}" if conninfo.get("password") else ""
-    env = {**os.environ,
-           "DATABASE_URL": f"postgres://{conninfo['user']}{password}@{conninfo.get('host', '127.0.0.1')}:"
-                           f"{conninfo.get('port', 5432)}/{BENCH_DB}",
-           "REDIS_BROKER_URL": broker_url, "REDIS_PUBSUB_URL": broker_url, "LOG_LEVEL": "WARNING"}
-    return subprocess.Popen([sys.executable, "manage.py", *args], cwd=ROOT, env=env,  # noqa: S603
+    host, port = conninfo.get("host", "127.0.0.1"), conninfo.get("port", 5432)
+    return f"postgres://{conninfo['user']}{password}@{host}:{port}/{dbname}"
+
+
+def start_process(args: list[str], conninfo: dict[str, Any], broker_url: str, dbname: str = BENCH_DB,
+                  command: list[str] | None = None, **env: str) -> subprocess.Popen[bytes]:
+    """A Ferry process on the bench's database and Redis (manage.py `args`, or `command`). Its
+    relay holds nothing back: no worker consumes these messages."""
+    environment = {**os.environ, "DATABASE_URL": database_url(conninfo, dbname), "REDIS_BROKER_URL": broker_url,
+                   "REDIS_PUBSUB_URL": broker_url, "LOG_LEVEL": "WARNING", "RELAY_MAX_QUEUED": "0", **env}
+    return subprocess.Popen(command or [sys.executable, "manage.py", *args], cwd=ROOT, env=environment,  # noqa: S603
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
