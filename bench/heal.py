@@ -32,7 +32,7 @@ from core.accounts.models import Tenant, User
 from core.learning.heals import find_search_index_gaps
 from core.learning.rendering import RENDER_REVISION
 from core.ops.services import execute_heal, finish_heal_run, start_command_run
-from relays.conninfo import conninfo
+from core.platform.db import conninfo
 
 BENCH_DB = "ferry_healbench"
 ROOT = Path(__file__).resolve().parents[1]

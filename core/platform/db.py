@@ -1,4 +1,5 @@
-"""Hand-written SQL on Django's connection: typed rows, and prepared statements.
+"""Hand-written SQL on Django's connection: typed rows, and prepared statements; and the
+connection keywords for processes that talk to PostgreSQL directly (the relay, beat's lock).
 
 Every query module's statements name their columns; `fetch_as` builds each row's dataclass
 from those names, so a statement and its row type cannot silently drift apart by position
@@ -17,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import psycopg
+from django.conf import settings
 from django.db import connection
 
 T = TypeVar("T")
@@ -38,3 +40,12 @@ def run_prepared(statement: str, params: Mapping[str, Any]) -> tuple[Any, ...] |
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(statement, params, prepare=True)
         return cursor.fetchone() if cursor.description else None
+
+
+def conninfo(alias: str = "default", **overrides: Any) -> dict[str, Any]:
+    """psycopg connection keywords for Django's database `alias`, with application_name kept."""
+    db = settings.DATABASES[alias]
+    options = {k: v for k, v in db.get("OPTIONS", {}).items() if k != "pool"}
+    info = {"dbname": db["NAME"], "user": db["USER"], "password": db["PASSWORD"] or None,
+            "host": db["HOST"] or None, "port": db["PORT"] or None, **options, **overrides}
+    return {k: v for k, v in info.items() if v is not None}

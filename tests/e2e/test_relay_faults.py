@@ -15,9 +15,9 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from core.platform.db import conninfo
 from outbox.models import DeadLetter, DeliveryAttempt, InboxEntry, OutboxEvent
 from outbox.tasks import sweep_all
-from relays.conninfo import conninfo
 from tests.helpers.outbox import emit_effects, outbox_counts
 from tests.helpers.processes import (
     PYTHON,

@@ -18,10 +18,10 @@ from psycopg.types.json import Jsonb
 
 from bench.sse import Stream
 from core.accounts.models import User
+from core.platform.db import conninfo
 from outbox import queries
 from outbox.emit import emit
 from outbox.models import OutboxEvent
-from relays.conninfo import conninfo
 from tests.helpers.processes import wait_until
 
 # Any 32 letters make a valid CSRF secret; sent as cookie and header, Django accepts the pair.

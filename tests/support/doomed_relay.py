@@ -19,7 +19,7 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
-    from relays.conninfo import conninfo
+    from core.platform.db import conninfo
     from relays.messages import ClaimedEvent
     from relays.relay import Relay, RelayConfig
 

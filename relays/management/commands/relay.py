@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from relays.conninfo import conninfo
+from core.platform.db import conninfo
 from relays.relay import Relay, RelayConfig
 
 

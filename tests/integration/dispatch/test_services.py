@@ -15,8 +15,8 @@ from core.accounts.models import Tenant
 from core.dispatch import demo, selectors, services
 from core.dispatch.models import Clinician, OptimizeJob, Visit
 from core.dispatch.queries import INSERT_JOB
+from core.platform.db import conninfo
 from outbox.models import OutboxEvent
-from relays.conninfo import conninfo
 from tests.helpers.dispatch import DAY
 from tests.helpers.processes import wait_until
 

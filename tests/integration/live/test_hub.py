@@ -16,9 +16,9 @@ from core.live import events
 from core.live.hub import OVERFLOW, Hub, HubConfig, Subscription, tenant_of
 from core.live.stream import frames as _frames
 from core.platform.channels import tenant_channel, user_channel
+from core.platform.db import conninfo
 from outbox import doorbell
 from outbox.reader import Cursor
-from relays.conninfo import conninfo
 from relays.relay import Relay, RelayConfig
 from tests.helpers.web import cursor_of, emit_on, open_transaction
 

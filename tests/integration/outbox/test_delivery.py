@@ -6,10 +6,10 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from core.platform.db import conninfo
 from outbox import delivery
 from outbox.consumers import ENVELOPE_HEADER
 from outbox.models import DeadLetter, DeliveryAttempt, InboxEntry, OutboxEvent
-from relays.conninfo import conninfo
 from relays.relay import Relay, RelayConfig
 from tests.helpers.outbox import emit_effect, outbox_counts
 from tests.support.models import Effect

@@ -5,8 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from core.platform.db import conninfo
 from outbox.reader import START, Cursor, InvalidCursor, cursor_of, read_after
-from relays.conninfo import conninfo
 from tests.helpers.web import emit_on
 
 pytestmark = pytest.mark.usefixtures("outbox_db")

@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
 from core.config.celery import app
+from core.platform.db import conninfo
 from outbox.consumers import ENVELOPE_HEADER
 from outbox.delivery import sweep_stalled
 from outbox.emit import emit
-from relays.conninfo import conninfo
 from relays.relay import Relay, RelayConfig
 from tests.support.models import Effect
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from django.conf import settings
 
-from relays.conninfo import conninfo
+from core.platform.db import conninfo
 from relays.relay import Relay, RelayConfig
 
 

@@ -13,10 +13,10 @@ import redis
 from django.conf import settings
 from django.db import transaction
 
+from core.platform.db import conninfo
 from outbox.emit import emit
 from outbox.models import OutboxEvent
 from outbox.queries import NOTIFY_CHANNEL
-from relays.conninfo import conninfo
 from relays.relay import Relay, RelayConfig
 from tests.helpers.outbox import emit_effect, emit_effects, outbox_counts, queued_keys, row_of
 from tests.helpers.processes import wait_until
