@@ -22,6 +22,7 @@ Why each default (read once here, not repeated on tasks):
 - visibility_timeout above the longest hard time limit: the Redis transport redelivers a
   message whose worker has not acked within it; shorter than a running task would mean
   a second, concurrent delivery of a healthy task.
+- beat: exactly one sends, the leader; other beats stand by (core/platform/beat.py).
 - queues by latency class (ADR 0003): interactive, default, batch. Tasks are defined with
   core.platform.tasks.ferry_task, which records each task's queue; the router sends it
   there, also when beat sends it by name.
@@ -71,7 +72,10 @@ app.conf.update(
     # only a backstop.
     worker_max_memory_per_child=768 * 1024,
     worker_max_tasks_per_child=20_000,
-    beat_scheduler="django_celery_beat.schedulers:DatabaseScheduler",
+    # Any number of beats; the one holding a PostgreSQL advisory lock sends (adr/0015). It
+    # writes each entry's last run after every send, for whichever beat leads next.
+    beat_scheduler="core.platform.beat:LeaderScheduler",
+    beat_sync_every=1,
     timezone="UTC",
     enable_utc=True,
 )

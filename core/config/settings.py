@@ -230,6 +230,18 @@ RELAY_MAX_QUEUED = env_int("RELAY_MAX_QUEUED", 32, minimum=0)
 # A claim is shared among at most this many tenants with due events (round robin beyond).
 RELAY_MAX_TENANTS = env_int("RELAY_MAX_TENANTS", 100, minimum=1)
 
+# --- beat (core/platform/beat.py, adr/0015) ---------------------------------------------
+
+# A standby beat tries to take the leader lock this often (seconds).
+BEAT_STANDBY_POLL_S = env_float("BEAT_STANDBY_POLL_S", 1.0, minimum=0.1)
+# The leader checks that it still holds the lock at least this often, before sending...
+BEAT_MAX_LOOP_S = env_float("BEAT_MAX_LOOP_S", 1.0, minimum=0.1)
+# ...and steps down when the check gets no answer within this long (a partition).
+BEAT_LEASE_CHECK_S = env_float("BEAT_LEASE_CHECK_S", 2.0, minimum=0.5)
+# PostgreSQL drops an unreachable leader's session (and its lock) after about four times this:
+# much longer than the leader takes to step down, so two beats never send at once.
+BEAT_LOCK_KEEPALIVE_S = env_int("BEAT_LOCK_KEEPALIVE_S", 5, minimum=1)
+
 # --- dispatch (core/dispatch) ------------------------------------------------------------
 
 # Seconds the solver may search when optimizing a day.

@@ -16,8 +16,8 @@ from django.conf import settings
 from bench.processes import Process as _Process
 from bench.processes import wait_until
 
-__all__ = ["PYTHON", "ROOT", "Process", "RedisServer", "free_port", "process_env", "processes", "start_relay",
-           "start_web", "start_worker", "wait_until"]
+__all__ = ["PYTHON", "ROOT", "Process", "RedisServer", "free_port", "process_env", "processes", "start_beat",
+           "start_relay", "start_web", "start_worker", "wait_until"]
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -66,6 +66,14 @@ def start_worker(log_dir: Path, name: str = "worker", queues: str = "interactive
                             "--loglevel", "INFO"], process_env(**env), log_dir)
     worker.wait_for_output("ready.", timeout=60)
     return worker
+
+
+def start_beat(log_dir: Path, name: str = "beat", **env: str) -> Process:
+    """A beat process (it leads or stands by: core/platform/beat.py); returned once it runs."""
+    beat = Process(name, [PYTHON, "-m", "celery", "-A", "core.config", "beat", "--pidfile=", "--loglevel", "INFO"],
+                   process_env(FERRY_PROCESS="beat", **env), log_dir)
+    beat.wait_for_output("beat: Starting", timeout=60)
+    return beat
 
 
 def start_relay(log_dir: Path, name: str = "relay", *extra: str, **env: str) -> Process:

@@ -41,7 +41,7 @@ def test_compose_accepts_the_file_and_it_has_the_whole_topology() -> None:
     redis_command = services["redis"]["command"]
     assert "--appendonly" in redis_command
     assert redis_command[redis_command.index("--appendfsync") + 1] == "everysec"
-    assert services["beat"]["deploy"] == {"replicas": 1}
+    assert services["beat"]["deploy"] == {"replicas": 2}  # one leads, one stands by (adr/0015)
     assert services["relay"]["deploy"] == {"replicas": 2}
 
 
