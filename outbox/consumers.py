@@ -146,6 +146,8 @@ class OutboxTask(FerryTask):
         if not execution.recorded:
             with transaction.atomic(durable=True):
                 self._record(execution)
+        # Committed: the line that follows a request's trace_id to its effect (core/platform/middleware.py).
+        log.info("outbox.effect_recorded", attempt=execution.attempt)
         return result
 
     @property

@@ -19,6 +19,7 @@ how writers know whether to send one) and polls as a fallback.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -171,7 +172,11 @@ class Relay:
             self._publish(events, messages)
             if self._on_published is not None:
                 self._on_published(events)
-        self.metrics.batch(events, time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        self.metrics.batch(events, elapsed)
+        if log.isEnabledFor(logging.DEBUG):  # which requests' events went (LOG_LEVEL=DEBUG)
+            log.debug("relay.batch", events=len(events), ms=round(elapsed * 1000, 1),
+                      trace_ids=sorted({event.trace_id for event in events if event.trace_id}))
         self._last_relayed = time.monotonic()
         self._follow(events)
         return len(events)

@@ -1,8 +1,15 @@
-"""Request-scoped context for logs: a request id, taken from X-Request-ID or generated."""
+"""Request-scoped context for logs: a request id, taken from X-Request-ID or generated, on
+every line of the request, and one `http.request` line per request (method, route pattern,
+status, milliseconds to the response) that carries it.
+
+The id follows the request's work: emit() stores it as the outbox row's trace_id, the relay's
+batch line (DEBUG) lists the trace ids it published, and the worker's `outbox.effect_recorded`
+line carries it, so one request can be followed through every process's log."""
 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -10,6 +17,8 @@ from typing import Any
 import structlog
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
+
+log = structlog.get_logger("ferry.http")
 
 # Accept a caller's id only if it is short and harmless in a log line or a header.
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -35,17 +44,26 @@ class RequestContextMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if self.is_async:
             return self._acall(request)
-        request_id = request_id_for(request)
+        request_id, started = request_id_for(request), time.perf_counter()
         request.request_id = request_id  # type: ignore[attr-defined]
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             response: HttpResponseBase = self.get_response(request)
+            _log_request(request, response, started)
         response["X-Request-ID"] = request_id
         return response
 
     async def _acall(self, request: HttpRequest) -> HttpResponseBase:
-        request_id = request_id_for(request)
+        request_id, started = request_id_for(request), time.perf_counter()
         request.request_id = request_id  # type: ignore[attr-defined]
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             response: HttpResponseBase = await self.get_response(request)
+            _log_request(request, response, started)
         response["X-Request-ID"] = request_id
         return response
+
+
+def _log_request(request: HttpRequest, response: HttpResponseBase, started: float) -> None:
+    """The request's line: the route's pattern, not its path (no ids or names in the label)."""
+    match = getattr(request, "resolver_match", None)
+    log.info("http.request", method=request.method, route=match.route if match else "", status=response.status_code,
+             ms=round((time.perf_counter() - started) * 1000, 1))

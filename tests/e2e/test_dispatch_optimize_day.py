@@ -6,13 +6,15 @@ connected to the live stream before she clicks, and sees the new routes arrive.
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from core.accounts.models import Tenant, User
 from core.dispatch import demo
@@ -22,7 +24,7 @@ from outbox.emit import emit
 from outbox.models import OutboxEvent
 from tests.helpers.dispatch import add_clinician, add_visit
 from tests.helpers.outbox import row_of
-from tests.helpers.processes import processes, start_relay, start_web, start_worker, wait_until
+from tests.helpers.processes import Process, processes, start_relay, start_web, start_worker, wait_until
 from tests.helpers.web import agency, announce, call, cookies_of, next_messages, open_stream
 
 pytestmark = pytest.mark.usefixtures("outbox_db", "broker")
@@ -31,6 +33,9 @@ pytestmark = pytest.mark.usefixtures("outbox_db", "broker")
 @dataclass(frozen=True)
 class Stack:
     url: str
+    web: Process
+    relay: Process
+    worker: Process
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +43,10 @@ def stack(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> It
     """Web, relay and a worker whose solver searches one second, for the whole module."""
     log_dir = tmp_path_factory.mktemp("dispatch")
     web, url = start_web(log_dir)
-    relay = start_relay(log_dir)
+    relay = start_relay(log_dir, LOG_LEVEL="DEBUG")  # its batch lines, with the trace ids
     worker = start_worker(log_dir, OPTIMIZE_TIME_LIMIT_S="1")
     with processes(web, relay, worker):
-        yield Stack(url)
+        yield Stack(url, web, relay, worker)
 
 
 @pytest.fixture
@@ -105,6 +110,34 @@ def test_optimize_day_end_to_end_reaches_the_connected_browser(stack: Stack, ali
     assert [m["type"] for m in next_messages(northside_browser, 1)] == ["test.happened"]
     browser.close()
     northside_browser.close()
+
+
+def log_lines(process: Process, event: str) -> list[dict[str, Any]]:
+    """The process's JSON log lines of one event name."""
+    lines = [json.loads(line) for line in process.output().splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("event") == event]
+
+
+def test_one_request_is_followed_through_every_process_log(stack: Stack, alice: User, demo_day: Any) -> None:
+    request_id = f"follow-{uuid.uuid4().hex[:16]}"
+    status, accepted = call(stack.url, cookies_of(alice), "POST", "/api/dispatch/optimize-day",
+                            {"date": str(demo_day)}, request_id=request_id)
+    assert status == 202
+    wait_until(lambda: OptimizeJob.objects.get(pk=accepted["job_id"]).status == "done", 60,
+               message="the job to finish")
+    with connection.cursor() as cursor:  # the row may have moved to the history by now
+        cursor.execute("SELECT event_id::text, trace_id FROM outbox_log WHERE event_type = 'optimize_day.requested' "
+                       "AND aggregate_id = %s", [str(accepted["job_id"])])
+        [(event_id, trace_id)] = cursor.fetchall()
+    assert trace_id == request_id
+
+    [web] = [line for line in log_lines(stack.web, "http.request") if line.get("request_id") == request_id]
+    assert (web["method"], web["route"], web["status"]) == ("POST", "api/dispatch/optimize-day", 202)
+    assert [line for line in log_lines(stack.relay, "relay.batch") if request_id in line["trace_ids"]]
+    wait_until(lambda: [line for line in log_lines(stack.worker, "outbox.effect_recorded")
+                        if line.get("trace_id") == request_id], 10, message="the worker's line")
+    [effect] = [line for line in log_lines(stack.worker, "outbox.effect_recorded") if line["trace_id"] == request_id]
+    assert (effect["event_id"], effect["task"]) == (event_id, "dispatch.optimize_day")
 
 
 def test_a_second_delivery_for_a_finished_job_writes_nothing_new(stack: Stack, alice: User, harbor: Tenant) -> None:

@@ -49,12 +49,12 @@ def agency(user: User) -> int:
 
 
 def call(base_url: str, cookies: dict[str, str], method: str, path: str,
-         body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    """One API request; (status, decoded JSON or None)."""
+         body: dict[str, Any] | None = None, request_id: str | None = None) -> tuple[int, Any]:
+    """One API request, with X-Request-ID if given; (status, decoded JSON or None)."""
     parts = urlsplit(base_url)
     connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=30)
     headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()), "X-CSRFToken": CSRF,
-               "Content-Type": "application/json"}
+               "Content-Type": "application/json", **({"X-Request-ID": request_id} if request_id else {})}
     connection.request(method, path, body=json.dumps(body).encode() if body is not None else None,
                        headers=headers)
     response = connection.getresponse()
