@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from bench import relay as bench
 from bench import relay_e2e
 from bench.relay_e2e import E2EOptions
-from relays.conninfo import conninfo
+from core.platform.db import conninfo
 
 # (key, label, unit, target)
 ROWS: list[tuple[str, str, str, str]] = [
