@@ -111,3 +111,12 @@ def archive_partition(partition: Partition, directory: Path, actor: str) -> Arch
     run.finished_at = timezone.now()
     run.save()
     return run
+
+
+def archive_expired(directory: Path, keep_months: int, actor: str = "beat") -> list[ArchiveRun]:
+    """Archive every month that ended more than `keep_months` ago (the hourly retention run)."""
+    today = timezone.now().date()
+    months = today.year * 12 + today.month - 1 - keep_months
+    before = date(months // 12, months % 12 + 1, 1)
+    directory.mkdir(parents=True, exist_ok=True)
+    return [archive_partition(partition, directory, actor) for partition in archivable(before)]

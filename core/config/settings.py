@@ -214,6 +214,25 @@ OUTBOX_REDELIVER_GRACE_S = env_int("OUTBOX_REDELIVER_GRACE_S", 300, minimum=1)
 # Deliveries of one event (relays, sweeps, retries) before it becomes a dead letter.
 OUTBOX_MAX_DELIVERIES = env_int("OUTBOX_MAX_DELIVERIES", 8, minimum=1)
 RELAY_BATCH_SIZE = env_int("RELAY_BATCH_SIZE", 1000, minimum=1)
+
+# Retention (core/platform/retention.py, adr/0016): days each growing table keeps its rows;
+# beat's outbox.enforce_retention deletes older ones every hour, in batches. The inbox must
+# outlive any second delivery of a processed event (the broker's visibility timeout and the
+# sweep's redelivery deadline are hours), hence its minimum of a day.
+RETENTION_INBOX_DAYS = env_float("RETENTION_INBOX_DAYS", 14, minimum=1)
+RETENTION_ATTEMPTS_DAYS = env_float("RETENTION_ATTEMPTS_DAYS", 30, minimum=0.0001)
+# Dead letters that were redriven; one never redriven stays until someone acts on it.
+RETENTION_DEAD_LETTERS_DAYS = env_float("RETENTION_DEAD_LETTERS_DAYS", 180, minimum=0.0001)
+RETENTION_HEAL_RUNS_DAYS = env_float("RETENTION_HEAL_RUNS_DAYS", 90, minimum=0.0001)
+RETENTION_NOTIFICATIONS_DAYS = env_float("RETENTION_NOTIFICATIONS_DAYS", 180, minimum=0.0001)
+# The outbox history is archived by whole months (outbox/archive.py): months that ended more
+# than OUTBOX_HISTORY_KEEP_MONTHS ago are exported to OUTBOX_ARCHIVE_DIR and detached by the
+# same hourly run. Empty (the default): archival is left to `manage.py outbox_archive`.
+OUTBOX_HISTORY_KEEP_MONTHS = env_int("OUTBOX_HISTORY_KEEP_MONTHS", 13, minimum=1)
+OUTBOX_ARCHIVE_DIR = os.environ.get("OUTBOX_ARCHIVE_DIR", "")
+# Rows per delete and batches per table and run (the next run, an hour later, goes on).
+RETENTION_BATCH = env_int("RETENTION_BATCH", 5000, minimum=1)
+RETENTION_MAX_BATCHES = env_int("RETENTION_MAX_BATCHES", 200, minimum=1)
 # The fallback poll when no NOTIFY arrives: bounds the latency of a missed wake-up.
 RELAY_POLL_INTERVAL_S = env_float("RELAY_POLL_INTERVAL_S", 1.0, minimum=0.01)
 # After relaying, the relay polls every RELAY_LINGER_POLL_S for RELAY_LINGER_S before it goes

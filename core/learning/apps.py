@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class LearningConfig(AppConfig):
@@ -10,6 +13,10 @@ class LearningConfig(AppConfig):
     def ready(self) -> None:
         from core.learning.heals import heal_pending_gradings, heal_search_index
         from core.platform.heals import register
+        from core.platform.retention import Policy
+        from core.platform.retention import register as retain
 
         register("search_index", heal_search_index)
         register("pending_gradings", heal_pending_gradings)
+        retain(Policy("notifications", "learning_notification", "created_at",
+                      lambda: timedelta(days=settings.RETENTION_NOTIFICATIONS_DAYS)))

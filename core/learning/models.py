@@ -8,7 +8,7 @@ and core/learning/indexing.py / grading.py / notifications.py (task side).
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import BrinIndex, GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models import Q
@@ -162,7 +162,8 @@ class Notification(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["recipient", "source"], name="learning_notification_once")]
-        indexes = [models.Index(fields=["recipient", "-created_at"], name="learning_notification_inbox")]
+        indexes = [models.Index(fields=["recipient", "-created_at"], name="learning_notification_inbox"),
+                   BrinIndex(fields=["created_at"], name="learning_notification_created")]  # retention
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -70,3 +71,23 @@ def test_a_dry_run_archives_nothing(old_month: str, tmp_path: Path, capsys: pyte
 def test_the_current_month_is_never_archivable(outbox_db: None) -> None:
     current = date.today().replace(day=1)
     assert all(p.start < current for p in archivable(current))
+
+
+def test_the_hourly_retention_run_archives_expired_months_when_a_directory_is_set(
+        old_month: str, tmp_path: Path, settings: Any) -> None:
+    from outbox.tasks import enforce_retention
+
+    enforce_retention()  # no directory: archival is left to the command
+    assert old_month in [p.name for p in history_partitions()]
+
+    settings.OUTBOX_ARCHIVE_DIR = str(tmp_path / "archive")
+    settings.OUTBOX_HISTORY_KEEP_MONTHS = 15
+    enforce_retention()
+    assert old_month in [p.name for p in history_partitions()]  # fourteen months: still kept
+
+    settings.OUTBOX_HISTORY_KEEP_MONTHS = 13
+    enforce_retention()
+    run = ArchiveRun.objects.get(partition=old_month)
+    assert (run.status, run.rows, run.actor) == ("done", 3, "beat")
+    assert Path(run.export_path).parent == tmp_path / "archive"
+    assert old_month not in [p.name for p in history_partitions()]
