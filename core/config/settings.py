@@ -249,6 +249,10 @@ RELAY_MAX_QUEUED = env_int("RELAY_MAX_QUEUED", 32, minimum=0)
 # A claim is shared among at most this many tenants with due events (round robin beyond).
 RELAY_MAX_TENANTS = env_int("RELAY_MAX_TENANTS", 100, minimum=1)
 
+# A heal run's repairs are checked (ops.verify_heal_runs, every minute) until all took effect
+# or this long after the run finished; what is unconfirmed by then stays so.
+HEAL_VERIFY_WINDOW_S = env_int("HEAL_VERIFY_WINDOW_S", 3600, minimum=1)
+
 # --- beat (core/platform/beat.py, adr/0015) ---------------------------------------------
 
 # A standby beat tries to take the leader lock this often (seconds).

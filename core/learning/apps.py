@@ -11,12 +11,17 @@ class LearningConfig(AppConfig):
     label = "learning"
 
     def ready(self) -> None:
-        from core.learning.heals import heal_pending_gradings, heal_search_index
+        from core.learning.heals import (
+            confirm_grading_repairs,
+            confirm_index_repairs,
+            heal_pending_gradings,
+            heal_search_index,
+        )
         from core.platform.heals import register
         from core.platform.retention import Policy
         from core.platform.retention import register as retain
 
-        register("search_index", heal_search_index)
-        register("pending_gradings", heal_pending_gradings)
+        register("search_index", heal_search_index, confirm_index_repairs)
+        register("pending_gradings", heal_pending_gradings, confirm_grading_repairs)
         retain(Policy("notifications", "learning_notification", "created_at",
                       lambda: timedelta(days=settings.RETENTION_NOTIFICATIONS_DAYS)))

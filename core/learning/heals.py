@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from psycopg import sql
 
 from core.learning import queries
+from core.learning.models import Submission
 from core.learning.rendering import RENDER_REVISION
 from core.platform.channels import user_channel
 from core.platform.heals import HealResult, Repair
@@ -162,3 +163,23 @@ def heal_pending_gradings(*, dry_run: bool = False, tenant_id: int | None = None
         repairs.extend(batch)
         if len(batch) < REQUEUE_BATCH:
             return HealResult(examined, repairs)
+
+
+# --- confirmation: which repairs took effect (core.platform.heals.Confirm) ----------------
+
+
+def confirm_index_repairs(repairs: Sequence[Repair]) -> list[Repair]:
+    """A reindex took effect when its content is no longer a gap (indexed at its live version,
+    or gone from the index if not live)."""
+    still: set[str] = set()
+    for tenant_id in {r.tenant_id for r in repairs}:
+        _examined, gaps = find_search_index_gaps(tenant_id)
+        still.update(f"content:{gap.content_id}" for gap in gaps)
+    return [r for r in repairs if r.target not in still]
+
+
+def confirm_grading_repairs(repairs: Sequence[Repair]) -> list[Repair]:
+    """A re-enqueued submission took effect once graded (finished); an errored one already has."""
+    ids = [int(r.target.split(":", 1)[1]) for r in repairs if r.target.startswith("submission:")]
+    pending = set(Submission.objects.filter(id__in=ids, status__in=Submission.PENDING).values_list("id", flat=True))
+    return [r for r in repairs if int(r.target.split(":", 1)[1]) not in pending]

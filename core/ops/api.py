@@ -48,6 +48,8 @@ class HealRunOut(Schema):
     finished_at: datetime | None
     examined: int
     repaired: int
+    confirmed: int
+    verified_at: datetime | None
     errors: int
     error: str
     details: list[dict[str, Any]]
@@ -69,7 +71,8 @@ def trigger_heal(request: HttpRequest, name: str, payload: HealRequest | None = 
 
 @router.get("/heal-runs", response=answers({200: list[HealRunOut]}, 400), auth=RoleAuth(Role.OPS, Role.AUDITOR))
 def heal_runs(request: HttpRequest, name: Text | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    """Recent heal runs: trigger, who, when, examined, repaired, errors."""
+    """Recent heal runs: trigger, who, when, examined, repaired, confirmed (repairs that took
+    effect; final once verified_at is set), errors."""
     return [run.to_dict() for run in selectors.heal_runs_for(tenant_id_of(request), name, min(max(limit, 1), 200))]
 
 

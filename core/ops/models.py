@@ -51,7 +51,12 @@ class HealRun(models.Model):
     repaired = models.IntegerField(default=0)
     errors = models.IntegerField(default=0)
     error = models.TextField(blank=True)
-    # {"<tenant id>": {"examined": n, "repaired": m}}
+    # Of the repairs listed in details, those that took effect (the heal's confirm: the derived
+    # state now matches), counted by ops.verify_heal_runs until all did or the verify window
+    # passed; verified_at is when that count became final.
+    confirmed = models.IntegerField(default=0)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    # {"<tenant id>": {"examined": n, "repaired": m, "confirmed": k}}
     by_tenant = models.JSONField(default=dict, blank=True)
     # What was (or, in a dry run, would be) repaired: [{"tenant_id", "action", ...}], capped.
     details = models.JSONField(default=list, blank=True)

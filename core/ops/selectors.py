@@ -47,6 +47,8 @@ class HealRunView:
     finished_at: datetime | None
     examined: int
     repaired: int
+    confirmed: int  # of the repairs, those that took effect (checked until verified_at)
+    verified_at: datetime | None
     errors: int
     error: str
     details: list[dict[str, Any]]
@@ -55,14 +57,18 @@ class HealRunView:
         return self.__dict__.copy()
 
 
+def heal_run_view(run: HealRun) -> HealRunView:
+    """The whole run, for platform staff and the command (no tenant's share)."""
+    return HealRunView(
+        id=run.id, name=run.name, trigger=run.trigger, actor=run.actor_label,
+        scope="tenant" if run.tenant_id is not None else "platform", dry_run=run.dry_run, status=run.status,
+        requested_at=run.requested_at, started_at=run.started_at, finished_at=run.finished_at,
+        examined=run.examined, repaired=run.repaired, confirmed=run.confirmed, verified_at=run.verified_at,
+        errors=run.errors, error=run.error, details=list(run.details))
+
+
 def _view(run: HealRun, tenant_id: int) -> HealRunView:
-    if run.tenant_id == tenant_id:
-        return HealRunView(
-            id=run.id, name=run.name, trigger=run.trigger, actor=run.actor_label, scope="tenant",
-            dry_run=run.dry_run, status=run.status, requested_at=run.requested_at, started_at=run.started_at,
-            finished_at=run.finished_at, examined=run.examined, repaired=run.repaired, errors=run.errors,
-            error=run.error, details=list(run.details))
-    return _share(run, tenant_id)
+    return heal_run_view(run) if run.tenant_id == tenant_id else _share(run, tenant_id)
 
 
 def _share(run: HealRun, tenant_id: int) -> HealRunView:
@@ -73,6 +79,7 @@ def _share(run: HealRun, tenant_id: int) -> HealRunView:
         id=run.id, name=run.name, trigger=run.trigger, actor=PLATFORM_ACTOR, scope="platform",
         dry_run=run.dry_run, status=run.status, requested_at=run.requested_at, started_at=run.started_at,
         finished_at=run.finished_at, examined=int(share.get("examined", 0)), repaired=int(share.get("repaired", 0)),
+        confirmed=int(share.get("confirmed", 0)), verified_at=run.verified_at,
         # A failed run failed for every tenant it covered: one error, without its text.
         errors=1 if failed else int(share.get("errors", 0)), error="failed" if failed else "",
         details=[d for d in run.details if d.get("tenant_id") == tenant_id])

@@ -1,4 +1,4 @@
-"""Write functions of heal runs (ADR 0012): request, claim, finish.
+"""Write functions of heal runs (ADR 0012): request, claim, finish, verify.
 
 A run is requested (beat, the API, the ops page) as a `queued` HealRun plus an ops.run_heal
 outbox event in one transaction; the task claims it (`queued` -> `running`, conditional
@@ -15,6 +15,7 @@ import uuid
 from datetime import timedelta
 
 import structlog
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -23,7 +24,7 @@ from core.ops import queries
 from core.ops.models import HealRun
 from core.platform.channels import platform_channel, tenant_channel
 from core.platform.errors import NotFound
-from core.platform.heals import HEALS, HealResult
+from core.platform.heals import CONFIRMS, HEALS, HealResult, Repair
 from outbox import jobs
 from outbox.emit import emit
 
@@ -56,7 +57,8 @@ def _announce(event_type: str, run: HealRun) -> None:
     emit(event_type, aggregate_type="heal_run", aggregate_id=run.id, channel=_channel(run),
          tenant_id=run.tenant_id, actor_id=run.actor_id,
          payload={"run_id": run.id, "name": run.name, "status": run.status, "dry_run": run.dry_run,
-                  "examined": run.examined, "repaired": run.repaired, "errors": run.errors})
+                  "examined": run.examined, "repaired": run.repaired, "confirmed": run.confirmed,
+                  "errors": run.errors})
 
 
 def command_actor_label() -> str:
@@ -165,3 +167,36 @@ def finish_heal_run(run_id: int, result: HealResult | None, error: str = "") -> 
     log.info("ops.heal_finished", run_id=run.id, heal=run.name, status=run.status, dry_run=run.dry_run,
              examined=run.examined, repaired=run.repaired)
     return run
+
+
+# --- verification: which repairs took effect ----------------------------------------------
+
+
+def verify_heal_run(run: HealRun) -> HealRun:
+    """Count the run's repairs that took effect (its heal's confirm), overall and per tenant;
+    final (verified_at) once all did or HEAL_VERIFY_WINDOW_S passed since the run finished.
+    Only the repairs kept in details are checked (the first DETAILS_MAX)."""
+    confirm = CONFIRMS.get(run.name)
+    repairs = [Repair(**item) for item in run.details]
+    confirmed = confirm(repairs) if confirm is not None else []
+    now = timezone.now()
+    final = len(confirmed) >= len(repairs) or (
+        run.finished_at is not None and run.finished_at <= now - timedelta(seconds=settings.HEAL_VERIFY_WINDOW_S))
+    by_tenant = {key: {**figures, "confirmed": sum(1 for r in confirmed if str(r.tenant_id) == key)}
+                 for key, figures in run.by_tenant.items()}
+    with transaction.atomic(durable=True):
+        updated = HealRun.objects.filter(id=run.id, verified_at__isnull=True).update(
+            confirmed=len(confirmed), by_tenant=by_tenant, verified_at=now if final else None)
+        run.refresh_from_db()
+        if updated and final:
+            _announce("heal.verified", run)
+    if updated and final:
+        log.info("ops.heal_verified", run_id=run.id, heal=run.name, repaired=run.repaired, confirmed=run.confirmed)
+    return run
+
+
+def verify_heal_runs(limit: int = 50) -> list[HealRun]:
+    """Verify the finished runs whose repairs are not all confirmed yet (beat, every minute)."""
+    runs = HealRun.objects.filter(status=HealRun.Status.SUCCEEDED, dry_run=False, repaired__gt=0,
+                                  verified_at__isnull=True).order_by("id")[:limit]
+    return [verify_heal_run(run) for run in runs]

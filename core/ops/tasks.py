@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.ops.jobs import RunHeal
 from core.ops.models import HealRun
-from core.ops.services import HEAL_TASK_TIME_LIMIT_S, request_heal
+from core.ops.services import HEAL_TASK_TIME_LIMIT_S, request_heal, verify_heal_runs
 from core.platform.tasks import ferry_task
 from outbox.consumers import OutboxTask
 
@@ -24,3 +24,10 @@ def request_scheduled_heal(name: str, tenant_id: int | None = None, dry_run: boo
     Returns the run id."""
     return request_heal(name, trigger=HealRun.Trigger.BEAT, actor_label="beat", dry_run=dry_run,
                         tenant_id=tenant_id).id
+
+
+@ferry_task(name="ops.verify_heal_runs", queue="batch", soft_time_limit=120, time_limit=150)
+def verify_heal_runs_task(tenant_id: int | None = None) -> int:
+    """Beat, every minute: count the repairs of recent runs that took effect. Returns how many
+    runs it looked at."""
+    return len(verify_heal_runs())
