@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -35,7 +36,7 @@ def missing_documents(bob: User) -> list[int]:
     return contents
 
 
-def heal_json(*args: str) -> dict[str, object]:
+def heal_json(*args: str) -> dict[str, Any]:
     out = io.StringIO()
     call_command("heal", *args, "--json", stdout=out)
     return json.loads(out.getvalue())

@@ -54,6 +54,7 @@ def heal_run(age: timedelta, status: str) -> None:
 
 
 def notification(recipient: User, version_id: int, age: timedelta) -> None:
+    assert recipient.tenant_id is not None
     Notification.objects.create(tenant_id=recipient.tenant_id, recipient=recipient, reason="decision",
                                 source=f"test:{uuid.uuid4().hex[:8]}", version_id=version_id, message="m",
                                 created_at=timezone.now() - age)
