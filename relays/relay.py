@@ -32,12 +32,11 @@ import redis
 import structlog
 from celery import current_app
 from psycopg import errors as pg_errors
-from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from core.platform.tasks import QUEUES
 from outbox import doorbell, queries
-from relays.messages import CeleryMessages, ClaimedEvent
+from relays.messages import CeleryMessages, ClaimedEvent, claimed_rows
 from relays.metrics import RelayMetrics
 
 log = structlog.get_logger(__name__)
@@ -159,7 +158,7 @@ class Relay:
         room = self._room()  # likewise
         started = time.perf_counter()
         with db.transaction():
-            with db.cursor(row_factory=class_row(ClaimedEvent)) as cursor:
+            with db.cursor(row_factory=claimed_rows) as cursor:
                 events = cursor.execute(queries.CLAIM, {
                     "after_tenant": self._after_tenant, "max_tenants": self.config.max_tenants,
                     "limit": self.config.batch_size, "room": Jsonb(room), "deal_after": self._deal_after,
