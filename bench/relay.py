@@ -33,7 +33,7 @@ from psycopg.types.json import Jsonb
 
 from core.platform.tasks import QUEUES
 from outbox import queries
-from relays.relay import Relay, RelayConfig
+from relays.relay import ALL_TENANTS, Relay, RelayConfig
 
 BENCH_DB = "ferry_relaybench"
 # The same schema with no history: the claim-cost comparison alternates between the two.
@@ -224,7 +224,7 @@ def naive_celery(broker_url: str) -> Celery:
 def claim_params(limit: int) -> dict[str, Any]:
     """The CLAIM statement's parameters for a first claim (no cursors, room everywhere)."""
     room = {"": limit, **dict.fromkeys(QUEUES, limit)}
-    return {"after_tenant": -1, "max_tenants": 100, "limit": limit, "after": Jsonb({}), "room": Jsonb(room),
+    return {"before_tenant": ALL_TENANTS, "max_tenants": 100, "limit": limit, "after": Jsonb({}), "room": Jsonb(room),
             "deal_after": -1}
 
 

@@ -77,7 +77,11 @@ FROM seq, (SELECT {wake_relay} AS woken) wake
 # Claim a batch for relaying, shared fairly among the tenants with due events (adr/0014):
 #
 # - the tenants are found by a skip scan of the claim index (one probe per tenant, however
-#   long their backlogs); each gets an equal share of the batch, in (priority, id) order;
+#   long their backlogs), from the highest tenant id down: a probe lands on the end of a
+#   tenant's entries, its newest pending rows, while the entries of rows already claimed lie
+#   at the front of its range until vacuum removes them (probing upwards walked all of them,
+#   so each claim of a long drain got slower); each tenant gets an equal share of the batch,
+#   in (priority, id) order;
 # - a task queue that already holds its bound of waiting messages gets only the `room` left
 #   (the relay counts the messages in Redis; pub/sub, queue '', has room for a whole batch):
 #   a flood waits in PostgreSQL, where claims are fair, instead of in a Redis list that every
@@ -100,12 +104,12 @@ FROM seq, (SELECT {wake_relay} AS woken) wake
 CLAIM = """
 WITH RECURSIVE tenants(k) AS (
     (SELECT coalesce(tenant_id, 0) FROM outbox_event
-     WHERE status = 'pending' AND coalesce(tenant_id, 0) > %(after_tenant)s
-     ORDER BY coalesce(tenant_id, 0) LIMIT 1)
+     WHERE status = 'pending' AND coalesce(tenant_id, 0) < %(before_tenant)s
+     ORDER BY coalesce(tenant_id, 0) DESC LIMIT 1)
     UNION ALL
     SELECT (SELECT coalesce(e.tenant_id, 0) FROM outbox_event e
-            WHERE e.status = 'pending' AND coalesce(e.tenant_id, 0) > t.k
-            ORDER BY coalesce(e.tenant_id, 0) LIMIT 1)
+            WHERE e.status = 'pending' AND coalesce(e.tenant_id, 0) < t.k
+            ORDER BY coalesce(e.tenant_id, 0) DESC LIMIT 1)
     FROM tenants t WHERE t.k IS NOT NULL
 ), shares AS MATERIALIZED (
     SELECT k, ceil(%(limit)s::numeric / count(*) OVER ())::int AS share

@@ -41,6 +41,9 @@ from relays.metrics import RelayMetrics
 
 log = structlog.get_logger(__name__)
 
+# A bound above every tenant id: the claim looks at tenants below it.
+ALL_TENANTS = 2**62
+
 
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError,
                 kombu.exceptions.OperationalError)
@@ -119,7 +122,7 @@ class Relay:
         self._db: psycopg.Connection[Any] | None = None
         self._kombu: CeleryMessages | None = None
         self._after: dict[str, tuple[int, int]] = {}  # per "tenant:queue", a keyset cursor (see CLAIM)
-        self._after_tenant = -1
+        self._before_tenant = ALL_TENANTS
         self._deal_after = -1
         self._rewound_at = time.monotonic()
         self._full: list[str] = []  # task queues with no room at the last claim
@@ -160,7 +163,7 @@ class Relay:
         with db.transaction():
             with db.cursor(row_factory=claimed_rows) as cursor:
                 events = cursor.execute(queries.CLAIM, {
-                    "after_tenant": self._after_tenant, "max_tenants": self.config.max_tenants,
+                    "before_tenant": self._before_tenant, "max_tenants": self.config.max_tenants,
                     "limit": self.config.batch_size, "room": Jsonb(room), "deal_after": self._deal_after,
                     "after": Jsonb({key: list(cursor) for key, cursor in self._after.items()})}).fetchall()
             if not events:
@@ -217,11 +220,11 @@ class Relay:
             else:
                 self._after = {key: cursor for key, cursor in self._after.items()
                                if not key.startswith(f"{tenant}:")}
-        served = max(count)
-        # More tenants than one claim serves: the next claim starts after the last one served.
-        self._after_tenant = served if events[0].batch_tenants >= self.config.max_tenants else -1
+        # More tenants than one claim serves (they are found from the highest id down): the
+        # next claim starts below the last one served.
+        self._before_tenant = min(count) if events[0].batch_tenants >= self.config.max_tenants else ALL_TENANTS
         # A queue's room goes round the tenants: the next claim deals it from the next tenant.
-        self._deal_after = served
+        self._deal_after = max(count)
 
     def _publish(self, events: list[ClaimedEvent], messages: CeleryMessages) -> None:
         by_queue: dict[str, list[bytes]] = {}
@@ -269,7 +272,7 @@ class Relay:
 
     def _rewind(self) -> None:
         self._after = {}
-        self._after_tenant = -1
+        self._before_tenant = ALL_TENANTS
         self._rewound_at = time.monotonic()
 
     # --- waiting ----------------------------------------------------------------------
