@@ -332,8 +332,16 @@ SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
        count(*) FILTER (WHERE status = 'pending' AND available_at <= now()) AS due,
        coalesce(extract(epoch FROM now() - min(created_at)
                 FILTER (WHERE status = 'pending' AND available_at <= now())), 0) AS oldest_due_age_s,
-       count(*) FILTER (WHERE status = 'relayed') AS inflight
+       count(*) FILTER (WHERE status = 'relayed') AS inflight,
+       count(*) FILTER (WHERE status = 'dead') AS dead
 FROM outbox_event
+"""
+
+# The same lag by event type (event types are names in code: a bounded label set).
+LAG_BY_EVENT_TYPE = """
+SELECT event_type, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS lag_s
+FROM outbox_event WHERE status = 'pending' AND available_at <= now()
+GROUP BY event_type
 """
 
 

@@ -360,5 +360,11 @@ class Relay:
 
     def refresh_stats(self) -> None:
         db = self._connection()
-        pending, due, oldest_age, inflight = db.execute(queries.PENDING_STATS).fetchone()  # type: ignore[misc]
-        self.metrics.stats(pending=pending, due=due, oldest_age_s=float(oldest_age), inflight=inflight)
+        pending, due, oldest_age, inflight, dead = db.execute(queries.PENDING_STATS).fetchone()  # type: ignore[misc]
+        lag_by_type = {str(event_type): float(lag) for event_type, lag in db.execute(queries.LAG_BY_EVENT_TYPE)}
+        pipe = self._broker.pipeline(transaction=False)
+        for queue in QUEUES:
+            pipe.llen(queue)
+        queued = {queue: int(depth) for queue, depth in zip(QUEUES, pipe.execute(), strict=True)}
+        self.metrics.stats(pending=pending, due=due, oldest_age_s=float(oldest_age), inflight=inflight, dead=dead,
+                           lag_by_type=lag_by_type, queued=queued)
