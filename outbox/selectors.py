@@ -109,7 +109,7 @@ def outbox_figures() -> dict[str, Any]:
     """Pending, due, lag and in-flight counts (the hot table only: cheap)."""
     with connection.cursor() as cursor:
         cursor.execute(queries.PENDING_STATS)
-        pending, due, oldest_age, inflight = cursor.fetchone()
+        pending, due, oldest_age, inflight, _dead = cursor.fetchone()
     return {"pending": pending, "due": due, "lag_s": round(float(oldest_age), 3), "inflight": inflight}
 
 
