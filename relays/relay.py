@@ -192,15 +192,19 @@ class Relay:
         if bound is None:
             self._full, self.held_back = [], False
             return {"": batch, **dict.fromkeys(QUEUES, batch)}
-        pipe = self._broker.pipeline(transaction=False)
-        for queue in QUEUES:
-            pipe.llen(queue)
-        free = {queue: bound - int(depth) for queue, depth in zip(QUEUES, pipe.execute(), strict=True)}
+        free = {queue: bound - depth for queue, depth in self._queue_depths().items()}
         refill_at = (bound + 1) // 2
         room = {queue: min(batch, n) if n >= refill_at else 0 for queue, n in free.items()}
         self._full = [queue for queue, n in room.items() if n == 0]
         self.held_back = bool(self._full)
         return {"": batch, **room}
+
+    def _queue_depths(self) -> dict[str, int]:
+        """Messages waiting in each Celery queue (one pipeline of LLENs)."""
+        pipe = self._broker.pipeline(transaction=False)
+        for queue in QUEUES:
+            pipe.llen(queue)
+        return {queue: int(depth) for queue, depth in zip(QUEUES, pipe.execute(), strict=True)}
 
     def _follow(self, events: list[ClaimedEvent]) -> None:
         """Keyset cursors for the next claim: a tenant that got its whole share may have more,
@@ -362,9 +366,5 @@ class Relay:
         db = self._connection()
         pending, due, oldest_age, inflight, dead = db.execute(queries.PENDING_STATS).fetchone()  # type: ignore[misc]
         lag_by_type = {str(event_type): float(lag) for event_type, lag in db.execute(queries.LAG_BY_EVENT_TYPE)}
-        pipe = self._broker.pipeline(transaction=False)
-        for queue in QUEUES:
-            pipe.llen(queue)
-        queued = {queue: int(depth) for queue, depth in zip(QUEUES, pipe.execute(), strict=True)}
         self.metrics.stats(pending=pending, due=due, oldest_age_s=float(oldest_age), inflight=inflight, dead=dead,
-                           lag_by_type=lag_by_type, queued=queued)
+                           lag_by_type=lag_by_type, queued=self._queue_depths())
