@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import structlog
 from django.db import transaction
 
+from core.platform import worker_metrics
 from core.platform.db import run_prepared
 from core.platform.tasks import FerryTask
 from outbox import delivery, queries
@@ -122,6 +123,7 @@ class OutboxTask(FerryTask):
             "outbox_id": envelope.outbox_id, "event_id": envelope.event_id, "worker": execution.worker})
         if started is None:  # the inbox holds the event: an earlier delivery took effect
             log.info("outbox.duplicate_delivery_ignored", reason="inbox already holds the event")
+            worker_metrics.duplicate_delivery(self.name)
             with transaction.atomic(durable=True):
                 delivery.complete(envelope.outbox_id)
             return None
@@ -137,6 +139,7 @@ class OutboxTask(FerryTask):
         except DuplicateDelivery:
             self._finish(execution, DeliveryAttempt.Outcome.DUPLICATE)
             log.info("outbox.duplicate_delivery_ignored", reason="inbox already holds the event")
+            worker_metrics.duplicate_delivery(self.name)
             return None
         except Exception as exc:  # every failure is recorded, retried or dead-lettered
             self._fail(execution, exc, tb.format_exc())
@@ -223,10 +226,13 @@ class OutboxTask(FerryTask):
             delivery.kill(envelope.outbox_id, error, trace)
             self._finish(execution, DeliveryAttempt.Outcome.DEAD, error)
             log.error("outbox.dead_letter", error=error, attempt=execution.attempt)
+            worker_metrics.note_outcome(self.request.id, "failed")
             return
         delay = delivery.backoff_s(execution.attempt, float(self.retry_backoff or 1),
                                    float(self.retry_backoff_max or 600), bool(self.retry_jitter))
         delivery.reschedule(envelope.outbox_id, error, delay)
         self._finish(execution, DeliveryAttempt.Outcome.RETRYING, error)
         log.warning("outbox.retry_scheduled", error=error, attempt=execution.attempt, delay_s=round(delay, 2))
+        # The task returns normally; for the metrics it failed and will run again.
+        worker_metrics.note_outcome(self.request.id, "retried")
 

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from core.platform.metrics import DATABASE_GAUGES, DatabaseGauges
+
 if TYPE_CHECKING:
     from relays.messages import ClaimedEvent
 
@@ -39,6 +41,9 @@ class RelayMetrics:
         self.batch_seconds = Histogram(
             "ferry_relay_batch_duration_seconds", "Claim + publish + commit time of one batch",
             registry=r, buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+        # Gauges the apps define by a query (the heals' repairs: core/ops/apps.py), read at
+        # each stats refresh: the relay is the process that already turns PostgreSQL into gauges.
+        self.database = DatabaseGauges(r, DATABASE_GAUGES.values())
 
     def batch(self, events: Sequence[ClaimedEvent], seconds: float) -> None:
         tasks = sum(1 for e in events if e.task_name is not None)

@@ -368,3 +368,12 @@ class Relay:
         lag_by_type = {str(event_type): float(lag) for event_type, lag in db.execute(queries.LAG_BY_EVENT_TYPE)}
         self.metrics.stats(pending=pending, due=due, oldest_age_s=float(oldest_age), inflight=inflight, dead=dead,
                            lag_by_type=lag_by_type, queued=self._queue_depths())
+        for name, query in self.metrics.database.queries():
+            try:
+                rows = db.execute(query).fetchall()
+            except psycopg.OperationalError:
+                raise  # the database is unreachable: the loop's backoff
+            except psycopg.Error as exc:  # one app's broken query must not stop the relay
+                log.warning("relay.database_gauge_failed", gauge=name, error=str(exc).strip())
+                continue
+            self.metrics.database.set(name, rows)

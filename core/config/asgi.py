@@ -2,7 +2,7 @@
 
 Two applications share the process: the live stream (core/live/stream.py), served without
 Django's middleware so that thousands of streams cost coroutines rather than threads, and
-Django for everything else.
+Django for everything else. Its metrics are served on a port of their own (WEB_METRICS_PORT).
 """
 
 from __future__ import annotations
@@ -20,8 +20,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.config.settings")
 
 django_application = get_asgi_application()
 
+from django.conf import settings  # noqa: E402
+
 from core.live.stream import stream_app  # noqa: E402 - after Django is set up
 from core.platform.channels import STREAM_PATH  # noqa: E402
+from core.platform.metrics import WEB, serve  # noqa: E402
 
 Scope = dict[str, Any]
 
@@ -43,7 +46,16 @@ async def application(scope: Scope, receive: Callable[[], Awaitable[Any]],
         await django_application(scope, receive, send)
 
 
+def _serve_metrics() -> None:
+    """The web's metrics (requests, open streams) on WEB_METRICS_PORT, apart from the site: one
+    uvicorn process, one port."""
+    WEB.watch_streams(lambda: stream_app.open, stream_app.refused)
+    if settings.WEB_METRICS_PORT:
+        serve(WEB.registry, settings.WEB_METRICS_PORT, settings.METRICS_ADDR)
+
+
 _allow_many_connections()
+_serve_metrics()
 # Thousands of open streams are many long-lived objects: the cyclic collector's default
 # thresholds would scan them every few hundred milliseconds, stalling every request.
 # Collect less often, and never rescan what was loaded at start-up.

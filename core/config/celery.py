@@ -37,7 +37,9 @@ from celery import Celery, signals
 from django.db import close_old_connections
 from kombu import Queue
 
+from core.platform.metrics import connect_beat_signals
 from core.platform.tasks import QUEUES, FerryTask, route_by_declared_queue
+from core.platform.worker_metrics import connect_worker_signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.config.settings")
 
@@ -73,14 +75,19 @@ app.conf.update(
     worker_max_memory_per_child=768 * 1024,
     worker_max_tasks_per_child=20_000,
     # Any number of beats; the one holding a PostgreSQL advisory lock sends (adr/0015). It
-    # writes each entry's last run after every send, for whichever beat leads next.
-    beat_scheduler="core.platform.beat:LeaderScheduler",
+    # writes each entry's last run after every send, for whichever beat leads next. The
+    # measured one also says whether it leads and what it sent (its metrics).
+    beat_scheduler="core.platform.beat_metrics:MeasuredLeaderScheduler",
     beat_sync_every=1,
     timezone="UTC",
     enable_utc=True,
 )
 
 app.autodiscover_tasks()
+
+# Prometheus metrics of workers and beats, each on its port when one is set (docs/observability.md).
+connect_worker_signals()
+connect_beat_signals()
 
 
 @signals.task_prerun.connect

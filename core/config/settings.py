@@ -265,6 +265,18 @@ BEAT_LEASE_CHECK_S = env_float("BEAT_LEASE_CHECK_S", 2.0, minimum=0.5)
 # much longer than the leader takes to step down, so two beats never send at once.
 BEAT_LOCK_KEEPALIVE_S = env_int("BEAT_LOCK_KEEPALIVE_S", 5, minimum=1)
 
+# --- metrics (core/platform/metrics.py, docs/observability.md) ------------------------------
+
+# Ports on which each process serves Prometheus metrics, apart from the public site; 0 (the
+# default): not served. The relay's is its --metrics-port option. Two workers or beats on one
+# host need different ports (or one of them 0).
+WEB_METRICS_PORT = env_int("WEB_METRICS_PORT", 0, minimum=0)
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0, minimum=0)
+BEAT_METRICS_PORT = env_int("BEAT_METRICS_PORT", 0, minimum=0)
+# The address those ports listen on: loopback unless Prometheus scrapes from another host
+# (compose: 0.0.0.0, inside the private network).
+METRICS_ADDR = env_str("METRICS_ADDR", "127.0.0.1")
+
 # --- dispatch (core/dispatch) ------------------------------------------------------------
 
 # Seconds the solver may search when optimizing a day.

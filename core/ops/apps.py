@@ -15,3 +15,18 @@ class OpsConfig(AppConfig):
 
         register(Policy("heal_runs", "ops_healrun", "requested_at",
                         lambda: timedelta(days=settings.RETENTION_HEAL_RUNS_DAYS), "status IN ('succeeded', 'failed')"))
+        self._register_metrics()
+
+    @staticmethod
+    def _register_metrics() -> None:
+        """Gauges for alerts on heals, set by the relay from these queries (docs/observability.md)."""
+        from core.ops import queries
+        from core.platform.metrics import DatabaseGauge, register_database_gauge
+
+        register_database_gauge(DatabaseGauge(
+            "ferry_heal_last_run_repairs", "Repairs emitted by the latest finished platform-wide run of each heal",
+            ("heal",), queries.HEAL_LAST_RUN_REPAIRS))
+        register_database_gauge(DatabaseGauge(
+            "ferry_heal_last_run_timestamp_seconds",
+            "When the latest finished platform-wide run of each heal finished (unix time)",
+            ("heal",), queries.HEAL_LAST_RUN_FINISHED))

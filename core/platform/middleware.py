@@ -1,6 +1,7 @@
 """Request-scoped context for logs: a request id, taken from X-Request-ID or generated, on
 every line of the request, and one `http.request` line per request (method, route pattern,
-status, milliseconds to the response) that carries it.
+status, milliseconds to the response) that carries it. The same route, status and time go
+to the web's metrics (core/platform/metrics.py).
 
 The id follows the request's work: emit() stores it as the outbox row's trace_id, the relay's
 batch line (DEBUG) lists the trace ids it published, and the worker's `outbox.effect_recorded`
@@ -17,6 +18,8 @@ from typing import Any
 import structlog
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
+
+from core.platform.metrics import WEB
 
 log = structlog.get_logger("ferry.http")
 
@@ -63,7 +66,11 @@ class RequestContextMiddleware:
 
 
 def _log_request(request: HttpRequest, response: HttpResponseBase, started: float) -> None:
-    """The request's line: the route's pattern, not its path (no ids or names in the label)."""
+    """The request's line and metrics: the route's pattern, not its path (no ids or names in
+    the label)."""
+    seconds = time.perf_counter() - started
     match = getattr(request, "resolver_match", None)
-    log.info("http.request", method=request.method, route=match.route if match else "", status=response.status_code,
-             ms=round((time.perf_counter() - started) * 1000, 1))
+    route = match.route if match else ""
+    log.info("http.request", method=request.method, route=route, status=response.status_code,
+             ms=round(seconds * 1000, 1))
+    WEB.request(route, str(request.method), response.status_code, seconds)
