@@ -1,6 +1,7 @@
 """The relay's metrics as Prometheus scrapes them: what waits in the outbox (by event type),
 in each Celery queue, and as dead letters; the output passes `promtool check metrics`, and the
-shipped alert rules pass `promtool check rules` and their own `promtool test rules`."""
+shipped alert rules pass `promtool check rules` and their own `promtool test rules`, and the scrape
+configuration `promtool check config`."""
 
 from __future__ import annotations
 
@@ -59,3 +60,5 @@ def test_the_alert_rules_are_valid_and_fire_when_they_should() -> None:
     assert checked.returncode == 0, checked.stdout + checked.stderr
     tested = promtool("test", "rules", "alerts.test.yml", cwd=RULES)
     assert tested.returncode == 0, tested.stdout + tested.stderr
+    configured = promtool("check", "config", "prometheus.yml", cwd=RULES)  # the scrape config, with the rules
+    assert configured.returncode == 0, configured.stdout + configured.stderr
