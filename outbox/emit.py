@@ -110,7 +110,10 @@ def _destination(task: str | None, channel: str | None) -> tuple[str | None, int
         queue = queue_of(_check_text("task", task, 200))
     except KeyError as exc:
         raise InvalidEvent(str(exc.args[0])) from None
-    return queue, hard_time_limit_s(str(task)) + settings.OUTBOX_REDELIVER_GRACE_S
+    redeliver_after = hard_time_limit_s(str(task)) + settings.OUTBOX_REDELIVER_GRACE_S
+    if settings.OUTBOX_REDELIVER_AFTER_MAX_S:
+        redeliver_after = min(redeliver_after, settings.OUTBOX_REDELIVER_AFTER_MAX_S)
+    return queue, redeliver_after
 
 
 def emit(

@@ -8,10 +8,16 @@ Standard library only: this runs before the virtual environment exists.
     python3 scripts/services.py status
     python3 scripts/services.py urls     # prints shell exports of the URLs
     python3 scripts/services.py restart-postgres
+    python3 scripts/services.py start-postgres   # one server only (the chaos run puts
+    python3 scripts/services.py start-redis      # each in a network namespace of its own)
 
 Data lives under .var/ in the checkout; both servers listen on 127.0.0.1 only, on
 ports that do not clash with a system PostgreSQL (5432) or Redis (6379). The ports
 here must agree with the defaults in core/config/settings.py.
+
+For the chaos run's private servers only (bench/chaos/network.py):
+    FERRY_LISTEN_ALL=<CIDR>       listen on every address and trust clients from <CIDR>
+    FERRY_REDIS_PERSISTENCE=none  Redis keeps nothing on disk (a kill loses everything)
 """
 
 from __future__ import annotations
@@ -39,6 +45,9 @@ PG_USER = "ferry"  # the database superuser inside our cluster
 PG_DATABASE = "ferry"
 PG_MIN_VERSION = 15
 REDIS_MIN_VERSION = 7
+# A private network of the chaos run whose clients are trusted; empty: loopback only.
+LISTEN_ALL = os.environ.get("FERRY_LISTEN_ALL", "")
+REDIS_PERSISTENCE = os.environ.get("FERRY_REDIS_PERSISTENCE", "aof")
 
 
 class ServiceError(RuntimeError):
@@ -203,10 +212,25 @@ def pg_start(bindir: Path) -> None:
     log(f"starting PostgreSQL on 127.0.0.1:{PG_PORT}")
     # The port on the command line wins over the cluster's postgresql.conf: FERRY_PG_PORT applies
     # to a cluster made with another port too.
+    options = f"-p {PG_PORT}"
+    if LISTEN_ALL:
+        trust_network(datadir, LISTEN_ALL)
+        options += " -c listen_addresses=*"
     run(as_user(user, [str(bindir / "pg_ctl"), "-D", str(datadir), "-l", str(datadir / "server.log"),
-                       "-o", f"-p {PG_PORT}", "-w", "-t", "60", "start"]), quiet=True)
+                       "-o", options, "-w", "-t", "60", "start"]), quiet=True)
     if psql(bindir, f"SELECT 1 FROM pg_database WHERE datname = '{PG_DATABASE}'") != "1":  # noqa: S608
         psql(bindir, f"CREATE DATABASE {PG_DATABASE}")
+
+
+def trust_network(datadir: Path, cidr: str) -> None:
+    """Let clients from `cidr` in without a password (the chaos run's private network)."""
+    if not re.fullmatch(r"[0-9.]+/[0-9]+", cidr):
+        raise ServiceError(f"FERRY_LISTEN_ALL must be an IPv4 network (a.b.c.d/n), not {cidr!r}")
+    hba = datadir / "pg_hba.conf"
+    line = f"host all all {cidr} trust\n"
+    if line not in hba.read_text():
+        with open(hba, "a") as handle:
+            handle.write(line)
 
 
 def pg_stop(bindir: Path) -> None:
@@ -239,11 +263,13 @@ def redis_start(redis: str) -> None:
     data = VAR / "redis"
     data.mkdir(parents=True, exist_ok=True)
     conf = data / "redis.conf"
+    # Redis is losable by design (heals repair), but AOF everysec keeps a restart cheap.
+    persistence = "appendonly no\n" if REDIS_PERSISTENCE == "none" else "appendonly yes\nappendfsync everysec\n"
+    listen = "bind 0.0.0.0\nprotected-mode no\n" if LISTEN_ALL else "bind 127.0.0.1\nprotected-mode yes\n"
     conf.write_text(
-        f"port {REDIS_PORT}\nbind 127.0.0.1\nprotected-mode yes\ndaemonize yes\n"
+        f"port {REDIS_PORT}\n{listen}daemonize yes\n"
         f"pidfile {data / 'redis.pid'}\nlogfile {data / 'redis.log'}\ndir {data}\n"
-        # Redis is losable by design (heals repair), but AOF everysec keeps a restart cheap.
-        "appendonly yes\nappendfsync everysec\nsave \"\"\n"
+        f"{persistence}save \"\"\n"
         # Tests of concurrent runs each take their own databases (tests/settings.py).
         "databases 64\n"
     )
@@ -302,6 +328,10 @@ def main(argv: list[str]) -> int:
                 redis_start(redis)
                 for key, value in urls().items():
                     print(f"  {key}={value}")
+            elif action == "start-postgres":
+                pg_start(ensure_binaries()[0])
+            elif action == "start-redis":
+                redis_start(ensure_binaries()[1])
             elif action == "restart-postgres":
                 found = postgres_bindir()
                 if found is not None:

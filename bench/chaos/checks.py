@@ -69,11 +69,83 @@ def decisions_notified(db: psycopg.Connection[Any]) -> list[str]:
     return [f"review {r}: its author (user {a}) was never notified" for r, a in missing]
 
 
-def no_duplicate_effects(db: psycopg.Connection[Any]) -> list[str]:
-    """At most one route plan per optimize job; every consumed event in the inbox once (its primary key)."""
+# --- no effect twice ------------------------------------------------------------------------
+# Each consumer's effect leaves a trace per cause that nothing in the schema keeps unique: a
+# second execution of an effect would show as a second trace. (The inbox, by its primary key,
+# is what should make that impossible: these checks test it from the outside.)
+
+
+def notifications_once(db: psycopg.Connection[Any]) -> list[str]:
+    """learning.notify: one notification per (recipient, cause), announced once."""
+    doubled = rows(db, """
+        SELECT aggregate_id, count(*) FROM outbox_log WHERE event_type = 'notification.created'
+        GROUP BY aggregate_id HAVING count(*) > 1""")
+    return [f"notification {n} announced {k} times" for n, k in doubled]
+
+
+def gradings_once(db: psycopg.Connection[Any]) -> list[str]:
+    """learning.grade_submission (and heal_pending_gradings' errors): each submission graded once."""
+    doubled = rows(db, """
+        SELECT aggregate_id, count(*) FROM outbox_log WHERE event_type = 'submission.graded'
+        GROUP BY aggregate_id HAVING count(*) > 1""")
+    return [f"submission {s} graded {k} times" for s, k in doubled]
+
+
+def route_plans_once(db: psycopg.Connection[Any]) -> list[str]:
+    """dispatch.optimize_day: at most one route plan, announced once, per optimize job."""
     doubled = rows(db, "SELECT job_id, count(*) FROM dispatch_routeplan WHERE job_id IS NOT NULL "
                        "GROUP BY job_id HAVING count(*) > 1")
-    return [f"optimize job {j} wrote {n} plans" for j, n in doubled]
+    announced = rows(db, """
+        SELECT payload ->> 'job_id', count(*) FROM outbox_log WHERE event_type = 'schedule.optimized'
+        GROUP BY 1 HAVING count(*) > 1""")
+    return ([f"optimize job {j} wrote {n} plans" for j, n in doubled]
+            + [f"optimize job {j} announced {n} times" for j, n in announced])
+
+
+def index_writes_once(db: psycopg.Connection[Any]) -> list[str]:
+    """learning.index_content: every index event took effect in one execution."""
+    doubled = rows(db, """
+        SELECT a.event_id, count(*) FROM outbox_attempt a
+        WHERE a.outcome = 'succeeded' AND a.event_id IN (
+            SELECT event_id FROM outbox_log WHERE task_name = 'learning.index_content')
+        GROUP BY a.event_id HAVING count(*) > 1""")
+    return [f"index event {e} took effect {n} times" for e, n in doubled]
+
+
+def heal_repairs_once(db: psycopg.Connection[Any]) -> list[str]:
+    """Heal jobs: one repair per target and run, and no two runs of one heal at once."""
+    doubled = rows(db, """
+        SELECT payload ->> 'heal_run_id', aggregate_id, count(*) FROM outbox_log
+        WHERE event_type = 'search.repair_requested' GROUP BY 1, 2 HAVING count(*) > 1""")
+    overlapping = rows(db, """
+        SELECT a.id, b.id, a.name FROM ops_healrun a JOIN ops_healrun b
+          ON a.name = b.name AND a.id < b.id AND NOT a.dry_run AND NOT b.dry_run
+         AND a.tenant_id IS NOT DISTINCT FROM b.tenant_id AND a.started_at IS NOT NULL AND b.started_at IS NOT NULL
+         AND tstzrange(a.started_at, a.finished_at) && tstzrange(b.started_at, b.finished_at)""")
+    return ([f"heal run {r} repaired {t} {n} times" for r, t, n in doubled]
+            + [f"heal runs {a} and {b} of {name} ran at once" for a, b, name in overlapping])
+
+
+def effects_once(db: psycopg.Connection[Any]) -> list[str]:
+    """Every consumer: no event took effect in two executions."""
+    doubled = rows(db, "SELECT event_id, count(*) FROM outbox_attempt WHERE outcome = 'succeeded' "
+                       "GROUP BY event_id HAVING count(*) > 1")
+    history = rows(db, "SELECT event_id, count(*) FROM outbox_log GROUP BY event_id HAVING count(*) > 1")
+    return ([f"event {e} took effect {n} times" for e, n in doubled]
+            + [f"event {e} completed {n} times" for e, n in history])
+
+
+def effects_checked(db: psycopg.Connection[Any]) -> dict[str, int]:
+    """How many causes each duplicate check looked at (a check over nothing proves nothing)."""
+    counts = rows(db, """
+        SELECT count(*) FILTER (WHERE event_type = 'notification.created'),
+               count(*) FILTER (WHERE event_type = 'submission.graded'),
+               count(*) FILTER (WHERE event_type = 'schedule.optimized'),
+               count(*) FILTER (WHERE task_name = 'learning.index_content'),
+               count(*) FILTER (WHERE event_type = 'search.repair_requested'),
+               count(*)
+        FROM outbox_log""")[0]
+    return dict(zip(DUPLICATES, (int(n) for n in counts), strict=True))
 
 
 def no_effect_of_uncommitted_events(db: psycopg.Connection[Any]) -> list[str]:
@@ -110,12 +182,25 @@ def server_errors_outside_windows(ledger: Ledger, windows: list[tuple[float, flo
             for t, m, p, s in ledger.server_errors if not any(a <= t <= b for a, b in windows)]
 
 
-CHECKS = {
-    "outbox delivered everything": outbox_settled,
+# The state derived from the events: right once the system settled.
+DERIVED = {
     "search index = live versions": search_index_matches_live_versions,
     "submissions graded or errored with a reason": submissions_graded,
     "optimize jobs done or failed with a reason": jobs_finished,
     "review decisions notified": decisions_notified,
-    "no duplicate effects": no_duplicate_effects,
+}
+
+CHECKS = {
+    "outbox delivered everything": outbox_settled,
+    **DERIVED,
     "no effect of anything rolled back": no_effect_of_uncommitted_events,
+}
+
+DUPLICATES = {
+    "notifications once": notifications_once,
+    "gradings once": gradings_once,
+    "route plans once": route_plans_once,
+    "index writes once": index_writes_once,
+    "heal repairs once": heal_repairs_once,
+    "every event's effect once": effects_once,
 }

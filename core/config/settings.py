@@ -211,6 +211,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # A task event relayed this long after its task's hard time limit, and not completed, is
 # redelivered by the sweep (a duplicate is harmless: consumers are idempotent).
 OUTBOX_REDELIVER_GRACE_S = env_int("OUTBOX_REDELIVER_GRACE_S", 300, minimum=1)
+# Fault-injection runs only (the chaos run): redeliver a relayed task event after at most this
+# many seconds, even before its task's hard time limit, so lost messages come back within a
+# short run. A second delivery of a task still running is absorbed (the inbox; a job's claim).
+# 0, the default: the deadline above applies.
+OUTBOX_REDELIVER_AFTER_MAX_S = env_int("OUTBOX_REDELIVER_AFTER_MAX_S", 0, minimum=0)
 # Deliveries of one event (relays, sweeps, retries) before it becomes a dead letter.
 OUTBOX_MAX_DELIVERIES = env_int("OUTBOX_MAX_DELIVERIES", 8, minimum=1)
 RELAY_BATCH_SIZE = env_int("RELAY_BATCH_SIZE", 1000, minimum=1)
@@ -264,6 +269,10 @@ BEAT_LEASE_CHECK_S = env_float("BEAT_LEASE_CHECK_S", 2.0, minimum=0.5)
 # PostgreSQL drops an unreachable leader's session (and its lock) after about four times this:
 # much longer than the leader takes to step down, so two beats never send at once.
 BEAT_LOCK_KEEPALIVE_S = env_int("BEAT_LOCK_KEEPALIVE_S", 5, minimum=1)
+# Fault-injection runs only (the chaos run): every interval schedule stored in the database
+# runs at least this often (seconds), so sweeps and heals come round within a short run.
+# 0, the default: the stored intervals apply as they are.
+BEAT_MAX_INTERVAL_S = env_int("BEAT_MAX_INTERVAL_S", 0, minimum=0)
 
 # --- metrics (core/platform/metrics.py, docs/observability.md) ------------------------------
 

@@ -24,12 +24,14 @@ adr/0015-one-beat.md.
 from __future__ import annotations
 
 import contextlib
+from datetime import timedelta
 from typing import Any
 
 import psycopg
 import structlog
+from celery import schedules
 from django.conf import settings
-from django_celery_beat.schedulers import DatabaseScheduler
+from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 
 from core.platform.db import conninfo
 
@@ -45,8 +47,24 @@ SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_bac
 """
 
 
+class CappedEntry(ModelEntry):
+    """A stored schedule entry; with BEAT_MAX_INTERVAL_S set (fault-injection runs), an interval
+    longer than that runs every BEAT_MAX_INTERVAL_S instead."""
+
+    def __init__(self, model: Any, app: Any = None) -> None:
+        super().__init__(model, app)
+        cap = settings.BEAT_MAX_INTERVAL_S
+        current = getattr(self, "schedule", None)
+        every = getattr(current, "run_every", None)  # interval schedules only (not crontab, solar)
+        if cap and isinstance(current, schedules.schedule) and every is not None and every.total_seconds() > cap:
+            self.schedule = schedules.schedule(timedelta(seconds=cap), app=self.app,
+                                               nowfun=getattr(current, "nowfun", None))
+
+
 class LeaderScheduler(DatabaseScheduler):
     """django-celery-beat's database scheduler that sends only while it leads."""
+
+    Entry = CappedEntry
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.leading = False

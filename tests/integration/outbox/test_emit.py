@@ -6,6 +6,7 @@ import json
 import math
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import structlog
@@ -71,6 +72,15 @@ def test_a_task_event_carries_its_queue_and_redelivery_deadline() -> None:
     assert (event.task_name, event.queue) == ("tests.record_effect", "default")
     assert event.redeliver_after is not None
     assert event.redeliver_after > 30  # longer than the task's hard time limit
+
+
+@pytest.mark.django_db
+def test_a_fault_injection_run_caps_the_redelivery_deadline(settings: Any) -> None:
+    settings.OUTBOX_REDELIVER_AFTER_MAX_S = 25
+    with transaction.atomic():
+        capped = emit("test.effect_requested", aggregate_type="test", aggregate_id="k",
+                      payload={"key": "k"}, task="tests.record_effect", tenant_id=None)
+    assert row_of(capped).redeliver_after == 25
 
 
 @pytest.mark.django_db

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from core.config.celery import app
-from core.platform.beat import BEAT_LEADER_LOCK, LeaderScheduler
+from core.platform.beat import BEAT_LEADER_LOCK, CappedEntry, LeaderScheduler
 from core.platform.db import conninfo
 from core.platform.tasks import QUEUES
 
@@ -85,3 +85,13 @@ def test_a_leader_whose_lock_session_is_gone_steps_down_before_sending(
     scheduler.tick()
     assert scheduler.leading
     assert ticks(broker) == 2
+
+
+def test_a_fault_injection_run_caps_the_stored_intervals_and_production_keeps_them(settings: Any) -> None:
+    hourly = PeriodicTask.objects.create(
+        name="test: hourly", task=TICK, interval=IntervalSchedule.objects.create(every=1, period="hours"))
+    assert CappedEntry(hourly, app=app).schedule.run_every == timedelta(hours=1)  # type: ignore[attr-defined]
+    settings.BEAT_MAX_INTERVAL_S = 10
+    assert CappedEntry(hourly, app=app).schedule.run_every == timedelta(seconds=10)  # type: ignore[attr-defined]
+    every_second = PeriodicTask.objects.get(name="test: every second")
+    assert CappedEntry(every_second, app=app).schedule.run_every == timedelta(seconds=1)  # type: ignore[attr-defined]
