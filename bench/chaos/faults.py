@@ -9,6 +9,7 @@ was down); one that did not is reported with the reason and counted as failed.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import signal
@@ -55,6 +56,8 @@ class Fault:
     finished: float = 0.0
     injected: bool = False
     dropped: int = 0
+    # The events whose task messages this fault removed from Redis (a message's id is its event's).
+    lost_events: set[str] = field(default_factory=set)
     detail: str = ""
 
 
@@ -142,6 +145,7 @@ class Injector(threading.Thread):
         pid = self.topology.redis_pid()
         if not pid_alive(pid):
             raise NotInjected("Redis was not running")
+        fault.lost_events = self._broker_event_ids()
         fault.dropped = self._broker_messages()
         keys = sum(self._redis(db).dbsize() for db in (0, 1, 2))
         assert pid is not None
@@ -186,6 +190,7 @@ class Injector(threading.Thread):
             deadline = time.monotonic() + 20
             while (queued := self._broker_messages()) < 5 and time.monotonic() < deadline:
                 time.sleep(0.5)
+            fault.lost_events = self._broker_event_ids()  # the relays may add a few before the flush
             self._redis(0).flushall()
             fault.dropped = queued
         finally:
@@ -261,6 +266,20 @@ class Injector(threading.Thread):
             return sum(client.llen(queue) for queue in QUEUES) + client.hlen("unacked")
         finally:
             client.close()
+
+    def _broker_event_ids(self) -> set[str]:
+        """The ids of the task messages in Redis (queued or unacknowledged): their events' ids."""
+        client = self._redis(0)
+        try:
+            bodies = [body for queue in QUEUES for body in client.lrange(queue, 0, -1)]
+            bodies += [json.dumps(json.loads(entry)[0]) for entry in client.hvals("unacked")]
+        finally:
+            client.close()
+        ids = set()
+        for body in bodies:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                ids.add(str(json.loads(body)["headers"]["id"]))
+        return ids
 
     def _scalar(self, query: str, *params: Any) -> int:
         with psycopg.connect(self.topology.database_url, autocommit=True, connect_timeout=3) as db:

@@ -180,12 +180,16 @@ class Repairs:
 
 
 def attribute(topology: Topology, faults: list[Fault]) -> Repairs:
-    """Charge each repair to the fault that caused it, by time: an event's extra deliveries (beyond
-    its retries) to the fault under way when it was created, or else the first one after; a heal
-    run's repairs to the last fault before the run."""
+    """Charge each repair to the fault that caused it. An event whose message a fault removed
+    from Redis (its id was among the messages flushed or killed) is that fault's; any other
+    event's extra deliveries (beyond its retries) go, by time, to the fault under way when it was
+    created, or else the first one after. A heal run's repairs go to the last fault before it."""
     injected = sorted((f for f in faults if f.injected), key=lambda f: f.started)
+    dropped_by = {event: f.kind for f in injected for event in f.lost_events}
 
-    def hit(created: float) -> str:
+    def hit(event_id: str, created: float) -> str:
+        if event_id in dropped_by:
+            return dropped_by[event_id]
         for fault in injected:
             if fault.started <= created <= fault.finished or fault.started > created:
                 return fault.kind
@@ -197,15 +201,15 @@ def attribute(topology: Topology, faults: list[Fault]) -> Repairs:
 
     with psycopg.connect(topology.database_url, autocommit=True) as db:
         swept = db.execute("""
-            SELECT extract(epoch FROM l.created_at), l.attempts - 1 - (
+            SELECT l.event_id::text, extract(epoch FROM l.created_at), l.attempts - 1 - (
                 SELECT count(*) FROM outbox_attempt a WHERE a.event_id = l.event_id AND a.outcome = 'retrying')
             FROM outbox_log l WHERE l.task_name IS NOT NULL AND l.attempts > 1""").fetchall()
         healed = db.execute("SELECT extract(epoch FROM started_at), repaired FROM ops_healrun "
                             "WHERE NOT dry_run AND repaired > 0").fetchall()
     by_sweep: Counter[str] = Counter()
-    for created, extra in swept:
+    for event_id, created, extra in swept:
         if extra > 0:
-            by_sweep[hit(float(created))] += int(extra)
+            by_sweep[hit(event_id, float(created))] += int(extra)
     by_heal: Counter[str] = Counter()
     for started, repaired in healed:
         by_heal[before(float(started))] += int(repaired)
