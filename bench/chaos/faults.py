@@ -146,7 +146,7 @@ class Injector(threading.Thread):
         if not pid_alive(pid):
             raise NotInjected("Redis was not running")
         fault.lost_events = self._broker_event_ids()
-        fault.dropped = self._broker_messages()
+        fault.dropped = len(fault.lost_events) or self._broker_messages()
         keys = sum(self._redis(db).dbsize() for db in (0, 1, 2))
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
@@ -192,7 +192,7 @@ class Injector(threading.Thread):
                 time.sleep(0.5)
             fault.lost_events = self._broker_event_ids()  # the relays may add a few before the flush
             self._redis(0).flushall()
-            fault.dropped = queued
+            fault.dropped = len(fault.lost_events) or queued
         finally:
             for worker in workers:
                 worker.signal(signal.SIGCONT)
@@ -260,19 +260,20 @@ class Injector(threading.Thread):
         return redis.Redis.from_url(self.topology.redis_url(db), socket_timeout=5)
 
     def _broker_messages(self) -> int:
-        """Task messages in Redis: waiting in the queues, and delivered but not acknowledged."""
+        """Task messages waiting in the queues. (Those a worker has taken but not acknowledged
+        are in its memory too: a flush does not lose them, only their redelivery if the worker
+        dies; they are not counted.)"""
         client = self._redis(0)
         try:
-            return sum(client.llen(queue) for queue in QUEUES) + client.hlen("unacked")
+            return sum(client.llen(queue) for queue in QUEUES)
         finally:
             client.close()
 
     def _broker_event_ids(self) -> set[str]:
-        """The ids of the task messages in Redis (queued or unacknowledged): their events' ids."""
+        """The ids of the task messages waiting in the queues: their events' ids."""
         client = self._redis(0)
         try:
             bodies = [body for queue in QUEUES for body in client.lrange(queue, 0, -1)]
-            bodies += [json.dumps(json.loads(entry)[0]) for entry in client.hvals("unacked")]
         finally:
             client.close()
         ids = set()
