@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
-from core.accounts.models import Tenant, User
+from core.accounts.models import LoginThrottle, Tenant, User
 
 
 @admin.register(Tenant)
@@ -17,3 +17,12 @@ class FerryUserAdmin(UserAdmin):
     list_display = ("username", "email", "tenant", "is_staff")
     list_filter = ("tenant", "groups", "is_staff")
     fieldsets = (*UserAdmin.fieldsets, ("Tenant", {"fields": ("tenant",)}))  # type: ignore[misc]
+
+
+@admin.register(LoginThrottle)
+class LoginThrottleAdmin(admin.ModelAdmin):
+    """Failed sign-ins per account name or address; deleting a row lifts its lockout."""
+
+    list_display = ("scope", "failures", "window_started_at", "locked_until")
+    search_fields = ("scope",)
+    readonly_fields = ("scope", "failures", "window_started_at", "locked_until")

@@ -43,3 +43,21 @@ class User(AbstractUser):
 
     def has_role(self, role: Role) -> bool:
         return role in self.roles
+
+
+class LoginThrottle(models.Model):
+    """Failed sign-ins of one account name, or from one client address, in the current window.
+
+    Written only by core/accounts/throttle.py (one upsert per failure). A row whose
+    locked_until lies ahead refuses every sign-in for its scope, right password or not.
+    Deleting the row unlocks (manage.py unlock_login, the admin).
+    """
+
+    # "user:<lower-cased name as typed>" (existing or not: no enumeration) or "addr:<address>".
+    scope = models.CharField(max_length=200, primary_key=True)
+    failures = models.IntegerField()
+    window_started_at = models.DateTimeField()
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.scope}: {self.failures} failure(s)"

@@ -110,6 +110,13 @@ WSGI_APPLICATION = "core.config.wsgi.application"
 AUTH_USER_MODEL = "core.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
+# Sign-in throttling (core/accounts/throttle.py): this many failed sign-ins of one account name
+# (existing or not) within the window lock that name for LOGIN_LOCKOUT_S, right password or
+# not; one client address is locked after LOGIN_ADDRESS_FAILURE_LIMIT failures (any names).
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 50, minimum=1)
+LOGIN_FAILURE_WINDOW_S = env_int("LOGIN_FAILURE_WINDOW_S", 900, minimum=1)
+LOGIN_LOCKOUT_S = env_int("LOGIN_LOCKOUT_S", 900, minimum=1)
 LOGOUT_REDIRECT_URL = "login"
 
 TEMPLATES = [

@@ -6,12 +6,15 @@ from django.urls import include, path
 
 from core.config.api import api
 from core.web import views
+from core.web.login import ThrottledLoginView
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("accounts/login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
+    path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # The admin's own sign-in form would be a way around the throttle: it is the same page.
+    path("admin/login/", ThrottledLoginView.as_view(), name="admin_login"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("dispatch/", include("core.dispatch.urls")),
