@@ -10,8 +10,8 @@ from typing import Any
 
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import transaction
-from django.forms.forms import NON_FIELD_ERRORS
 from django.http import HttpRequest, HttpResponse
 
 from core.accounts import throttle

@@ -49,7 +49,7 @@ def test_a_name_is_locked_after_the_limit_and_then_refuses_the_right_password(ha
     assert locked.status_code == 429
     assert int(locked["Retry-After"]) > 500
     assert b"Too many failed sign-ins. Try again in 10 minutes." in locked.content
-    assert "_auth_user_id" not in locked.client.session  # type: ignore[attr-defined]
+    assert "_auth_user_id" not in locked.client.session
     # Another name from the same address is not locked by nina's failures.
     make_user("omar", harbor, Role.LEARNER)
     assert sign_in("omar", "pw").status_code == 302
