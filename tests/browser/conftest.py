@@ -106,14 +106,21 @@ class Browsers:
     url: str
     pages: list[tuple[str, Any]] = field(default_factory=list)
     contexts: list[Any] = field(default_factory=list)
+    # What the browser refused under the Content-Security-Policy: any is a failure.
+    csp_violations: list[str] = field(default_factory=list)
 
     def anonymous(self, name: str = "anonymous") -> Any:
         context = self.chromium.new_context(base_url=self.url, viewport=VIEWPORT)
         context.set_default_timeout(EXPECT_TIMEOUT_MS)
         self.contexts.append(context)
         page = context.new_page()
+        page.on("console", lambda message: self._console(name, page, message))
         self.pages.append((name, page))
         return page
+
+    def _console(self, name: str, page: Any, message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            self.csp_violations.append(f"{name} on {page.url}: {message.text}")
 
     def signed_in(self, user: User) -> Any:
         """A page of `user`'s own browser, signed in with a real session."""
@@ -144,6 +151,9 @@ def browsers(stack: Stack, chromium: Any, outbox_db: None, broker: Any, log_dir:
                 print(f"\nno screenshot of {name}'s page: {exc}")
         print(f"web, relay and worker logs: {stack.log_dir}")
     opened.close()
+    if report is not None and report.passed and opened.csp_violations:
+        pytest.fail("the browser refused content under the Content-Security-Policy:\n"
+                    + "\n".join(opened.csp_violations))
 
 
 def readme_screenshot(page: Any, name: str) -> None:

@@ -65,3 +65,26 @@ def test_platform_staff_get_the_admin(browsers: Browsers) -> None:
     expect(nav.get_by_role("link")).to_have_text(["Admin"])
     nav.get_by_role("link", name="Admin").click()
     expect(page).to_have_url(re.compile(r"/admin/$"))
+
+
+def test_the_content_security_policy_is_enforced_and_a_violation_fails_the_test(browsers: Browsers,
+                                                                              harbor: Tenant) -> None:
+    page = browsers.signed_in(make_user("alice", harbor, Role.DISPATCHER))
+    response = page.goto("/dispatch/")
+    assert response is not None
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    expect(page.locator("#live-status")).to_have_text("Live.")  # the page's own script file ran
+    # Content that is not a file of the site is refused, and the browser says so.
+    page.evaluate("""() => {
+        document.body.insertAdjacentHTML("beforeend", '<p id="painted" style="color: rgb(255, 0, 0)">x</p>');
+        const script = document.createElement("script");
+        script.textContent = "window.injected = true";
+        document.body.appendChild(script);
+    }""")
+    expect(page.locator("#painted")).not_to_have_css("color", "rgb(255, 0, 0)")
+    assert page.evaluate("() => window.injected === undefined")
+    page.wait_for_timeout(200)  # console messages arrive asynchronously
+    refused = list(browsers.csp_violations)
+    assert any("inline style" in v for v in refused), refused
+    assert any("inline script" in v for v in refused), refused
+    browsers.csp_violations.clear()  # those were this test's own doing; any other fails it

@@ -24,8 +24,10 @@ ROUTE_COLOURS = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#8a6d00", "#56b4e9
 
 
 @register.filter
-def route_colour(index: int) -> str:
-    return ROUTE_COLOURS[int(index) % len(ROUTE_COLOURS)]
+def route_class(index: int) -> str:
+    """The class giving the index-th route its colour: `.route-N { --route: ... }` in ferry.css
+    (a class, not a style attribute: the Content-Security-Policy allows no inline style)."""
+    return f"route-{int(index) % len(ROUTE_COLOURS)}"
 
 
 @register.simple_tag
@@ -87,7 +89,7 @@ def route_map(board: Any, width: int = 640) -> SafeString:
     left_out = {item.visit_id for item in (plan.unassigned if plan else [])}
     shapes: list[SafeString] = []
     for index, route in enumerate(routes):
-        shapes.append(_route_shapes(projection, route, ROUTE_COLOURS[index % len(ROUTE_COLOURS)]))
+        shapes.append(_route_shapes(projection, route, route_class(index)))
     for visit in visits:
         if visit.pk in routed:
             continue
@@ -106,7 +108,7 @@ def route_map(board: Any, width: int = 640) -> SafeString:
         f" and {len(routes)} routes" if routes else "", mark_safe("".join(shapes)))  # noqa: S308 - escaped parts
 
 
-def _route_shapes(projection: _Projection, route: Any, colour: str) -> SafeString:
+def _route_shapes(projection: _Projection, route: Any, css_class: str) -> SafeString:
     clinician = route.clinician
     home = (clinician.start_lat, clinician.start_lon)
     path = [home, *((s.visit.lat, s.visit.lon) for s in route.stops), home]
@@ -115,10 +117,10 @@ def _route_shapes(projection: _Projection, route: Any, colour: str) -> SafeStrin
         (*projection.point(s.visit.lat, s.visit.lon), s.sequence, s.visit.patient_ref,
          s.planned_start.strftime("%H:%M"), s.planned_departure.strftime("%H:%M")) for s in route.stops))
     return format_html(
-        '<g class="route" style="--route: {}"><title>{}</title>'
+        '<g class="route {}"><title>{}</title>'
         '<polyline points="{}" />'
         '<rect class="home" x="{}" y="{}" width="9" height="9"><title>{} starts here</title></rect>{}</g>',
-        colour, clinician.name, _points(projection, path), hx - 4.5, hy - 4.5, clinician.name, stops)
+        css_class, clinician.name, _points(projection, path), hx - 4.5, hy - 4.5, clinician.name, stops)
 
 
 def _minutes(value: time) -> int:
@@ -185,7 +187,7 @@ def _lane(scale: _HourScale, row: int, route: Any) -> SafeString:
             _hhmm(stop.planned_arrival), _hhmm(stop.planned_start), _hhmm(stop.planned_departure)))
         previous = stop.planned_departure
     return format_html(
-        '<g class="lane" style="--route: {}"><text class="who" x="0" y="{}">{}</text>'
+        '<g class="lane {}"><text class="who" x="0" y="{}">{}</text>'
         '<rect class="shift" x="{}" y="{}" width="{}" height="22" rx="3"><title>shift {} to {}</title></rect>{}</g>',
-        ROUTE_COLOURS[row % len(ROUTE_COLOURS)], y + 15, clinician.name, left, y, right - left,
+        route_class(row), y + 15, clinician.name, left, y, right - left,
         _hhmm(clinician.shift_start), _hhmm(clinician.shift_end), mark_safe("".join(parts)))  # noqa: S308

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.dispatch.templatetags.routes import ROUTE_COLOURS, _Projection, route_colour
+from core.dispatch.templatetags.routes import ROUTE_COLOURS, _Projection, route_class
 
 BOSTON = [(42.3503, -71.0810), (42.3388, -71.0765), (42.3702, -71.0389), (42.3016, -71.0676)]
 
@@ -28,6 +30,9 @@ def test_every_point_lands_inside_the_drawing(points: list[tuple[float, float]],
         assert 0 <= y <= projection.height
 
 
-def test_route_colours_cycle_through_the_palette() -> None:
-    assert route_colour(0) == ROUTE_COLOURS[0]
-    assert route_colour(len(ROUTE_COLOURS) + 2) == ROUTE_COLOURS[2]
+def test_route_colours_cycle_through_the_palette_each_a_class_of_the_stylesheet() -> None:
+    assert route_class(0) == "route-0"
+    assert route_class(len(ROUTE_COLOURS) + 2) == "route-2"
+    css = (Path(__file__).resolve().parents[3] / "core/web/static/web/ferry.css").read_text()
+    for index, colour in enumerate(ROUTE_COLOURS):
+        assert f".route-{index} {{ --route: {colour}; }}" in css
