@@ -59,6 +59,9 @@ class Fault:
     # The events whose task messages this fault removed from Redis (a message's id is its event's).
     lost_events: set[str] = field(default_factory=set)
     detail: str = ""
+    # The work in the system when the fault struck: task messages queued, events in flight.
+    queued: int = 0
+    in_flight: int = 0
 
 
 @dataclass(eq=False)  # a Thread must stay hashable
@@ -82,6 +85,10 @@ class Injector(threading.Thread):
             if self.stop.wait(max(0.0, origin + fault.at_s - time.monotonic())):
                 return
             self._wait_for_servers()  # a fault strikes a running system, not one still restarting
+            with contextlib.suppress(psycopg.Error, redis.exceptions.RedisError):
+                fault.queued = self._broker_messages()
+                fault.in_flight = self._scalar(
+                    "SELECT count(*) FROM outbox_event WHERE status IN ('pending', 'relayed')")
             fault.started = time.time()
             try:
                 fault.detail = getattr(self, fault.kind)(fault)

@@ -316,7 +316,8 @@ def report(topology: Topology, ledger: Ledger, injector: Injector, supervisor: S
         say(f"  {kind:<26} {row[0]:>8} {row[1]:>6} {row[2]:>8} {row[3]:>9} {row[4]:>8}")
     say("")
     for fault in injector.done:
-        say(f"  {dt.datetime.fromtimestamp(fault.started, dt.UTC):%H:%M:%S} {fault.kind}: {fault.detail}")
+        say(f"  {dt.datetime.fromtimestamp(fault.started, dt.UTC):%H:%M:%S} {fault.kind} (struck {fault.queued} "
+            f"queued messages, {fault.in_flight} events in flight): {fault.detail}")
     for error in injector.errors + supervisor.errors + [f"{a.name}: {f}" for a in actors for f in a.failures[:3]]:
         say(f"  note: {error}")
     for name, items in losses.items():
