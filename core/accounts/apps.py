@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.apps import AppConfig
 
 
@@ -10,3 +12,16 @@ class AccountsConfig(AppConfig):
     name = "core.accounts"
     label = "core"
     verbose_name = "Accounts"
+
+    def ready(self) -> None:
+        from django.conf import settings
+        from django.contrib.auth.signals import user_logged_in, user_logged_out
+
+        from core.accounts import sessions
+        from core.platform.retention import Policy, register
+
+        user_logged_in.connect(sessions.signed_in, dispatch_uid="core.accounts.sessions.signed_in")
+        user_logged_out.connect(sessions.signed_out, dispatch_uid="core.accounts.sessions.signed_out")
+        # A session registry row outlives its session only until the session could not be valid.
+        register(Policy("user_sessions", "core_usersession", "last_seen_at",
+                        lambda: timedelta(seconds=settings.SESSION_COOKIE_AGE)))

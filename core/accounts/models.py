@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.utils.functional import cached_property
 
@@ -61,3 +62,22 @@ class LoginThrottle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}: {self.failures} failure(s)"
+
+
+class UserSession(models.Model):
+    """Whose each signed-in session is, from where, last used when (core/accounts/sessions.py).
+    The session itself is django_session's row; deleting that row ends the session."""
+
+    session_key = models.CharField(max_length=40, unique=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField()
+    user_agent = models.CharField(max_length=200, blank=True)
+    address = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-last_seen_at"], name="core_usersession_user"),
+                   BrinIndex(fields=["last_seen_at"], name="core_usersession_seen")]  # retention
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.user_agent or 'session'}"

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from core.accounts import views as account_views
 from core.config.api import api
 from core.web import views
 from core.web.login import ThrottledLoginView
@@ -13,6 +14,8 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/sessions/", account_views.session_list, name="sessions"),
+    path("accounts/sessions/end/", account_views.end_session, name="end_session"),
     # The admin's own sign-in form would be a way around the throttle: it is the same page.
     path("admin/login/", ThrottledLoginView.as_view(), name="admin_login"),
     path("admin/", admin.site.urls),

@@ -153,7 +153,7 @@ PUBLIC = frozenset({
     "GET /api/openapi.json", "GET /api/docs",
 })
 # Any signed-in user (the home page lists what their roles open).
-SIGNED_IN = frozenset({"GET /"})
+SIGNED_IN = frozenset({"GET /", "GET /accounts/sessions/", "POST /accounts/sessions/end/"})
 # Nothing there for anyone: django-ninja's root only anchors the API's URLs.
 NOWHERE = frozenset({"GET /api/"})
 # Django's admin is for platform staff: every tenant user, whatever the role, is sent to its

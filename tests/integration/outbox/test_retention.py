@@ -14,7 +14,7 @@ from django.test import override_settings
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from core.accounts.models import User
+from core.accounts.models import User, UserSession
 from core.learning.models import Notification
 from core.ops.models import HealRun
 from core.platform.retention import POLICIES
@@ -60,17 +60,22 @@ def notification(recipient: User, version_id: int, age: timedelta) -> None:
                                 created_at=timezone.now() - age)
 
 
+def user_session(user: User, age: timedelta) -> None:
+    UserSession.objects.create(session_key=uuid.uuid4().hex, user=user, last_seen_at=timezone.now() - age)
+
+
 def counts() -> dict[str, int]:
     return {"inbox": InboxEntry.objects.count(), "attempts": DeliveryAttempt.objects.count(),
             "dead_letters": DeadLetter.objects.count(), "heal_runs": HealRun.objects.count(),
-            "notifications": Notification.objects.count()}
+            "notifications": Notification.objects.count(), "user_sessions": UserSession.objects.count()}
 
 
 @pytest.mark.django_db
 def test_every_growing_table_has_a_policy_run_hourly_by_beat() -> None:
     assert {(p.table, p.age_column) for p in POLICIES.values()} == {
         ("outbox_inbox", "processed_at"), ("outbox_attempt", "started_at"), ("outbox_deadletter", "created_at"),
-        ("ops_healrun", "requested_at"), ("learning_notification", "created_at")}
+        ("ops_healrun", "requested_at"), ("learning_notification", "created_at"),
+        ("core_usersession", "last_seen_at")}
     task = PeriodicTask.objects.get(task="outbox.enforce_retention")
     assert (task.enabled, task.interval.every, task.interval.period) == (True, 3600, "seconds")
 
@@ -97,11 +102,17 @@ def test_old_rows_go_in_batches_young_and_unsettled_ones_stay_and_the_run_is_rec
     notification(lena, version.id, OLD)
     notification(lena, version.id, OLD)
     notification(lena, version.id, YOUNG)
+    UserSession.objects.all().delete()
+    user_session(lena, OLD)
+    user_session(lena, OLD)
+    user_session(lena, YOUNG)
 
     deleted = enforce_retention()
 
-    assert deleted == {"inbox": 7, "attempts": 3, "dead_letters": 2, "heal_runs": 2, "notifications": 2}
-    assert counts() == {"inbox": 1, "attempts": 2, "dead_letters": 2, "heal_runs": 2, "notifications": 1}
+    assert deleted == {"inbox": 7, "attempts": 3, "dead_letters": 2, "heal_runs": 2, "notifications": 2,
+                       "user_sessions": 2}
+    assert counts() == {"inbox": 1, "attempts": 2, "dead_letters": 2, "heal_runs": 2, "notifications": 1,
+                        "user_sessions": 1}
     assert DeadLetter.objects.get(created_at__lt=timezone.now() - timedelta(days=300)).redriven_at is None
     assert HealRun.objects.get(requested_at__lt=timezone.now() - timedelta(days=300)).status == "running"
     [recorded] = OutboxEvent.objects.filter(event_type="retention.applied")
