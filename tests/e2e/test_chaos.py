@@ -32,9 +32,10 @@ def test_the_quick_chaos_run_recovers_by_itself_losing_nothing_and_doing_nothing
     faults = {kind: tuple(int(n) for n in numbers) for kind, *numbers in ROW.findall(result.stdout)}
     for kind in QUICK_KINDS:  # each injected, verifiably (a failed injection is not counted)
         assert faults.get(kind, (0,))[0] >= 1, (kind, faults, report[-8000:])
-    _injected, _failed, dropped, by_sweep, by_heal = faults["workers_paused_flushall"]
-    assert dropped > 0, "the flush found the queues holding messages"
-    assert by_sweep + by_heal > 0, "what the flush dropped came back through the sweep or a heal"
+    assert faults["workers_paused_flushall"][2] > 0, "the flush found the queues holding messages"
+    # Something had to be repaired, and was: a dropped message whose worker still held a copy
+    # (restored to the queue after the visibility timeout) needs nothing, so this is over all faults.
+    assert sum(row[3] + row[4] for row in faults.values()) > 0, report[-4000:]
 
     # Recovery came from beat's schedules: the sweep and both heals were sent, and it settled.
     sends = dict(re.findall(r"beat sent: (.+?)\s{2,}(\d+)$", result.stdout, re.MULTILINE))
