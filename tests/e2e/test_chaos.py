@@ -33,6 +33,9 @@ def test_the_quick_chaos_run_recovers_by_itself_losing_nothing_and_doing_nothing
     for kind in QUICK_KINDS:  # each injected, verifiably (a failed injection is not counted)
         assert faults.get(kind, (0,))[0] >= 1, (kind, faults, report[-8000:])
     assert faults["workers_paused_flushall"][2] > 0, "the flush found the queues holding messages"
+    struck = [int(n) for n in re.findall(r"\(struck (\d+) queued messages", result.stdout)]
+    assert len(struck) == len(QUICK_KINDS), report[-4000:]
+    assert min(struck) >= 1, f"every fault meets work waiting in the queues: {struck}"
     # Something had to be repaired, and was: a dropped message whose worker still held a copy
     # (restored to the queue after the visibility timeout) needs nothing, so this is over all faults.
     assert sum(row[3] + row[4] for row in faults.values()) > 0, report[-4000:]
