@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from core.platform.metrics import DATABASE_GAUGES, DatabaseGauges
+from core.platform.metrics import DATABASE_GAUGES, DatabaseGauges, serve
 
 if TYPE_CHECKING:
     from relays.messages import ClaimedEvent
@@ -74,4 +74,4 @@ class RelayMetrics:
             self.queued.labels(queue).set(depth)
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:
-        start_http_server(port, addr=addr, registry=self.registry)
+        serve(self.registry, port, addr)

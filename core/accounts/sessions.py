@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.deprecation import MiddlewareMixin
 
 from core.accounts.models import User, UserSession
+from core.platform.middleware import client_address
 
 LAST_SEEN = "ferry_last_seen"
 TOUCH_EVERY_S = 60
@@ -38,10 +39,6 @@ class SessionView:
     current: bool
 
 
-def _address(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR") or "")[:100]
-
-
 def signed_in(sender: Any, request: HttpRequest, user: User, **_: Any) -> None:
     """user_logged_in: register the (new) session as this user's."""
     key = request.session.session_key
@@ -50,7 +47,7 @@ def signed_in(sender: Any, request: HttpRequest, user: User, **_: Any) -> None:
         key = request.session.session_key
     request.session[LAST_SEEN] = int(time.time())
     UserSession.objects.update_or_create(session_key=key, defaults={
-        "user": user, "last_seen_at": timezone.now(), "address": _address(request),
+        "user": user, "last_seen_at": timezone.now(), "address": client_address(request)[:100],
         "user_agent": str(request.META.get("HTTP_USER_AGENT", ""))[:200]})
 
 

@@ -76,6 +76,12 @@ def _log_request(request: HttpRequest, response: HttpResponseBase, started: floa
     WEB.request(route, str(request.method), response.status_code, seconds)
 
 
+def client_address(request: HttpRequest) -> str:
+    """The peer's address as the server sees it (uvicorn puts a trusted proxy's X-Forwarded-For
+    here when started with --proxy-headers); "unknown" when the server gave none."""
+    return str(request.META.get("REMOTE_ADDR") or "unknown")
+
+
 def content_security_policy(get_response: Callable[[HttpRequest], Any]) -> Callable[[HttpRequest], Any]:
     """Every response carries settings.CONTENT_SECURITY_POLICY (unless a view set its own): the
     browser then runs no script and applies no style that is not a file of this site."""

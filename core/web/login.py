@@ -16,13 +16,8 @@ from django.http import HttpRequest, HttpResponse
 
 from core.accounts import throttle
 from core.platform.channels import platform_channel, tenant_channel
+from core.platform.middleware import client_address
 from outbox.emit import emit
-
-
-def client_address(request: HttpRequest) -> str:
-    """The peer's address as the server sees it (uvicorn puts a trusted proxy's
-    X-Forwarded-For here when started with --proxy-headers)."""
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
 
 
 def wait_text(seconds: int) -> str:
