@@ -75,11 +75,19 @@ class Injector(threading.Thread):
     stop: threading.Event = field(default_factory=threading.Event)
     done: list[Fault] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    _clients: dict[int, redis.Redis] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__init__(name="fault-injector", daemon=True)
 
     def run(self) -> None:
+        try:
+            self._inject_all()
+        finally:
+            for client in self._clients.values():
+                client.close()
+
+    def _inject_all(self) -> None:
         origin = time.monotonic()
         for fault in self.schedule:
             if self.stop.wait(max(0.0, origin + fault.at_s - time.monotonic())):
@@ -273,25 +281,21 @@ class Injector(threading.Thread):
     # --- reading the state ------------------------------------------------------------------------
 
     def _redis(self, db: int) -> redis.Redis:
-        return redis.Redis.from_url(self.topology.redis_url(db), socket_timeout=5)
+        """One client per Redis database for the whole run (it reconnects after Redis restarts)."""
+        if db not in self._clients:
+            self._clients[db] = redis.Redis.from_url(self.topology.redis_url(db), socket_timeout=5)
+        return self._clients[db]
 
     def _broker_messages(self) -> int:
         """Task messages waiting in the queues. (Those a worker has taken but not acknowledged
         are in its memory too: a flush does not lose them, only their redelivery if the worker
         dies; they are not counted.)"""
-        client = self._redis(0)
-        try:
-            return sum(client.llen(queue) for queue in QUEUES)
-        finally:
-            client.close()
+        return sum(self._redis(0).llen(queue) for queue in QUEUES)
 
     def _broker_event_ids(self) -> set[str]:
         """The ids of the task messages waiting in the queues: their events' ids."""
         client = self._redis(0)
-        try:
-            bodies = [body for queue in QUEUES for body in client.lrange(queue, 0, -1)]
-        finally:
-            client.close()
+        bodies = [body for queue in QUEUES for body in client.lrange(queue, 0, -1)]
         ids = set()
         for body in bodies:
             with contextlib.suppress(ValueError, KeyError, TypeError):
