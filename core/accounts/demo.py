@@ -31,8 +31,10 @@ DEMO_USERS = (
     DemoUser("lena", "Lena Okafor", "harbor", (Role.LEARNER,)),
     DemoUser("audrey", "Audrey Chen", "harbor", (Role.AUDITOR,)),
     DemoUser("oscar", "Oscar Haddad", "harbor", (Role.OPS,)),
+    DemoUser("hana", "Hana Sato", "harbor", (Role.AGENCY_ADMIN,)),
     DemoUser("carol", "Carol Novak", "northside", (Role.DISPATCHER, Role.REVIEWER, Role.LEARNER)),
     DemoUser("nora", "Nora Fischer", "northside", (Role.REVIEWER,)),  # writes Northside's demo content
+    DemoUser("nadia", "Nadia Berg", "northside", (Role.AGENCY_ADMIN,)),
     DemoUser("admin", "Platform Admin", None, (), staff=True),
 )
 
@@ -55,6 +57,7 @@ def seed_tenants_and_users() -> dict[str, Tenant]:
                 "tenant": tenants[demo.tenant_slug] if demo.tenant_slug else None,
                 "is_staff": demo.staff,
                 "is_superuser": demo.staff,
+                "is_active": True,
             },
         )
         user.set_password(DEMO_PASSWORD)

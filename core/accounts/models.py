@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.utils.functional import cached_property
 
-from core.platform.roles import Role
+from core.platform.roles import MFA_DEFAULT_ROLES, Role
+
+
+def default_mfa_roles() -> list[str]:
+    return [role.value for role in MFA_DEFAULT_ROLES]
 
 
 class Tenant(models.Model):
@@ -16,6 +21,9 @@ class Tenant(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Its people with one of these roles sign in with a second factor (core/accounts/mfa.py);
+    # set by its agency admins (core.people.services.set_mfa_policy).
+    mfa_roles = ArrayField(models.CharField(max_length=32), default=default_mfa_roles, blank=True)
 
     def __str__(self) -> str:
         return self.name

@@ -82,6 +82,15 @@ def end(user: User, session_id: int) -> bool:
     return True
 
 
+def end_all(user: User) -> int:
+    """End every session of the user (deactivation, a reset second factor); how many ended.
+    Runs in the caller's transaction."""
+    keys = list(UserSession.objects.filter(user=user).values_list("session_key", flat=True))
+    Session.objects.filter(session_key__in=keys).delete()
+    UserSession.objects.filter(user=user).delete()
+    return len(keys)
+
+
 class IdleTimeoutMiddleware(MiddlewareMixin):
     """Signs out a session unused for SESSION_IDLE_TIMEOUT_S; the request then goes on signed out
     (pages send it to the sign-in page, the API answers 401)."""

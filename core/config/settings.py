@@ -76,6 +76,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    # The second factor: TOTP devices and recovery codes (core/accounts/mfa.py).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     # Layers, lowest first (adr/0013-layers.md): the platform, accounts and the outbox; the
     # domains and the relay; the site shell. (core.live has no models, templates or tasks.)
     "core.platform",
@@ -86,6 +90,7 @@ INSTALLED_APPS = [
     "core.learning",
     "core.ops",
     "core.audit",
+    "core.people",
     "core.web",
     # Tooling apart from the product (benchmarks, the chaos run): installed for its commands.
     "bench",
@@ -100,7 +105,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "core.accounts.sessions.IdleTimeoutMiddleware",
+    "core.accounts.mfa.SecondFactorMiddleware",
     "core.platform.tenancy.TenantMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -385,6 +392,20 @@ SEARCH_RESULTS_MAX = env_int("SEARCH_RESULTS_MAX", 20, minimum=1)
 # one-reviewer agency only; review is meant to be a second pair of eyes.
 LEARNING_ALLOW_SELF_REVIEW = env_bool("LEARNING_ALLOW_SELF_REVIEW", False)
 
+# --- mail: invitations and password resets go out over SMTP from a worker (core/people) ---------
+
+# Links in mail point here (a worker has no request to take the host from).
+FERRY_BASE_URL = env_str("FERRY_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+# `make up` runs a local SMTP server process on this port that keeps mail in var/mail/ (a maildir).
+EMAIL_HOST = env_str("EMAIL_HOST", "127.0.0.1")
+EMAIL_PORT = env_int("EMAIL_PORT", 51025, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Ferry <no-reply@ferry.localhost>")
+
 # --- internationalisation, static files -------------------------------------------------
 
 LANGUAGE_CODE = "en-us"
@@ -413,6 +434,14 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # --- security: strict in production -------------------------------------------------------
+
+# The second factor (core/accounts/mfa.py): the issuer an authenticator app shows, and how many
+# single-use recovery codes a person gets at enrolment.
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Ferry")
+MFA_RECOVERY_CODES = env_int("MFA_RECOVERY_CODES", 10, minimum=1)
+# Invitation links (core/people/invitations.py) expire after this long.
+INVITATION_MAX_AGE_S = env_int("INVITATION_MAX_AGE_S", 7 * 24 * 3600, minimum=60)
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600, minimum=60)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

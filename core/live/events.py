@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import connection
 
+from core.platform.channels import STREAM_ENDING_EVENTS
 from outbox.reader import ChannelEvent, Cursor, current_position, read_channels_after
 
 
@@ -26,6 +27,8 @@ class LiveEvent:
     cursor: Cursor
     channel: str
     frame: bytes
+    # The user whose streams end with this event (core.platform.channels.STREAM_ENDING_EVENTS).
+    ends_streams_of: int | None = None
 
 
 def message_of(event: ChannelEvent) -> dict[str, Any]:
@@ -48,8 +51,16 @@ def frame_of(event: ChannelEvent) -> bytes:
     return f"id: {event.cursor}\ndata: {data}\n\n".encode()
 
 
+def _ends_streams_of(event: ChannelEvent) -> int | None:
+    if event.event_type not in STREAM_ENDING_EVENTS or not isinstance(event.payload, dict):
+        return None
+    user_id = event.payload.get("user_id")
+    return user_id if isinstance(user_id, int) else None
+
+
 def live_event(event: ChannelEvent) -> LiveEvent:
-    return LiveEvent(cursor=event.cursor, channel=event.channel, frame=frame_of(event))
+    return LiveEvent(cursor=event.cursor, channel=event.channel, frame=frame_of(event),
+                     ends_streams_of=_ends_streams_of(event))
 
 
 def read_events(after: Cursor, channels: Sequence[str], limit: int) -> list[LiveEvent]:

@@ -7,8 +7,10 @@ django.contrib.auth would (the session row unexpired, its backend configured, th
 active, the session's auth hash matching the user's password hash, secret fallbacks
 included), in batches (core/live/batch.py), and remembered for a short while per process.
 
-What is remembered expires after LIVE_AUTH_CACHE_S (a signed-out or deactivated user's new
-streams are refused within that time; open streams end within LIVE_STREAM_MAX_S).
+What is remembered expires after LIVE_AUTH_CACHE_S (a signed-out user's new streams are
+refused within that time; open streams end within LIVE_STREAM_MAX_S). A deactivated user, or
+one whose second factor was reset, is forgotten at once: the event that says so ends their
+open streams and makes this process look their next stream up again (core/live/stream.py).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from django.contrib.sessions.models import Session
 from django.db import connection
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
+from django_otp import DEVICE_ID_SESSION_KEY
 
+from core.accounts import mfa
 from core.accounts.models import User
 from core.platform.roles import Role
 
@@ -47,9 +51,9 @@ class Identity:
         return self.tenant_id is not None and bool(self.roles & {role.value for role in Role})
 
 
-def _user_of(data: dict[str, object], users: dict[int, User]) -> User | None:
-    """The session's user if Django's own session check would accept it (read-only: an
-    unverified session is refused here, never flushed)."""
+def _user_of(data: dict[str, object], users: dict[int, User], devices: dict[int, set[str]]) -> User | None:
+    """The session's user if Django's own session check would accept it, and the second factor
+    too where one is needed (read-only: an unverified session is refused here, never flushed)."""
     if data.get(BACKEND_SESSION_KEY) not in settings.AUTHENTICATION_BACKENDS:
         return None
     try:
@@ -60,12 +64,17 @@ def _user_of(data: dict[str, object], users: dict[int, User]) -> User | None:
         return None
     claimed = str(data.get(HASH_SESSION_KEY) or "")
     hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
-    return user if claimed and any(constant_time_compare(claimed, h) for h in hashes) else None
+    if not claimed or not any(constant_time_compare(claimed, h) for h in hashes):
+        return None
+    theirs = devices.get(user.id, set())
+    enrolled = any(device.startswith("otp_totp.") for device in theirs)
+    must = mfa.needed((g.name for g in user.groups.all()), user.tenant.mfa_roles if user.tenant else (), enrolled)
+    return user if not must or data.get(DEVICE_ID_SESSION_KEY) in theirs else None
 
 
 def identities(session_keys: Sequence[str]) -> dict[str, Identity | None]:
     """The identity behind each session key (None: not signed in), in two queries for all of
-    them; blocking, for the hub's threads (the connection goes back to the pool)."""
+    them (and two for their second factors); blocking, for the hub's threads (the connection goes back to the pool)."""
     try:
         store = SessionStore()
         sessions = {s.session_key: store.decode(s.session_data) for s in Session.objects.filter(
@@ -76,10 +85,12 @@ def identities(session_keys: Sequence[str]) -> dict[str, Identity | None]:
                 user_ids.add(int(str(data.get(SESSION_KEY))))
             except ValueError:
                 continue
-        users = {u.id: u for u in User.objects.filter(id__in=user_ids).prefetch_related("groups")}
+        users = {u.id: u for u in User.objects.filter(id__in=user_ids).select_related("tenant")
+                 .prefetch_related("groups")}
+        devices = mfa.verified_device_ids(users)
         found: dict[str, Identity | None] = dict.fromkeys(session_keys)
         for key, data in sessions.items():
-            user = _user_of(data, users)
+            user = _user_of(data, users, devices)
             if user is not None:
                 found[key] = Identity(user.id, user.tenant_id, frozenset(g.name for g in user.groups.all()))
         return found
@@ -94,20 +105,34 @@ class IdentityCache:
         self._ttl_s = ttl_s
         self._refusal_ttl_s = min(refusal_ttl_s, ttl_s)
         self._max_entries = max_entries
-        self._entries: dict[str, tuple[Identity | None, float]] = {}
+        # session key -> (identity, expires at, stored at)
+        self._entries: dict[str, tuple[Identity | None, float, float]] = {}
+        # user id -> when they were revoked: what was remembered of them before then is stale.
+        self._revoked: dict[int, float] = {}
 
     def get(self, session_key: str) -> tuple[bool, Identity | None]:
         """(known, identity): known is False when the key must be looked up."""
         entry = self._entries.get(session_key)
         if entry is None or entry[1] < time.monotonic():
             return False, None
-        return True, entry[0]
+        identity, _, stored_at = entry
+        if identity is not None and self._revoked.get(identity.user_id, -1.0) >= stored_at:
+            return False, None
+        return True, identity
 
     def put(self, session_key: str, identity: Identity | None) -> None:
         if len(self._entries) >= self._max_entries:
             self._evict()
+        now = time.monotonic()
         ttl = self._ttl_s if identity is not None else self._refusal_ttl_s
-        self._entries[session_key] = (identity, time.monotonic() + ttl)
+        self._entries[session_key] = (identity, now + ttl, now)
+
+    def revoke(self, user_id: int) -> None:
+        """Forget what is remembered of the user (each of their sessions is looked up again)."""
+        now = time.monotonic()
+        if len(self._revoked) > 1000:  # entries older than the cache's life protect nothing
+            self._revoked = {u: t for u, t in self._revoked.items() if t > now - self._ttl_s}
+        self._revoked[user_id] = now
 
     def _evict(self) -> None:
         now = time.monotonic()

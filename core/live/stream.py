@@ -221,7 +221,8 @@ class StreamApp:
             await send({"type": "http.response.start", "status": 200, "headers": [
                 (b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache, no-transform"),
                 (b"x-accel-buffering", b"no"), *security_headers()]})
-            async for chunk in stream_frames(hub, subscription, last, on_live):
+            async for chunk in stream_frames(hub, subscription, last, on_live, user_id=who.user_id,
+                                             on_revoked=self._cache.revoke):
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
@@ -252,12 +253,14 @@ async def frames(hub: Hub, tenant_id: int, channels: list[str], last: Cursor | N
 
 
 async def stream_frames(hub: Hub, subscription: Subscription, last: Cursor | None,
-                        on_live: Callable[[], None] | None = None) -> AsyncGenerator[bytes, None]:
+                        on_live: Callable[[], None] | None = None, *, user_id: int | None = None,
+                        on_revoked: Callable[[int], None] | None = None) -> AsyncGenerator[bytes, None]:
     """The stream's bytes: the retry hint, the replay after `last`, then live events (calling
     `on_live` when those start).
 
     Ends (the browser reconnects and replays from its cursor) after LIVE_STREAM_MAX_S or when
-    the client falls too far behind.
+    the client falls too far behind; ends for good when an event revokes `user_id` (deactivated:
+    the browser's reconnect is then refused). Every revoking event seen is passed to `on_revoked`.
     """
     retry = f"retry: {settings.LIVE_RETRY_MS}\n"
     if last is None:  # a new client starts now; the id lets it resume here even before any event
@@ -274,12 +277,14 @@ async def stream_frames(hub: Hub, subscription: Subscription, last: Cursor | Non
         yield f"id: {position}\n\n".encode()
     if on_live is not None:
         on_live()
-    async for frame in _live(subscription, position):
+    async for frame in _live(subscription, position, user_id, on_revoked):
         yield frame
 
 
-async def _live(subscription: Subscription, position: Cursor) -> AsyncIterator[bytes]:
-    """Events from the group after `position`, keep-alives between them, until the time is up."""
+async def _live(subscription: Subscription, position: Cursor, user_id: int | None = None,
+                on_revoked: Callable[[int], None] | None = None) -> AsyncIterator[bytes]:
+    """Events from the group after `position`, keep-alives between them, until the time is up
+    or an event revokes `user_id`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.LIVE_STREAM_MAX_S
     while (remaining := deadline - loop.time()) > 0:
@@ -298,6 +303,12 @@ async def _live(subscription: Subscription, position: Cursor) -> AsyncIterator[b
         if event.cursor > position:  # a client ahead of this process's hub has these already
             yield event.frame
             position = event.cursor
+        if event.ends_streams_of is not None:
+            if on_revoked is not None:
+                on_revoked(event.ends_streams_of)
+            if event.ends_streams_of == user_id:
+                log.info("live.stream_revoked", user_id=user_id)
+                return
 
 
 stream_app = StreamApp()

@@ -16,6 +16,18 @@ def user_channel(tenant_id: int, user_id: int) -> str:
     return f"tenant:{tenant_id}:user:{user_id}:events"
 
 
+def people_channel(tenant_id: int) -> str:
+    """An agency's account events (invitations, roles, the second-factor policy): written for the
+    audit history; no stream follows it, since they name people and their roles."""
+    return f"tenant:{tenant_id}:people:events"
+
+
+# Events after which the live streams of the user named by their payload's "user_id" end at
+# once (core/live/stream.py): they travel on the tenant's channel, which every stream of the
+# agency follows, so each web process hears of it wherever the user's streams are.
+STREAM_ENDING_EVENTS = frozenset({"account.deactivated", "account.second_factor_reset"})
+
+
 def platform_channel() -> str:
     """Platform-wide operational events (heal runs not tied to one tenant); staff only."""
     return "platform:ops:events"

@@ -49,6 +49,9 @@ SECTIONS: tuple[Section, ...] = (
             "The outbox history: filter, open an event, export CSV or JSON lines.", "audit"),
     Section("ops", "Ops", "ops:index", frozenset({Role.OPS}),
             "Outbox lag, queue depths, workers, dead letters, heal runs.", "ops"),
+    Section("people", "People", "people:index", frozenset({Role.AGENCY_ADMIN}),
+            "Invite people, set their roles, switch off leavers' accounts, the second-factor policy.", "people",
+            frozenset({"index", "person"})),
     Section("admin", "Admin", "admin:index", frozenset(),
             "Django admin: everything, including periodic schedules.", "admin"),
 )

@@ -16,7 +16,7 @@ from bench.sse import Stream
 from core.accounts.models import User
 from core.learning.models import GradingAttempt, Submission
 from tests.helpers.processes import processes, start_relay, start_web, start_worker, wait_until
-from tests.helpers.web import cookies_of, open_stream
+from tests.helpers.web import cookies_of, open_stream, sign_in
 
 pytestmark = pytest.mark.usefixtures("outbox_db", "broker")
 
@@ -26,7 +26,7 @@ TESTS = "import solution\n\n\ndef test_adds():\n    assert solution.add(1, 2) ==
 
 
 def post(client: Client, user: User, path: str, data: dict[str, object] | None = None) -> dict[str, Any]:
-    client.force_login(user)
+    sign_in(client, user)
     response = client.post(path, data or {}, content_type="application/json")
     assert response.status_code in (200, 201, 202), response.content
     return dict(response.json())
@@ -60,7 +60,7 @@ def test_a_published_problem_is_found_submitted_and_graded_live(log_dir: Path, b
         post(client, rita, f"/api/versions/{draft['id']}/review", {"decision": "approve"})
         post(client, bob, f"/api/versions/{draft['id']}/publish")
 
-        client.force_login(lena)
+        sign_in(client, lena)
         hits = wait_until(lambda: client.get("/api/search", {"q": "total dose"}).json()["results"], 30,
                           message="the published problem to be searchable")
         assert [h["content_id"] for h in hits] == [draft["content_id"]]

@@ -5,7 +5,7 @@ Care each have a dispatcher, a reviewer, a learner, an auditor and ops (plus an 
 second reviewer, since nobody reviews their own version), and a clinician, a visit, an
 Optimize Day job with its route plan, a published problem and lesson, a version waiting
 for review with a decision on it, a learner's submission, a reviewer's notification, a heal
-run and outbox events. `Agency.ids` maps each URL parameter name to that agency's object, so
+run, outbox events and a read-audit record. `Agency.ids` maps each URL parameter name to that agency's object, so
 a request can name one of its own agency's objects or one of the other agency's.
 
 The `agencies` fixture is built once per test module inside a transaction that is rolled back at the
@@ -35,9 +35,13 @@ from core.learning import services as learning
 from core.learning.models import Kind, Notification, Version
 from core.ops.models import HealRun
 from core.ops.services import request_heal
+from core.people import services as people
 from core.platform.roles import Role
+from core.privacy.models import ReadKind
+from core.privacy.services import Reader, record_read
 from outbox.models import OutboxEvent
 from tests.helpers.people import ensure_role_groups, make_user
+from tests.helpers.web import sign_in
 
 DAY = date(2026, 3, 10)
 ADD_TESTS = "import solution\n\ndef test_adds():\n    assert solution.add(1, 2) == 3\n"
@@ -109,7 +113,10 @@ def _dispatch(agency: Agency) -> None:
                                                       solve_seconds=0.01, time_limit=1.0, total_travel=600,
                                                       solver_status="optimal"))
     assert plan is not None
-    agency.ids.update(clinician_id=clinician.pk, visit_id=visit.pk, job_id=job.pk, plan_id=plan.pk)
+    # The dispatcher's look at the day, as the read audit keeps it.
+    read_id = record_read(Reader(tenant_id, agency.users[Role.DISPATCHER].pk, "", "127.0.0.1"), ReadKind.DAY,
+                          DAY.isoformat(), [visit.pk])
+    agency.ids.update(clinician_id=clinician.pk, visit_id=visit.pk, job_id=job.pk, plan_id=plan.pk, read_id=read_id)
 
 
 def _learning(agency: Agency) -> None:
@@ -148,9 +155,18 @@ def _ops(agency: Agency) -> None:
     agency.ids.update(run_id=run.id, event_id=event.id)
 
 
+def _people(agency: Agency) -> None:
+    admin = agency.users[Role.AGENCY_ADMIN]
+    leaver = make_user(f"{agency.tenant.slug}-leaver", agency.tenant, Role.LEARNER)
+    invitation = people.invite(tenant_id=agency.tenant.pk, email=f"joiner@{agency.tenant.slug}.example",
+                               roles=[Role.LEARNER], actor=admin)
+    agency.ids.update(user_id=leaver.pk, invitation_id=invitation.pk)
+
+
 def build_agency(name: str, slug: str) -> Agency:
     agency = Agency(Tenant.objects.create(name=name, slug=slug))
     _users(agency)
+    _people(agency)
     _dispatch(agency)
     _learning(agency)
     _ops(agency)
@@ -188,6 +204,6 @@ def sessions_fixture(agencies: Agencies, django_db_blocker: Any) -> dict[tuple[s
         for agency in (agencies.harbor, agencies.northside):
             for role, user in agency.users.items():
                 client = Client()
-                client.force_login(user)
+                sign_in(client, user)
                 keys[agency.tenant.slug, role] = client.cookies[settings.SESSION_COOKIE_NAME].value
     return keys

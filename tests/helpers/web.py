@@ -14,9 +14,12 @@ from urllib.parse import urlsplit
 import psycopg
 from django.db import transaction
 from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from psycopg.types.json import Jsonb
 
 from bench.sse import Stream
+from core.accounts.mfa import needs_second_factor
 from core.accounts.models import User
 from core.platform.db import conninfo
 from outbox import queries
@@ -28,17 +31,28 @@ from tests.helpers.processes import wait_until
 CSRF = "ferrytestcsrfsecretferrytestcsrf"
 
 
+def sign_in(client: Client, user: User) -> None:
+    """Sign `user` in on `client`, and where their agency requires a second factor, verify the
+    session with a real authenticator of theirs (as the sign-in page would after its code)."""
+    client.force_login(user)
+    if needs_second_factor(user):
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
+            user=user, name="test authenticator", confirmed=True)
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+
+
 def signed_in(user: User) -> Client:
     """A test client with `user` signed in."""
     client = Client()
-    client.force_login(user)
+    sign_in(client, user)
     return client
 
 
 def cookies_of(user: User) -> dict[str, str]:
     """A real session of `user` (in the test database the processes share)."""
-    client = Client()
-    client.force_login(user)
+    client = signed_in(user)
     return {"sessionid": client.cookies["sessionid"].value, "csrftoken": CSRF}
 
 

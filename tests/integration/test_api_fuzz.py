@@ -51,6 +51,7 @@ from tests.helpers.agencies import (  # noqa: F401  # the agencies and sessions 
     rolled_back,
     sessions_fixture,
 )
+from tests.helpers.web import sign_in
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
@@ -148,7 +149,7 @@ FOUND: list[tuple[Role, str, str, dict[str, Any] | None, str]] = [
 def test_input_the_fuzzer_found_is_refused_naming_the_field(
         client: Client, agencies: Agencies, role: Role, method: str, path: str, body: dict[str, Any] | None,
         field: str) -> None:
-    client.force_login(agencies.harbor.users[role])
+    sign_in(client, agencies.harbor.users[role])
     url = path.format(**agencies.harbor.ids)
     response = client.generic(method, url, json.dumps(body) if body is not None else "",
                               content_type="application/json")
@@ -159,7 +160,7 @@ def test_input_the_fuzzer_found_is_refused_naming_the_field(
 @pytest.mark.django_db
 def test_offsets_postgresql_cannot_store_are_read_in_utc(client: Client, agencies: Agencies) -> None:
     """+21:04 is valid ISO 8601 but beyond PostgreSQL's offsets (a DataError): read in UTC."""
-    client.force_login(agencies.harbor.users[Role.AUDITOR])
+    sign_in(client, agencies.harbor.users[Role.AUDITOR])
     response = client.get("/api/audit/events", {"since": "2026-03-09T04:53:44+21:04"})
     assert response.status_code == 200
 
@@ -168,7 +169,7 @@ def test_offsets_postgresql_cannot_store_are_read_in_utc(client: Client, agencie
 def test_a_window_of_a_wall_clock_and_an_offset_instant_is_compared_in_utc(client: Client,
                                                                           agencies: Agencies) -> None:
     """Comparing them was a TypeError (500) in the window check."""
-    client.force_login(agencies.harbor.users[Role.AUDITOR])
+    sign_in(client, agencies.harbor.users[Role.AUDITOR])
     response = client.get("/api/audit/events", {"since": "2026-11-01T00:00", "until": "2026-11-02T00:00:00Z"})
     assert response.status_code == 200
 
@@ -177,7 +178,7 @@ def test_a_window_of_a_wall_clock_and_an_offset_instant_is_compared_in_utc(clien
 def test_a_learners_submissions_to_another_agencys_problem_are_not_found(client: Client,
                                                                          agencies: Agencies) -> None:
     """It was 200 with an empty list: the matrix holds every lookup of another agency's object to 404."""
-    client.force_login(agencies.harbor.users[Role.LEARNER])
+    sign_in(client, agencies.harbor.users[Role.LEARNER])
     response = client.get(f"/api/problems/{agencies.northside.ids['problem_id']}/submissions")
     assert response.status_code == 404
     assert response.json()["field"] is None

@@ -42,6 +42,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from core.accounts.models import User
 from core.dispatch.models import Visit
+from core.people.invitations import token_of
+from core.people.models import Invitation
 from core.platform.roles import Role
 from tests.helpers.agencies import (  # noqa: F401  # the agencies and sessions fixtures
     DAY,
@@ -52,8 +54,9 @@ from tests.helpers.agencies import (  # noqa: F401  # the agencies and sessions 
     api_operations,
     sessions_fixture,
 )
+from tests.helpers.web import sign_in
 
-D, R, L, A, OP = Role.DISPATCHER, Role.REVIEWER, Role.LEARNER, Role.AUDITOR, Role.OPS
+D, R, L, A, OP, AA = Role.DISPATCHER, Role.REVIEWER, Role.LEARNER, Role.AUDITOR, Role.OPS, Role.AGENCY_ADMIN
 ANYONE = frozenset(Role)
 
 # --- the declared expectations -------------------------------------------------------------------
@@ -105,6 +108,10 @@ API: dict[str, frozenset[Role]] = {
     "GET /api/audit/events/<event_id>": frozenset({A, OP}),
     "GET /api/audit/export.csv": frozenset({A, OP}),
     "GET /api/audit/export.jsonl": frozenset({A, OP}),
+    "GET /api/audit/reads": frozenset({A}),
+    "GET /api/audit/reads/export.csv": frozenset({A}),
+    "GET /api/audit/reads/export.jsonl": frozenset({A}),
+    "GET /api/audit/reads/<read_id>": frozenset({A}),
 }
 
 # Pages: "METHOD /route" -> the roles admitted (the view's ferry_roles, from role_required).
@@ -145,15 +152,34 @@ PAGES: dict[str, frozenset[Role]] = {
     "POST /ops/heal/<str:name>/": frozenset({OP}),
     "GET /audit/": frozenset({A, OP}),
     "GET /audit/events/<int:event_id>/": frozenset({A, OP}),
+    "GET /audit/reads/": frozenset({A}),
+    "GET /audit/reads/<int:read_id>/": frozenset({A}),
+    "GET /people/": frozenset({AA}),
+    "POST /people/invite/": frozenset({AA}),
+    "POST /people/invitations/<int:invitation_id>/revoke/": frozenset({AA}),
+    "POST /people/mfa-policy/": frozenset({AA}),
+    "GET /people/<int:user_id>/": frozenset({AA}),
+    "POST /people/<int:user_id>/roles/": frozenset({AA}),
+    "POST /people/<int:user_id>/<slug:action>/": frozenset({AA}),
 }
 
 # Open to everyone, signed in or not.
 PUBLIC = frozenset({
     "GET /healthz", "GET /accounts/login/", "POST /accounts/login/", "POST /accounts/logout/",
     "GET /api/openapi.json", "GET /api/docs",
+    # Password reset by mail; an invitee's join page (the link is the credential).
+    "GET /accounts/password/reset/", "POST /accounts/password/reset/", "GET /accounts/password/reset/sent/",
+    "GET /accounts/password/reset/<uidb64>/<token>/", "POST /accounts/password/reset/<uidb64>/<token>/",
+    "GET /accounts/password/reset/done/", "GET /people/join/<str:token>/", "POST /people/join/<str:token>/",
 })
-# Any signed-in user (the home page lists what their roles open).
-SIGNED_IN = frozenset({"GET /", "GET /accounts/sessions/", "POST /accounts/sessions/end/"})
+# Any signed-in user (the home page lists what their roles open; everyone's own second factor,
+# password and sessions).
+SIGNED_IN = frozenset({
+    "GET /", "GET /accounts/sessions/", "POST /accounts/sessions/end/",
+    "GET /accounts/mfa/", "POST /accounts/mfa/", "GET /accounts/mfa/setup/", "POST /accounts/mfa/setup/",
+    "GET /accounts/mfa/settings/", "POST /accounts/mfa/recovery-codes/",
+    "GET /accounts/password/change/", "POST /accounts/password/change/", "GET /accounts/password/change/done/",
+})
 # Nothing there for anyone: django-ninja's root only anchors the API's URLs.
 NOWHERE = frozenset({"GET /api/"})
 # Django's admin is for platform staff: every tenant user, whatever the role, is sent to its
@@ -317,6 +343,9 @@ FORMS: dict[str, dict[str, str]] = {
     "POST /learning/review/contents/<int:content_id>/rollback/": {"version_id": "<version_id>"},
     "POST /learning/review/versions/<int:version_id>/review/": {"decision": "approve"},
     "POST /learning/review/reviews/<int:review_id>/reply/": {"body": "Thanks, done.", "version_id": "<version_id>"},
+    "POST /people/invite/": {"email": "new.nurse@example.com", "roles": "learner"},
+    "POST /people/<int:user_id>/roles/": {"roles": "learner"},
+    "POST /people/mfa-policy/": {"mfa_roles": "ops"},
 }
 QUERIES: dict[str, dict[str, str]] = {
     "GET /api/dispatch/route-plans": {"date": DAY.isoformat()},
@@ -340,8 +369,11 @@ def filled_in(text: str, agency: Agency) -> str:
         name = match[1]
         if name in agency.ids:
             return str(agency.ids[name])
+        if name == "token":  # the agency's invitation link (a password-reset link is refused alike)
+            return token_of(Invitation.objects.get(id=agency.ids["invitation_id"]))
         return {"day": DAY.isoformat(), "name": HEAL_NAME, "object_id": str(agency.ids["visit_id"]),
-                "id": "1", "content_type_id": str(ContentType.objects.get_for_model(Visit).pk)}[name]
+                "id": "1", "content_type_id": str(ContentType.objects.get_for_model(Visit).pk),
+                "action": "unlock", "uidb64": "MQ", "pk": "1"}[name]
 
     return PARAMETER.sub(value, text)
 
@@ -415,10 +447,11 @@ def test_the_endpoint_answers_each_role_as_declared(endpoint: Endpoint, agencies
         assert not wrong, "\n".join([key, *wrong])
         return
     if key in PUBLIC:
-        check("signed out", anonymous, {"200", "302 elsewhere", "302 login"})
+        # A form posted empty may be refused as such (400), never with a 500 or a 403.
+        open_answers = {"200", "302 elsewhere", "302 login"} | ({"400"} if endpoint.method == "POST" else set())
+        check("signed out", anonymous, open_answers)
         for role in Role:
-            check(role.value, call(signed_in(sessions, harbor, role), endpoint, harbor),
-                  {"200", "302 elsewhere", "302 login"})
+            check(role.value, call(signed_in(sessions, harbor, role), endpoint, harbor), open_answers)
         assert not wrong, "\n".join([key, *wrong])
         return
     refused_anonymous = "401" if endpoint.is_api else "302 login"
@@ -491,5 +524,5 @@ def test_the_admin_is_for_platform_staff_only(endpoint: Endpoint, agencies: Agen
 def test_platform_staff_do_reach_the_admin(client: Client) -> None:
     """The admin's 302s above are refusals, not a broken admin."""
     staff = User.objects.create_superuser(username="platform", password="pw")
-    client.force_login(staff)
+    sign_in(client, staff)
     assert client.get(ADMIN).status_code == 200

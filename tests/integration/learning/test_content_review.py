@@ -13,12 +13,13 @@ from core.learning.models import Content, Kind, Version
 from core.learning.rendering import render_body
 from tests.helpers.learning import ADD_TESTS, approved, next_approved, published
 from tests.helpers.outbox import events_of
+from tests.helpers.web import sign_in
 
 pytestmark = pytest.mark.django_db
 
 
 def post(client: Client, user: User, path: str, data: dict[str, object] | None = None) -> tuple[int, dict]:
-    client.force_login(user)
+    sign_in(client, user)
     response = client.post(path, data or {}, content_type="application/json")
     return response.status_code, response.json()
 
@@ -65,7 +66,7 @@ def test_the_full_review_path_from_draft_to_live(client: Client, bob: User, rita
     status, live = post(client, rita, f"/api/versions/{draft['id']}/publish")
     assert status == 200
     assert (live["live_version_id"], live["live_seq"]) == (draft["id"], 1)
-    client.force_login(bob)
+    sign_in(client, bob)
     page = client.get(f"/api/lessons/{draft['content_id']}").json()
     assert page["body_html"] == "<p>Wash for 20 s.</p>"
 
@@ -180,7 +181,7 @@ def test_another_agencys_content_is_404_for_every_operation(client: Client, bob:
                  f"/api/contents/{version.content_id}/unpublish"):
         status, body = post(client, carol, path)
         assert (status, body["error"]) == (404, "not_found"), path
-    client.force_login(carol)
+    sign_in(client, carol)
     for path in (f"/api/problems/{version.content_id}", f"/api/versions/{version.id}",
                  f"/api/contents/{version.content_id}"):
         assert client.get(path).status_code == 404, path
@@ -190,7 +191,7 @@ def test_another_agencys_content_is_404_for_every_operation(client: Client, bob:
 def test_learners_see_published_content_only(client: Client, bob: User, lena: User) -> None:
     live = published(bob, bob, title="Live lesson")
     draft = services.create_content(bob, Kind.LESSON, "Draft lesson", "Body")
-    client.force_login(lena)
+    sign_in(client, lena)
     assert [c["title"] for c in client.get("/api/lessons").json()] == ["Live lesson"]
     assert client.get(f"/api/lessons/{live.content_id}").status_code == 200
     assert client.get(f"/api/lessons/{draft.content_id}").status_code == 404
@@ -212,7 +213,7 @@ def test_markdown_is_rendered_without_any_way_to_run_script() -> None:
 def test_rendered_pages_are_cached_by_version_so_a_publish_never_serves_stale_html(
         client: Client, bob: User, lena: User) -> None:
     first = published(bob, bob, body="First text.")
-    client.force_login(lena)
+    sign_in(client, lena)
     assert "First text." in client.get(f"/api/lessons/{first.content_id}").json()["body_html"]
     content = Content.objects.get(id=first.content_id)
     second = next_approved(content, bob, bob, "v2", "Second text.")

@@ -11,6 +11,7 @@ from core.learning import services
 from core.learning.models import Kind, Notification, Version
 from core.learning.notifications import fan_out, mentioned_usernames
 from tests.helpers.outbox import deliver, events_of, execute, pending_tasks
+from tests.helpers.web import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -87,12 +88,12 @@ def test_a_replayed_fan_out_writes_nothing_twice(bob: User, rita: User, in_revie
 
 def test_learners_read_and_mark_their_notifications(client: Client, bob: User, rita: User, in_review: Version) -> None:
     deliver()
-    client.force_login(rita)
+    sign_in(client, rita)
     [notice] = client.get("/api/notifications").json()
     assert notice["read"] is False
     response = client.post(f"/api/notifications/{notice['id']}/read")
     assert response.json()["read"] is True
-    client.force_login(bob)
+    sign_in(client, bob)
     assert client.post(f"/api/notifications/{notice['id']}/read").status_code == 404  # not bob's
 
 

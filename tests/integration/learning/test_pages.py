@@ -11,6 +11,7 @@ from core.learning import services
 from core.learning.models import Content, Kind, Version
 from tests.helpers.learning import approved, next_approved, published
 from tests.helpers.outbox import deliver
+from tests.helpers.web import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +20,7 @@ def test_a_learner_sees_published_lessons_and_problems(client: Client, bob: User
     published(bob, bob, title="Hand hygiene before wound care")
     published(bob, bob, kind=Kind.PROBLEM, title="Total daily medication dose")
     approved(bob, bob, title="Unpublished draft")
-    client.force_login(lena)
+    sign_in(client, lena)
     page = client.get("/learning/").content.decode()
     assert "Hand hygiene before wound care" in page
     assert "Total daily medication dose" in page
@@ -30,7 +31,7 @@ def test_the_search_page_highlights_matches_and_escapes_everything_else(client: 
                                                                         lena: User) -> None:
     published(bob, bob, title="Wound <care>", body="Clean the wound gently.")
     deliver()
-    client.force_login(lena)
+    sign_in(client, lena)
     page = client.get("/learning/search/", {"q": "wound"}).content.decode()
     assert "<mark>Wound</mark> &lt;care&gt;" in page
     assert "Clean the <mark>wound</mark> gently" in page
@@ -41,7 +42,7 @@ def test_the_search_page_highlights_matches_and_escapes_everything_else(client: 
 
 def test_the_problem_page_renders_safe_html_and_the_code_box(client: Client, bob: User, lena: User) -> None:
     version = published(bob, bob, kind=Kind.PROBLEM, title="Dose", body="Write `add`.<script>alert(1)</script>")
-    client.force_login(lena)
+    sign_in(client, lena)
     page = client.get(f"/learning/problems/{version.content_id}/").content.decode()
     assert "<code>add</code>" in page
     assert "alert(1)" not in page
@@ -53,25 +54,25 @@ def test_another_agencys_or_an_unpublished_problem_page_is_404(client: Client, b
                                                                 lena: User) -> None:
     live = published(bob, bob, kind=Kind.PROBLEM)
     draft = approved(bob, bob, kind=Kind.PROBLEM)
-    client.force_login(carol)
+    sign_in(client, carol)
     assert client.get(f"/learning/problems/{live.content_id}/").status_code == 404
-    client.force_login(lena)
+    sign_in(client, lena)
     assert client.get(f"/learning/problems/{draft.content_id}/").status_code == 404
     assert client.get(f"/learning/lessons/{live.content_id}/").status_code == 404  # a problem, not a lesson
-    client.force_login(carol)
+    sign_in(client, carol)
     assert client.get(f"/learning/review/versions/{live.id}/").status_code == 404
 
 
 def test_pages_check_roles(client: Client, alice: User, lena: User) -> None:
     assert client.get("/learning/").status_code == 302  # sign in first
-    client.force_login(alice)
+    sign_in(client, alice)
     assert client.get("/learning/").status_code == 403
-    client.force_login(lena)
+    sign_in(client, lena)
     assert client.get("/learning/review/").status_code == 403
 
 
 def test_a_reviewer_writes_a_draft_and_takes_it_to_live_from_the_pages(client: Client, bob: User, rita: User) -> None:
-    client.force_login(bob)
+    sign_in(client, bob)
     response = client.post("/learning/review/new/", {"kind": "lesson", "title": "Sharps disposal",
                                                      "body": "Use the **sharps** container."})
     version = Version.objects.get(title="Sharps disposal")
@@ -80,9 +81,9 @@ def test_a_reviewer_writes_a_draft_and_takes_it_to_live_from_the_pages(client: C
     assert "Sharps disposal" in client.get("/learning/review/").content.decode()
     response = client.post(f"/learning/review/versions/{version.id}/review/", {"decision": "approve"}, follow=True)
     assert "another reviewer must review it" in response.content.decode()  # not one's own version
-    client.force_login(rita)
+    sign_in(client, rita)
     client.post(f"/learning/review/versions/{version.id}/review/", {"decision": "approve", "comment": "@bob ok"})
-    client.force_login(bob)
+    sign_in(client, bob)
     client.post(f"/learning/review/versions/{version.id}/publish/")
     page = client.get(f"/learning/review/versions/{version.id}/").content.decode()
     assert "<strong>sharps</strong>" in page
@@ -92,14 +93,14 @@ def test_a_reviewer_writes_a_draft_and_takes_it_to_live_from_the_pages(client: C
 
 def test_a_refused_action_becomes_a_message_not_an_error(client: Client, bob: User) -> None:
     version = approved(bob, bob)
-    client.force_login(bob)
+    sign_in(client, bob)
     response = client.post(f"/learning/review/versions/{version.id}/review/", {"decision": "approve"}, follow=True)
     assert response.status_code == 200
     assert "only a version in review can be reviewed" in response.content.decode()
 
 
 def test_a_bad_draft_shows_the_form_again_with_the_error(client: Client, bob: User) -> None:
-    client.force_login(bob)
+    sign_in(client, bob)
     response = client.post("/learning/review/new/", {"kind": "problem", "title": "No tests", "body": "x",
                                                      "tests": ""})
     assert response.status_code == 400
@@ -113,7 +114,7 @@ def test_a_rollback_from_the_version_page(client: Client, bob: User) -> None:
     content = Content.objects.get(id=first.content_id)
     second = next_approved(content, bob, bob, "Falls v2", "newer")
     services.publish_version(second.id, bob)
-    client.force_login(bob)
+    sign_in(client, bob)
     page = client.get(f"/learning/review/versions/{second.id}/").content.decode()
     assert f'<option value="{first.id}">v1' in page
     client.post(f"/learning/review/contents/{content.id}/rollback/", {"version_id": str(first.id)})
@@ -124,7 +125,7 @@ def test_a_decision_without_its_required_comment_is_shown_beside_the_comment(cli
                                                                               rita: User) -> None:
     version = services.create_content(bob, Kind.LESSON, "Sharps disposal", "Use the container.")
     services.submit_for_review(version.id, bob)
-    client.force_login(rita)
+    sign_in(client, rita)
     response = client.post(f"/learning/review/versions/{version.id}/review/", {"decision": "reject", "comment": " "})
     assert response.status_code == 400
     page = response.content.decode()

@@ -16,12 +16,13 @@ from core.learning.rendering import RENDER_REVISION
 from outbox.models import OutboxEvent
 from tests.helpers.learning import approved, document_row, next_approved, published
 from tests.helpers.outbox import deliver, events_of, execute, pending_tasks
+from tests.helpers.web import sign_in
 
 pytestmark = pytest.mark.django_db
 
 
 def search(client: Client, user: User, q: str, **params: str) -> list[dict[str, object]]:
-    client.force_login(user)
+    sign_in(client, user)
     response = client.get("/api/search", {"q": q, **params})
     assert response.status_code == 200, response.content
     return response.json()["results"]
@@ -166,7 +167,7 @@ def test_snippets_escape_the_text_and_keep_only_the_highlights(client: Client, b
 @pytest.mark.parametrize(("q", "message"), [("", "must not be empty"), ("   ", "must not be empty"),
                                             ("x" * 201, "longer than")])
 def test_a_bad_query_is_a_400_naming_q(client: Client, lena: User, q: str, message: str) -> None:
-    client.force_login(lena)
+    sign_in(client, lena)
     response = client.get("/api/search", {"q": q})
     assert response.status_code == 400
     assert response.json()["field"] == "q"
@@ -178,7 +179,7 @@ def test_a_bad_query_is_a_400_naming_q(client: Client, lena: User, q: str, messa
                                                 ({"limit": "ten"}, "limit")])
 def test_bad_search_parameters_are_a_400_naming_them(client: Client, lena: User, params: dict[str, str],
                                                      field: str) -> None:
-    client.force_login(lena)
+    sign_in(client, lena)
     response = client.get("/api/search", {"q": "wound", **params})
     assert (response.status_code, response.json()["field"]) == (400, field)
 
@@ -187,10 +188,10 @@ def test_query_syntax_never_errors(client: Client, bob: User, lena: User) -> Non
     published(bob, bob, title="Wound care", body="Clean the wound from the centre outwards.")
     deliver()
     for q in ['"wound care', "wound & | !", "-wound", "the", "wound OR", "'; DROP TABLE x; --"]:
-        client.force_login(lena)
+        sign_in(client, lena)
         assert client.get("/api/search", {"q": q}).status_code == 200, q
 
 
 def test_dispatchers_may_not_search(client: Client, alice: User) -> None:
-    client.force_login(alice)
+    sign_in(client, alice)
     assert client.get("/api/search", {"q": "wound"}).status_code == 403

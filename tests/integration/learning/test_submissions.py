@@ -18,6 +18,7 @@ from core.learning import ratelimit, services
 from core.learning.models import Content, Kind, Submission
 from tests.helpers.learning import approved, published
 from tests.helpers.outbox import events_of
+from tests.helpers.web import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +32,7 @@ def problem(bob: User) -> Content:
 
 
 def submit(client: Client, user: User, problem_id: int, source: str = SOLUTION) -> Any:
-    client.force_login(user)
+    sign_in(client, user)
     return client.post(f"/api/problems/{problem_id}/submissions", {"source": source},
                        content_type="application/json")
 
@@ -82,7 +83,7 @@ def test_only_its_learner_and_reviewers_see_a_submission(client: Client, lena: U
     submission_id = submit(client, lena, problem.id).json()["id"]
     other_learner = make_user("omar", harbor, Role.LEARNER)  # type: ignore[arg-type]
     for user, status in ((lena, 200), (bob, 200), (other_learner, 404), (carol, 404)):
-        client.force_login(user)
+        sign_in(client, user)
         assert client.get(f"/api/submissions/{submission_id}").status_code == status, user.username
 
 

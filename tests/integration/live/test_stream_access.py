@@ -17,6 +17,7 @@ from core.live.stream import StreamApp
 from core.platform.roles import Role
 from tests.helpers.asgi import Call
 from tests.helpers.people import make_user
+from tests.helpers.web import sign_in
 
 pytestmark = pytest.mark.usefixtures("outbox_db")
 
@@ -26,7 +27,7 @@ PATH = "/live/stream"
 
 def session_of(user: User) -> str:
     client = Client()
-    client.force_login(user)
+    sign_in(client, user)
     return client.cookies[settings.SESSION_COOKIE_NAME].value
 
 

@@ -19,12 +19,13 @@ from core.ops.models import HealRun
 from core.ops.tasks import request_scheduled_heal
 from tests.helpers.learning import published
 from tests.helpers.outbox import deliver, events_of, pending_tasks
+from tests.helpers.web import sign_in
 
 pytestmark = pytest.mark.django_db
 
 
 def trigger(client: Client, user: User, name: str, data: dict[str, object] | None = None) -> Any:
-    client.force_login(user)
+    sign_in(client, user)
     return client.post(f"/api/ops/heal/{name}", data if data is not None else {}, content_type="application/json")
 
 
@@ -92,11 +93,11 @@ def test_a_bad_body_is_a_400_naming_the_field(client: Client, oscar: User) -> No
 def test_auditors_read_runs_but_cannot_trigger_them(client: Client, oscar: User, audrey: User, lena: User) -> None:
     trigger(client, oscar, "pending_gradings")
     assert trigger(client, audrey, "pending_gradings").status_code == 403
-    client.force_login(audrey)
+    sign_in(client, audrey)
     [run] = client.get("/api/ops/heal-runs").json()
     assert (run["name"], run["trigger"], run["actor"], run["scope"]) == ("pending_gradings", "api", "oscar", "tenant")
     assert client.get(f"/api/ops/heal-runs/{run['id']}").status_code == 200
-    client.force_login(lena)
+    sign_in(client, lena)
     assert client.get("/api/ops/heal-runs").status_code == 403
 
 
@@ -110,12 +111,12 @@ def test_another_agency_sees_none_of_the_runs_or_their_figures(client: Client, o
     result, error = services.execute_heal(platform_run)
     services.finish_heal_run(platform_run.id, result, error)
     nadia = make_user("nadia", northside, Role.OPS)  # type: ignore[arg-type]
-    client.force_login(nadia)
+    sign_in(client, nadia)
     runs = client.get("/api/ops/heal-runs").json()
     assert [r["id"] for r in runs] == [platform_run.id]  # not Harbor's own run
     assert (runs[0]["scope"], runs[0]["examined"], runs[0]["repaired"], runs[0]["details"]) == ("platform", 0, 0, [])
     assert client.get(f"/api/ops/heal-runs/{own_run}").status_code == 404
-    client.force_login(oscar)
+    sign_in(client, oscar)
     harbor_view = client.get(f"/api/ops/heal-runs/{platform_run.id}").json()
     assert (harbor_view["examined"], harbor_view["repaired"]) == (1, 1)
 
@@ -195,7 +196,7 @@ def test_the_command_refuses_an_unknown_tenant() -> None:
 
 
 def test_the_ops_page_lists_runs_and_triggers_a_dry_run(client: Client, oscar: User) -> None:
-    client.force_login(oscar)
+    sign_in(client, oscar)
     response = client.post("/ops/heal/search_index/", {"dry_run": "1"})
     assert response.status_code == 302
     run = HealRun.objects.get()
@@ -207,7 +208,7 @@ def test_the_ops_page_lists_runs_and_triggers_a_dry_run(client: Client, oscar: U
 
 
 def test_auditors_see_the_page_without_buttons_and_cannot_post(client: Client, audrey: User) -> None:
-    client.force_login(audrey)
+    sign_in(client, audrey)
     page = client.get("/ops/heal/")
     assert page.status_code == 200
     assert b"Run a heal" not in page.content

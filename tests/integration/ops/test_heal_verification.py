@@ -23,6 +23,7 @@ from core.ops.models import HealRun
 from core.platform.heals import CONFIRMS
 from tests.helpers.learning import published
 from tests.helpers.outbox import deliver, events_of, execute
+from tests.helpers.web import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +65,7 @@ def test_repairs_are_confirmed_once_they_took_effect(missing_documents: list[int
     [announced] = events_of("heal.verified")
     assert (announced.payload["repaired"], announced.payload["confirmed"]) == (2, 2)
 
-    client.force_login(oscar)
+    sign_in(client, oscar)
     shown = client.get(f"/api/ops/heal-runs/{run['id']}").json()
     assert (shown["repaired"], shown["confirmed"]) == (2, 2)
     assert shown["verified_at"] is not None

@@ -24,6 +24,7 @@ from outbox.emit import emit
 from outbox.models import DeadLetter, OutboxEvent
 from tests.helpers.outbox import deliver, row_of
 from tests.helpers.people import make_user
+from tests.helpers.web import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +36,7 @@ def quick_ping(monkeypatch: pytest.MonkeyPatch, broker: redis.Redis) -> None:
 
 
 def signed_in(client: Client, user: User) -> Client:
-    client.force_login(user)
+    sign_in(client, user)
     return client
 
 

@@ -7,11 +7,12 @@ from django.test import Client
 
 from core.accounts.models import User
 from tests.helpers.people import make_user
+from tests.helpers.web import sign_in
 
 
 @pytest.mark.django_db
 def test_me_describes_the_signed_in_user(client: Client, alice: User) -> None:
-    client.force_login(alice)
+    sign_in(client, alice)
     response = client.get("/api/me")
     assert response.status_code == 200
     assert response.json() == {"username": "alice", "tenant_id": alice.tenant_id,
@@ -28,7 +29,7 @@ def test_anonymous_callers_get_401_in_the_error_shape(client: Client) -> None:
 @pytest.mark.django_db
 def test_a_user_without_any_role_gets_403(client: Client, harbor: object) -> None:
     nobody = make_user("nobody", harbor)  # type: ignore[arg-type]
-    client.force_login(nobody)
+    sign_in(client, nobody)
     response = client.get("/api/me")
     assert response.status_code == 403
     assert response.json()["error"] == "forbidden"

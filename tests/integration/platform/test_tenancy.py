@@ -8,6 +8,7 @@ from django.test import Client, RequestFactory
 
 from core.accounts.models import User
 from core.platform.tenancy import TenantMiddleware, TenantRequired, current_tenant_id, require_tenant_id
+from tests.helpers.web import sign_in
 from tests.support.tasks import record_tenant
 from tests.support.tasks import seen_tenants as seen
 
@@ -64,7 +65,7 @@ def test_tenant_scoped_code_outside_a_tenant_fails_loudly() -> None:
 
 
 def test_the_home_page_shows_the_signed_in_users_agency(client: Client, alice: User) -> None:
-    client.force_login(alice)
+    sign_in(client, alice)
     response = client.get("/")
     assert response.status_code == 200
     assert b"Harbor Home Health" in response.content

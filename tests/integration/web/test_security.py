@@ -12,6 +12,7 @@ from django.conf import settings
 from django.test import Client, override_settings
 
 from core.accounts.models import User
+from tests.helpers.web import sign_in
 
 ROOT = Path(__file__).resolve().parents[3]
 PRODUCTION = {"FERRY_ENV": "production", "SECRET_KEY": "s3cr3t-" + "x" * 60, "ALLOWED_HOSTS": "ferry.example",
@@ -44,7 +45,7 @@ def test_production_cookies_are_secure_http_only_and_same_site() -> None:
 def test_form_posts_without_a_csrf_token_are_refused(alice: User) -> None:
     client = Client(enforce_csrf_checks=True)
     assert client.post("/accounts/login/", {"username": "alice", "password": "pw"}).status_code == 403
-    client.force_login(alice)
+    sign_in(client, alice)
     assert client.post("/accounts/logout/").status_code == 403
 
 
@@ -52,7 +53,7 @@ def test_form_posts_without_a_csrf_token_are_refused(alice: User) -> None:
 @override_settings(DEBUG=False, ROOT_URLCONF="tests.support.urls")
 def test_an_error_page_shows_no_secret_and_no_stack_trace(alice: User) -> None:
     client = Client(raise_request_exception=False)
-    client.force_login(alice)
+    sign_in(client, alice)
     response = client.get("/__explode__")
     assert response.status_code == 500
     body = response.content.decode()
@@ -64,7 +65,7 @@ def test_an_error_page_shows_no_secret_and_no_stack_trace(alice: User) -> None:
 @pytest.mark.django_db
 @override_settings(DEBUG=False)
 def test_a_missing_page_is_a_plain_404(client: Client, alice: User) -> None:
-    client.force_login(alice)
+    sign_in(client, alice)
     response = client.get("/no/such/page/")
     assert response.status_code == 404
     assert "There is nothing here" in response.content.decode()
