@@ -14,6 +14,7 @@ from django.test import Client
 from core.accounts.models import Tenant, User
 from core.live import hub as live_hub
 from core.live.stream import StreamApp
+from core.people import services as people
 from core.platform.roles import Role
 from tests.helpers.asgi import Call
 from tests.helpers.people import make_user
@@ -183,3 +184,46 @@ def test_a_storm_of_sessions_is_checked_in_a_few_batched_reads(harbor: Tenant) -
     statuses, lookups = run(scenario)
     assert statuses == [200] * 60
     assert lookups <= 3  # sixty sessions, one or two reads (plus one if a batch straddled)
+
+
+def test_deactivation_closes_the_open_stream_at_once_and_its_reconnect_is_refused(
+        settings: Any, harbor: Tenant, alice: User, bob: User) -> None:
+    settings.LIVE_AUTH_CACHE_S = 600.0  # what this process remembers of Alice must not let her back
+    hana = make_user("hana", harbor, Role.AGENCY_ADMIN)
+    alices, bobs = session_of(alice), session_of(bob)
+
+    async def scenario(app: StreamApp) -> tuple[bool, bytes, int, bool]:
+        alices_stream = await opened(app, cookie(alices))
+        bobs_stream = await opened(app, cookie(bobs))
+        await alices_stream.first_block()
+        assert harbor.pk is not None
+        await asyncio.to_thread(people.deactivate, tenant_id=harbor.pk, user_id=alice.id, actor=hana)
+        await asyncio.wait_for(alices_stream.task, 15)  # it ends by itself, well before LIVE_STREAM_MAX_S
+        reconnect = await opened(app, cookie(alices))
+        still_open = not bobs_stream.answer.ended
+        await bobs_stream.disconnect()
+        return alices_stream.answer.ended, alices_stream.answer.body, reconnect.answer.status, still_open
+
+    ended, body, reconnect, bob_still_open = run(scenario)
+    assert ended
+    assert b'"type":"account.deactivated"' in body  # the page can say why
+    assert reconnect == 401
+    assert bob_still_open  # the agency's other streams go on
+
+
+def test_a_person_who_owes_a_second_factor_gets_no_stream(harbor: Tenant) -> None:
+    audrey = make_user("audrey", harbor, Role.AUDITOR)
+    unverified = Client()
+    unverified.force_login(audrey)  # password only: auditors must also prove a second factor
+    verified = session_of(audrey)
+
+    async def scenario(app: StreamApp) -> list[int]:
+        answers = []
+        for session in (unverified.cookies[settings.SESSION_COOKIE_NAME].value, verified):
+            call = await opened(app, cookie(session))
+            answers.append(call.answer.status)
+            if call.answer.status == 200:
+                await call.disconnect()
+        return answers
+
+    assert run(scenario) == [401, 200]

@@ -1,0 +1,137 @@
+"""The second factor (core/accounts/mfa.py, core/people/mfa.py): Audrey the auditor must enrol an
+authenticator before she sees anything; a code works once; recovery codes work once each; an
+agency admin can require it of more roles, and reset it for someone who lost their phone."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import pytest
+from django.test import Client
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from core.accounts.models import Tenant, User
+from core.platform.roles import Role
+from tests.helpers.outbox import events_of
+from tests.helpers.people import make_user
+from tests.helpers.web import sign_in
+
+pytestmark = pytest.mark.django_db
+
+
+def password_sign_in(username: str) -> Client:
+    client = Client()
+    answer = client.post("/accounts/login/", {"username": username, "password": "pw", "next": "/audit/"})
+    assert answer.status_code == 302
+    return client
+
+
+def code_of(device: TOTPDevice, offset_steps: int = 0) -> str:
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time() + offset_steps * device.step
+    return f"{totp.token():06d}"
+
+
+def enrol(client: Client, user: User) -> tuple[TOTPDevice, list[str]]:
+    """Go through the enrolment page as a person with an authenticator app would."""
+    page = client.get("/accounts/mfa/setup/")
+    assert page.status_code == 200
+    key = re.search(r'id="totp-key">([A-Z2-7]+)<', page.content.decode())
+    assert key is not None
+    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    done = client.post("/accounts/mfa/setup/", {"token": code_of(device), "next": "/audit/"})
+    assert done.status_code == 200
+    codes = re.findall(r"<li><code>([a-z2-7]+)</code></li>", done.content.decode())
+    assert len(codes) == 10
+    return TOTPDevice.objects.get(user=user, confirmed=True), codes
+
+
+def test_an_auditor_is_sent_to_enrol_and_sees_nothing_until_she_has(audrey: User) -> None:
+    client = password_sign_in("audrey")
+    refused = client.get("/audit/")
+    assert refused.status_code == 302
+    assert refused["Location"] == "/accounts/mfa/?next=%2Faudit%2F"
+    assert client.get("/api/audit/events").status_code == 401
+    assert client.get("/api/audit/events").json()["error"] == "second_factor_required"
+    assert client.get(refused["Location"]).status_code == 200  # the enrolment page, since she has none
+    device, _ = enrol(client, audrey)
+    assert client.get("/audit/").status_code == 200
+    assert client.get("/api/audit/events").status_code == 200
+    assert len(events_of("account.mfa_enrolled")) == 1
+    assert device.name == "authenticator"
+
+
+def test_the_next_sign_in_asks_for_a_code_and_a_code_works_only_once(audrey: User) -> None:
+    device, _ = enrol(password_sign_in("audrey"), audrey)
+    device.refresh_from_db()
+    used = code_of(device)  # the code enrolment accepted is spent
+    second = password_sign_in("audrey")
+    replay = second.post("/accounts/mfa/", {"token": used, "next": "/audit/"})
+    assert replay.status_code == 400
+    assert "already used" in replay.context["form"].errors["token"][0]
+    assert second.get("/audit/").status_code == 302
+
+    time.sleep(1.1)  # a wrong code makes the device wait a second before the next try
+    fresh = code_of(device, offset_steps=1)  # the next time step's code (within the tolerance)
+    assert second.post("/accounts/mfa/", {"token": fresh, "next": "/audit/"})["Location"] == "/audit/"
+    assert second.get("/audit/").status_code == 200
+
+
+def test_a_recovery_code_signs_in_once(audrey: User) -> None:
+    _, codes = enrol(password_sign_in("audrey"), audrey)
+    first = password_sign_in("audrey")
+    assert first.post("/accounts/mfa/", {"token": codes[0], "next": "/audit/"}).status_code == 302
+    assert first.get("/audit/").status_code == 200
+    (used,) = events_of("account.recovery_code_used")
+    assert used.payload["codes_left"] == 9
+    again = password_sign_in("audrey")
+    assert again.post("/accounts/mfa/", {"token": codes[0], "next": "/audit/"}).status_code == 400
+
+
+def test_wrong_codes_slow_the_device_down(audrey: User) -> None:
+    device, _ = enrol(password_sign_in("audrey"), audrey)
+    client = password_sign_in("audrey")
+    answers = [client.post("/accounts/mfa/", {"token": "000000"}).status_code for _ in range(3)]
+    assert answers[0] == 400
+    assert 429 in answers  # django-otp's throttle: the device waits longer after each failure
+    device.refresh_from_db()
+    assert device.throttling_failure_count >= 1
+
+
+def test_people_who_need_none_are_not_asked(alice: User) -> None:
+    client = Client()
+    assert client.post("/accounts/login/", {"username": "alice", "password": "pw"}).status_code == 302
+    assert client.get("/api/me").status_code == 200
+    assert client.get("/dispatch/", follow=True).templates[0].name.startswith("dispatch/")
+
+
+def test_an_agency_admin_can_require_it_of_dispatchers(harbor: Tenant, alice: User) -> None:
+    hana = make_user("hana", harbor, Role.AGENCY_ADMIN)
+    admin = Client()
+    sign_in(admin, hana)
+    assert admin.post("/people/mfa-policy/", {"mfa_roles": ["dispatcher", "agency_admin"]}).status_code == 302
+    harbor.refresh_from_db()
+    assert harbor.mfa_roles == ["agency_admin", "dispatcher"]
+    assert events_of("agency.mfa_policy_changed")[0].payload["previous"] == ["agency_admin", "auditor", "ops"]
+    client = Client()
+    client.post("/accounts/login/", {"username": "alice", "password": "pw"})
+    assert client.get("/api/me").status_code == 401
+    bad = admin.post("/people/mfa-policy/", {"mfa_roles": ["root"]})
+    assert bad.status_code == 400
+
+
+def test_an_admin_resets_a_lost_second_factor_and_the_person_enrols_again(
+        harbor: Tenant, audrey: User, settings: Any) -> None:
+    enrol(password_sign_in("audrey"), audrey)
+    hana = make_user("hana", harbor, Role.AGENCY_ADMIN)
+    admin = Client()
+    sign_in(admin, hana)
+    assert admin.post(f"/people/{audrey.id}/reset-second-factor/").status_code == 302
+    assert not TOTPDevice.objects.filter(user=audrey).exists()
+    (event,) = events_of("account.second_factor_reset")
+    assert event.payload["sessions_ended"] == 1
+    client = password_sign_in("audrey")
+    assert client.get("/accounts/mfa/").templates[0].name == "people/enrol.html"
