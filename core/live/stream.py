@@ -49,6 +49,11 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
+# The last message of a stream whose user was signed out everywhere (deactivated, second
+# factor reset): pages listen for this SSE event type, close their EventSource and say so.
+SIGNED_OUT = b"event: signed-out\ndata: {}\n\n"
+
+
 class Refusal(Exception):
     """A stream refused before it started: the status, the API's error body, extra headers."""
 
@@ -308,6 +313,7 @@ async def _live(subscription: Subscription, position: Cursor, user_id: int | Non
                 on_revoked(event.ends_streams_of)
             if event.ends_streams_of == user_id:
                 log.info("live.stream_revoked", user_id=user_id)
+                yield SIGNED_OUT  # the page learns now, not at its refused reconnect
                 return
 
 

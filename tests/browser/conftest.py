@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from core.accounts.models import User
+from tests.helpers.mail import MailServer, mail_server_fixture  # noqa: F401  # the SMTP server fixture
 from tests.helpers.people import ensure_role_groups
 from tests.helpers.processes import ROOT, processes, start_relay, start_web, start_worker
 from tests.helpers.web import cookies_of
@@ -47,20 +48,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 class Stack:
     url: str
     log_dir: Path
+    mail: MailServer  # where the worker sends mail (invitations, password resets)
 
 
 @pytest.fixture(scope="package")
-def stack(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """Web, relay and a worker (solver limited to one second) for every browser test; stopped
-    after the last of them (package scope), so they never consume the events of later tests."""
+def stack(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory, mail_server: MailServer) -> Iterator[Stack]:
+    """Web, relay and a worker (solver limited to one second, mail to a real SMTP server) for
+    every browser test; stopped after the last of them (package scope), so they never consume
+    the events of later tests."""
     log_dir = tmp_path_factory.mktemp("browser-stack")
     web, url = start_web(log_dir)
     with processes(web):
         relay = start_relay(log_dir)
         with processes(relay):
-            worker = start_worker(log_dir, OPTIMIZE_TIME_LIMIT_S="1")
+            worker = start_worker(log_dir, OPTIMIZE_TIME_LIMIT_S="1", EMAIL_PORT=str(mail_server.port),
+                                  EMAIL_HOST="127.0.0.1", FERRY_BASE_URL=url)
             with processes(worker):
-                yield Stack(url, log_dir)
+                yield Stack(url, log_dir, mail_server)
 
 
 @pytest.fixture(scope="module")

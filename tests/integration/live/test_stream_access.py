@@ -206,7 +206,8 @@ def test_deactivation_closes_the_open_stream_at_once_and_its_reconnect_is_refuse
 
     ended, body, reconnect, bob_still_open = run(scenario)
     assert ended
-    assert b'"type":"account.deactivated"' in body  # the page can say why
+    assert b'"type":"account.deactivated"' in body
+    assert body.endswith(b"event: signed-out\ndata: {}\n\n")  # the page closes its stream and says why
     assert reconnect == 401
     assert bob_still_open  # the agency's other streams go on
 

@@ -38,7 +38,16 @@
 
   const source = new EventSource(root.dataset.streamUrl);
   source.onopen = () => { status.textContent = "Live."; };
-  source.onerror = () => { status.textContent = "Live updates interrupted; reconnecting…"; };
+  source.onerror = () => {
+    // CLOSED: the stream refused to reconnect (signed out, or the account was switched off).
+    status.textContent = source.readyState === EventSource.CLOSED
+      ? "Live updates stopped: you are signed out. Reload the page to sign in again."
+      : "Live updates interrupted; reconnecting…";
+  };
+  source.addEventListener("signed-out", () => {  // deactivated, or signed out everywhere
+    source.close();
+    status.textContent = "Live updates stopped: you are signed out. Reload the page to sign in again.";
+  });
   source.onmessage = (event) => {
     const message = JSON.parse(event.data);
     if (!aboutThisDay(message)) return;

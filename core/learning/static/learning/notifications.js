@@ -58,6 +58,7 @@
 
   if (window.EventSource) {
     const stream = new EventSource(panel.dataset.streamUrl);
+    stream.addEventListener("signed-out", function () { stream.close(); });  // deactivated
     stream.onmessage = function (message) {
       let event;
       try { event = JSON.parse(message.data); } catch (e) { return; }

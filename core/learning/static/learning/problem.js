@@ -54,6 +54,7 @@
 
   if (window.EventSource) {
     const stream = new EventSource("/live/stream");
+    stream.addEventListener("signed-out", function () { stream.close(); });  // deactivated
     stream.onmessage = function (message) {
       let event;
       try { event = JSON.parse(message.data); } catch (e) { return; }
