@@ -15,12 +15,18 @@ from core.platform.tasks import QUEUES
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# Development stand-ins for what production gets from elsewhere: the SMTP server that keeps
+# `make up`'s mail in .var/mail (production sends through the relay named by EMAIL_HOST).
+DEVELOPMENT_ONLY = {"mail"}
+
+
 def procfile() -> dict[str, list[str]]:
     processes = {}
     for line in (ROOT / "Procfile").read_text().splitlines():
         name, _, command = line.partition(":")
         words = [w for w in shlex.split(command) if "=" not in w.split("/")[0] and w != "exec"]
-        processes[name.strip()] = [Path(words[0]).name, *words[1:]]
+        if name.strip() not in DEVELOPMENT_ONLY:
+            processes[name.strip()] = [Path(words[0]).name, *words[1:]]
     return processes
 
 
@@ -28,7 +34,7 @@ def compose() -> dict[str, dict[str, Any]]:
     """The compose file as Docker Compose itself resolves it (anchors, merges, variables)."""
     result = subprocess.run(
         ["docker-compose", "-f", "docker/compose.yaml", "config"], cwd=ROOT, capture_output=True,
-        text=True, check=False, env={**os.environ, "SECRET_KEY": "s", "POSTGRES_PASSWORD": "p"},
+        text=True, check=False, env={**os.environ, "SECRET_KEY": "s", "POSTGRES_PASSWORD": "p", "EMAIL_HOST": "smtp.example"},
     )
     assert result.returncode == 0, result.stderr
     services: dict[str, dict[str, Any]] = yaml.safe_load(result.stdout)["services"]
@@ -54,6 +60,14 @@ def test_every_procfile_process_runs_in_production_with_the_same_command() -> No
         matches = [svc for svc, words in commands.items() if words[: len(program_and_subcommand)]
                    == program_and_subcommand]
         assert matches, f"Procfile process {name!r} ({' '.join(command)}) has no compose service"
+
+
+def test_production_refuses_to_start_without_an_smtp_relay() -> None:
+    result = subprocess.run(["docker-compose", "-f", "docker/compose.yaml", "config"], cwd=ROOT, capture_output=True,
+                            text=True, check=False, env={**os.environ, "SECRET_KEY": "s", "POSTGRES_PASSWORD": "p",
+                                                         "EMAIL_HOST": ""})
+    assert result.returncode != 0
+    assert "set EMAIL_HOST" in result.stderr
 
 
 def test_production_has_one_worker_per_queue_and_development_one_on_all_queues() -> None:
