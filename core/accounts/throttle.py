@@ -52,6 +52,15 @@ WHERE scope = ANY(%(scopes)s) AND locked_until > now()
 
 CLEAR = "DELETE FROM core_loginthrottle WHERE scope = ANY(%(scopes)s) RETURNING scope"
 
+# Claims `scope` unless it was claimed within the interval: a row is returned only when the
+# claim is granted (a new row, or one whose window has run out).
+CLAIM = """
+INSERT INTO core_loginthrottle AS t (scope, failures, window_started_at) VALUES (%(scope)s, 0, now())
+ON CONFLICT (scope) DO UPDATE SET window_started_at = now()
+    WHERE t.window_started_at < now() - make_interval(secs => %(interval)s)
+RETURNING scope
+"""
+
 
 def user_scope(username: str) -> str:
     return f"user:{username.strip().lower()[:150]}"
@@ -100,6 +109,14 @@ def clear(*scopes: str) -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute(CLEAR, {"scopes": list(scopes)})
         return [row[0] for row in cursor.fetchall()]
+
+
+def once_per(scope: str, interval_s: int) -> bool:
+    """True at most once per `interval_s` for `scope` (across web processes): e.g. one
+    password-reset mail per account per interval. Uses the caller's transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute(CLAIM, {"scope": scope[:200], "interval": interval_s})
+        return cursor.fetchone() is not None
 
 
 def _tenant_of(scope: str) -> int | None:

@@ -442,6 +442,8 @@ MFA_RECOVERY_CODES = env_int("MFA_RECOVERY_CODES", 10, minimum=1)
 # Invitation links (core/people/invitations.py) expire after this long.
 INVITATION_MAX_AGE_S = env_int("INVITATION_MAX_AGE_S", 7 * 24 * 3600, minimum=60)
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600, minimum=60)
+# At most one reset mail per account per this many seconds, however often it is asked for.
+PASSWORD_RESET_MIN_INTERVAL_S = env_int("PASSWORD_RESET_MIN_INTERVAL_S", 300, minimum=1)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -235,10 +235,13 @@ def set_mfa_policy(*, tenant_id: int, roles: Iterable[str], actor: User) -> list
 @transaction.atomic(durable=True)
 def request_password_reset(email: str) -> int:
     """Mail a reset link to each active account with this address and a password (a worker
-    sends it: people.send_password_reset). The caller answers the same whatever this returns,
-    so the page does not tell who has an account."""
+    sends it: people.send_password_reset), at most one per account per
+    PASSWORD_RESET_MIN_INTERVAL_S, so a stranger cannot flood someone's mailbox. Returns how
+    many mails were queued; the caller answers the same whatever it is, so the page does not
+    tell who has an account."""
     users = [user for user in User.objects.filter(email__iexact=email.strip(), is_active=True)
-             if user.has_usable_password()]  # no reset for accounts that sign in without one
+             if user.has_usable_password()  # no reset for accounts that sign in without one
+             and throttle.once_per(f"reset:{user.id}", settings.PASSWORD_RESET_MIN_INTERVAL_S)]
     for user in users:
         emit("account.password_reset_requested", aggregate_type="user", aggregate_id=user.id,
              tenant_id=user.tenant_id, task="people.send_password_reset", payload={"user_id": user.id})

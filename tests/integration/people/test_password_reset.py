@@ -64,6 +64,12 @@ def test_the_mailed_link_sets_a_new_password_once_and_ends_the_old_sessions(
     assert b"not valid any more" in again.content
 
 
+def test_asking_again_and_again_sends_one_mail_per_interval(lena_with_mail: User, settings: object) -> None:
+    for _ in range(4):
+        ask_for_reset("lena@harbor.example")
+    assert len(events_of("account.password_reset_requested")) == 1
+
+
 def test_a_deactivated_account_gets_no_mail(lena_with_mail: User, smtp: MailServer) -> None:
     ask_for_reset("lena@harbor.example")
     User.objects.filter(id=lena_with_mail.id).update(is_active=False)  # switched off before the worker ran
