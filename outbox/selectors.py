@@ -17,6 +17,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q, QuerySet
 
+from core.platform.pages import newest_first_page
 from outbox import queries
 from outbox.models import DeadLetter, DeliveryAttempt, InboxEntry, OutboxEvent
 from outbox.reader import START, Cursor, cursor_of, read_after
@@ -53,13 +54,7 @@ def history(tenant_id: int, filters: HistoryFilter) -> QuerySet[OutboxEvent]:
 def history_page(tenant_id: int, filters: HistoryFilter, before_id: int | None,
                  limit: int) -> tuple[list[OutboxEvent], int | None]:
     """One page of the history, and the `before_id` of the next page (None on the last)."""
-    events = history(tenant_id, filters)
-    if before_id is not None:
-        events = events.filter(id__lt=before_id)
-    page = list(events[: limit + 1])
-    more = len(page) > limit
-    page = page[:limit]
-    return page, (page[-1].id if more and page else None)
+    return newest_first_page(history(tenant_id, filters), before_id, limit)
 
 
 def export(tenant_id: int, filters: HistoryFilter, chunk: int = 2000) -> Iterator[OutboxEvent]:

@@ -1,10 +1,11 @@
-"""The auditors' JSON API: the outbox history of the caller's tenant (read-only)."""
+"""The auditors' JSON API: the outbox history and the read audit of patient data of the
+caller's tenant (read-only)."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
@@ -13,15 +14,30 @@ from ninja import Query, Router, Schema
 from pydantic import Field, model_validator
 
 from core.accounts.access import RoleAuth, tenant_id_of
-from core.audit.presenters import csv_lines, event_dict, jsonl_lines
+from core.audit.presenters import (
+    CSV_COLUMNS,
+    READ_CSV_COLUMNS,
+    csv_lines,
+    event_dict,
+    event_rows,
+    jsonl_lines,
+    read_dicts,
+    read_rows,
+)
 from core.platform.errors import NotFound
 from core.platform.roles import Role
 from core.platform.schemas import Instant, Text, answers
+from core.privacy import selectors as reads
+from core.privacy.models import ReadKind
+from core.privacy.selectors import ReadFilter
 from outbox import selectors
 from outbox.selectors import HistoryFilter
 
 router = Router(tags=["audit"])
 READERS = RoleAuth(Role.AUDITOR, Role.OPS)
+# Who saw which patient's visits is for auditors alone (adr/0017): ops run the system and
+# read its history, but have no need to know who looked at whom.
+READ_AUDITORS = RoleAuth(Role.AUDITOR)
 
 
 def Timestamp(**kwargs: Any) -> Any:  # reads as a type in the schemas below
@@ -90,28 +106,35 @@ def _export_answers(content_type: str) -> dict[str, Any]:
     return {"responses": {200: {"description": "OK", "content": {content_type: {"schema": {"type": "string"}}}}}}
 
 
-class HistoryQuery(Schema):
+class TimeWindowQuery(Schema):
     since: Instant | None = None
     until: Instant | None = None
+
+    @model_validator(mode="after")
+    def window_is_ordered(self) -> Self:
+        if self.since and self.until and self.until <= self.since:
+            raise ValueError("until must be after since")
+        return self
+
+
+class KeysetPage(Schema):
+    before: int | None = Field(None, ge=1, le=2**62, description="the next_before of the previous page")
+    limit: int = Field(50, ge=1, le=500)
+
+
+class HistoryQuery(TimeWindowQuery):
     event_type: Text | None = Field(None, max_length=100)
     aggregate_type: Text | None = Field(None, max_length=50)
     aggregate_id: Text | None = Field(None, max_length=64)
     status: Literal["pending", "relayed", "completed", "dead"] | None = None
     actor_id: int | None = Field(None, ge=1, le=2**62)
 
-    @model_validator(mode="after")
-    def window_is_ordered(self) -> HistoryQuery:
-        if self.since and self.until and self.until <= self.since:
-            raise ValueError("until must be after since")
-        return self
-
     def filters(self) -> HistoryFilter:
         return HistoryFilter(**self.model_dump(include=set(HistoryQuery.model_fields)))
 
 
-class PageQuery(HistoryQuery):
-    before: int | None = Field(None, ge=1, le=2**62, description="the next_before of the previous page")
-    limit: int = Field(50, ge=1, le=500)
+class PageQuery(HistoryQuery, KeysetPage):
+    pass
 
 
 @router.get("/events", response=answers({200: EventPage}, 400), auth=READERS)
@@ -159,14 +182,20 @@ def streamed(lines: Iterator[str], lines_per_chunk: int = 500) -> AsyncIterator[
     return chunks()
 
 
-def _export(request: HttpRequest, query: HistoryQuery, fmt: Literal["csv", "jsonl"]) -> StreamingHttpResponse:
-    events = selectors.export(tenant_id_of(request), query.filters())
-    lines = csv_lines(events) if fmt == "csv" else jsonl_lines(events)
+def _stream(request: HttpRequest, rows: Iterator[dict[str, Any]], columns: list[str], fmt: Literal["csv", "jsonl"],
+            name: str) -> StreamingHttpResponse:
+    """`rows` as a CSV or JSON-lines attachment `name`.`fmt`, streamed."""
+    lines = csv_lines(rows, columns) if fmt == "csv" else jsonl_lines(rows)
     content_type = "text/csv" if fmt == "csv" else "application/x-ndjson"
     body = streamed(lines) if isinstance(request, ASGIRequest) else lines
     response = StreamingHttpResponse(body, content_type=f"{content_type}; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="outbox-history.{fmt}"'
+    response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
     return response
+
+
+def _export(request: HttpRequest, query: HistoryQuery, fmt: Literal["csv", "jsonl"]) -> StreamingHttpResponse:
+    events = selectors.export(tenant_id_of(request), query.filters())
+    return _stream(request, event_rows(events), CSV_COLUMNS, fmt, "outbox-history")
 
 
 @router.get("/export.csv", response=answers({200: None}, 400), auth=READERS, openapi_extra=_export_answers("text/csv"))
@@ -180,3 +209,78 @@ def export_csv(request: HttpRequest, query: Query[HistoryQuery]) -> StreamingHtt
 def export_jsonl(request: HttpRequest, query: Query[HistoryQuery]) -> StreamingHttpResponse:
     """The filtered history as JSON lines, streamed in commit order."""
     return _export(request, query, "jsonl")
+
+
+# --- the read audit of patient data (core/privacy, adr/0017) ---------------------------------
+
+
+class ReadOut(Schema):
+    id: int
+    at: str = Timestamp()
+    last_at: str = Timestamp(description="the last live re-fetch folded into this record (= at if none)")
+    repeats: int
+    user_id: int
+    user: str
+    kind: str
+    subject: str
+    visit_count: int
+    request_id: str
+    client_address: str
+
+
+class ReadDetailOut(ReadOut):
+    visit_ids: list[int]
+
+
+class ReadPage(Schema):
+    reads: list[ReadOut]
+    next_before: int | None
+
+
+class ReadQuery(TimeWindowQuery):
+    user_id: int | None = Field(None, ge=1, le=2**62)
+    kind: ReadKind | None = None
+    subject: Text | None = Field(None, max_length=64, description="a date (YYYY-MM-DD), a visit's or a plan's id")
+    visit_id: int | None = Field(None, ge=1, le=2**62, description="the records that showed this visit")
+
+    def filters(self) -> ReadFilter:
+        return ReadFilter(**self.model_dump(include=set(ReadQuery.model_fields)))
+
+
+class ReadPageQuery(ReadQuery, KeysetPage):
+    pass
+
+
+@router.get("/reads", response=answers({200: ReadPage}, 400), auth=READ_AUDITORS)
+def list_reads(request: HttpRequest, query: Query[ReadPageQuery]) -> dict[str, Any]:
+    """Who was shown patient data, newest first, filtered; keyset-paginated with `before`."""
+    page, next_before = reads.reads_page(tenant_id_of(request), query.filters(), query.before, query.limit)
+    return {"reads": read_dicts(page, with_visit_ids=False), "next_before": next_before}
+
+
+def _export_reads(request: HttpRequest, query: ReadQuery, fmt: Literal["csv", "jsonl"]) -> StreamingHttpResponse:
+    chunks = reads.export(tenant_id_of(request), query.filters())
+    return _stream(request, read_rows(chunks), READ_CSV_COLUMNS, fmt, "patient-data-reads")
+
+
+@router.get("/reads/export.csv", response=answers({200: None}, 400), auth=READ_AUDITORS,
+            openapi_extra=_export_answers("text/csv"))
+def export_reads_csv(request: HttpRequest, query: Query[ReadQuery]) -> StreamingHttpResponse:
+    """The filtered read audit as CSV (visit ids as a JSON array), streamed oldest first."""
+    return _export_reads(request, query, "csv")
+
+
+@router.get("/reads/export.jsonl", response=answers({200: None}, 400), auth=READ_AUDITORS,
+            openapi_extra=_export_answers("application/x-ndjson"))
+def export_reads_jsonl(request: HttpRequest, query: Query[ReadQuery]) -> StreamingHttpResponse:
+    """The filtered read audit as JSON lines, streamed oldest first."""
+    return _export_reads(request, query, "jsonl")
+
+
+@router.get("/reads/{read_id}", response=answers({200: ReadDetailOut}, 400, 404), auth=READ_AUDITORS)
+def get_read(request: HttpRequest, read_id: int) -> dict[str, Any]:
+    """One record, with the ids of the visits it showed."""
+    record = reads.read_record(tenant_id_of(request), read_id)
+    if record is None:
+        raise NotFound(f"read {read_id} not found")
+    return read_dicts([record])[0]

@@ -5,25 +5,21 @@ from typing import Any
 
 from django import forms
 
+from core.privacy.models import ReadKind
+from core.privacy.selectors import ReadFilter
 from outbox.models import Status
 from outbox.selectors import HistoryFilter
 
 BIGINT_MAX = 2**63 - 1
 
 
-class HistoryFilterForm(forms.Form):
-    """The history page's filters (GET); errors are shown beside their field."""
+class TimeWindowForm(forms.Form):
+    """A time window (From, Until) of a filter form (GET); errors are shown beside their field."""
 
     since = forms.DateTimeField(required=False, label="From",
                                 widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     until = forms.DateTimeField(required=False, label="Until",
                                 widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    event_type = forms.CharField(required=False, max_length=100, label="Event type")
-    aggregate_type = forms.CharField(required=False, max_length=50, label="Aggregate type")
-    aggregate_id = forms.CharField(required=False, max_length=64, label="Aggregate id")
-    status = forms.ChoiceField(required=False, choices=[("", "any"), *Status.choices])
-    actor_id = forms.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX, label="Actor id")
-    before = forms.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX, widget=forms.HiddenInput)
 
     def clean_since(self) -> dt.datetime | None:
         return self._in_utc("since")
@@ -48,7 +44,39 @@ class HistoryFilterForm(forms.Form):
             self.add_error("until", "Must be after From.")
         return data
 
+    def given(self, *fields: str) -> dict[str, Any]:
+        """The cleaned values of `fields`, None where the field was left empty."""
+        return {field: self.cleaned_data.get(field) or None for field in fields}
+
+
+class HistoryFilterForm(TimeWindowForm):
+    """The history page's filters."""
+
+    event_type = forms.CharField(required=False, max_length=100, label="Event type")
+    aggregate_type = forms.CharField(required=False, max_length=50, label="Aggregate type")
+    aggregate_id = forms.CharField(required=False, max_length=64, label="Aggregate id")
+    status = forms.ChoiceField(required=False, choices=[("", "any"), *Status.choices])
+    actor_id = forms.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX, label="Actor id")
+    before = forms.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX, widget=forms.HiddenInput)
+
     def filters(self) -> HistoryFilter:
-        data = self.cleaned_data
-        return HistoryFilter(**{field: data.get(field) or None for field in (
-            "since", "until", "event_type", "aggregate_type", "aggregate_id", "status", "actor_id")})
+        return HistoryFilter(**self.given(
+            "since", "until", "event_type", "aggregate_type", "aggregate_id", "status", "actor_id"))
+
+
+class ReadFilterForm(TimeWindowForm):
+    """The read audit page's filters: who, what kind of read, about what, which visit."""
+
+    user_id = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="User")
+    kind = forms.ChoiceField(required=False, choices=[("", "any"), *ReadKind.choices])
+    subject = forms.CharField(required=False, max_length=64, label="Subject (date or id)")
+    visit_id = forms.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX, label="Visit id")
+    before = forms.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX, widget=forms.HiddenInput)
+
+    def __init__(self, data: Any, users: list[tuple[int, str]]) -> None:
+        """`users`: (id, name) of the tenant's people, whom the User filter offers."""
+        super().__init__(data)
+        self.fields["user_id"].choices = [("", "anyone"), *users]  # type: ignore[attr-defined]
+
+    def filters(self) -> ReadFilter:
+        return ReadFilter(**self.given("since", "until", "user_id", "kind", "subject", "visit_id"))

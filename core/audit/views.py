@@ -1,4 +1,5 @@
-"""The auditor's pages: the outbox history, an event's story, exports (via the API)."""
+"""The auditor's pages: the outbox history, an event's story, the read audit of patient data,
+one read record; exports via the API."""
 
 from __future__ import annotations
 
@@ -6,14 +7,23 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from core.accounts.access import page_tenant_id, role_required
-from core.audit.forms import HistoryFilterForm
+from core.accounts.models import User
+from core.audit.forms import HistoryFilterForm, ReadFilterForm
+from core.audit.presenters import name_of, user_names
 from core.platform.roles import Role
+from core.privacy import selectors as reads
+from core.privacy.models import PatientRead
 from outbox import selectors
 from outbox.models import OutboxEvent
 
 PAGE_SIZE = 50
 
 
+def _filter_query(request: HttpRequest) -> str:
+    """The page's filters as a query string, without the page position (for "older" links)."""
+    query = request.GET.copy()
+    query.pop("before", None)
+    return query.urlencode()
 
 
 @role_required(Role.AUDITOR, Role.OPS)
@@ -25,10 +35,8 @@ def history(request: HttpRequest) -> HttpResponse:
         filters = form.filters() if request.GET else selectors.HistoryFilter()
         before = form.cleaned_data.get("before") if request.GET else None
         events, next_before = selectors.history_page(page_tenant_id(request), filters, before, PAGE_SIZE)
-    query = request.GET.copy()
-    query.pop("before", None)
     return render(request, "audit/history.html", {
-        "form": form, "events": events, "next_before": next_before, "filter_query": query.urlencode()})
+        "form": form, "events": events, "next_before": next_before, "filter_query": _filter_query(request)})
 
 
 @role_required(Role.AUDITOR, Role.OPS)
@@ -37,3 +45,35 @@ def event(request: HttpRequest, event_id: int) -> HttpResponse:
     if story is None:
         raise Http404("no such event")
     return render(request, "audit/event.html", {"story": story, "event": story.event})
+
+
+def _people(tenant_id: int) -> list[tuple[int, str]]:
+    """The tenant's people, for the User filter (an agency has tens of them, not thousands)."""
+    users = User.objects.filter(tenant_id=tenant_id).order_by("username")
+    return [(user.pk, user.get_full_name() or user.username) for user in users]
+
+
+@role_required(Role.AUDITOR)
+def read_list(request: HttpRequest) -> HttpResponse:
+    """Who was shown patient data: filtered, newest first, a page at a time."""
+    tenant_id = page_tenant_id(request)
+    form = ReadFilterForm(request.GET or None, users=_people(tenant_id))
+    rows: list[tuple[PatientRead, str]] = []
+    next_before: int | None = None
+    if form.is_valid() or not request.GET:
+        filters = form.filters() if request.GET else reads.ReadFilter()
+        before = form.cleaned_data.get("before") if request.GET else None
+        page, next_before = reads.reads_page(tenant_id, filters, before, PAGE_SIZE)
+        names = user_names(read.user_id for read in page)
+        rows = [(read, name_of(names, read.user_id)) for read in page]
+    return render(request, "audit/reads.html", {
+        "form": form, "reads": rows, "next_before": next_before, "filter_query": _filter_query(request)})
+
+
+@role_required(Role.AUDITOR)
+def read_detail(request: HttpRequest, read_id: int) -> HttpResponse:
+    record = reads.read_record(page_tenant_id(request), read_id)
+    if record is None:
+        raise Http404("no such read record")
+    names = user_names([record.user_id])
+    return render(request, "audit/read.html", {"read": record, "who": name_of(names, record.user_id)})

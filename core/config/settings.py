@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "core.platform",
     "core.accounts",
     "outbox",
+    "core.privacy",
     "relays",
     "core.dispatch",
     "core.learning",
@@ -249,6 +250,12 @@ RETENTION_ATTEMPTS_DAYS = env_float("RETENTION_ATTEMPTS_DAYS", 30, minimum=0.000
 RETENTION_DEAD_LETTERS_DAYS = env_float("RETENTION_DEAD_LETTERS_DAYS", 180, minimum=0.0001)
 RETENTION_HEAL_RUNS_DAYS = env_float("RETENTION_HEAL_RUNS_DAYS", 90, minimum=0.0001)
 RETENTION_NOTIFICATIONS_DAYS = env_float("RETENTION_NOTIFICATIONS_DAYS", 180, minimum=0.0001)
+# The read audit of patient data (core/privacy, adr/0017): who saw which visits, kept this long
+# (default: about six years, the span US health privacy rules ask records of access to be kept).
+READ_AUDIT_RETENTION_DAYS = env_float("READ_AUDIT_RETENTION_DAYS", 2192, minimum=1)
+# The live board's re-fetches of one day by one user and address within this many seconds
+# share one read-audit row (its repeats count them).
+READ_AUDIT_COLLAPSE_S = env_int("READ_AUDIT_COLLAPSE_S", 60, minimum=1)
 # The outbox history is archived by whole months (outbox/archive.py): months that ended more
 # than OUTBOX_HISTORY_KEEP_MONTHS ago are exported to OUTBOX_ARCHIVE_DIR and detached by the
 # same hourly run. Empty (the default): archival is left to `manage.py outbox_archive`.

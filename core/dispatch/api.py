@@ -8,6 +8,7 @@ function of core/dispatch/services.py, which validates and names the bad field.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from django.http import HttpRequest
@@ -20,6 +21,8 @@ from core.dispatch.selectors import PlanView
 from core.platform.errors import Invalid
 from core.platform.roles import Role
 from core.platform.schemas import Day, Text, WallTime, answers
+from core.privacy import services as privacy
+from core.privacy.models import ReadKind
 
 router = Router(tags=["dispatch"])
 
@@ -185,6 +188,11 @@ def _tenant(request: HttpRequest) -> int:
     return _caller(request)[0]
 
 
+def _shown(request: HttpRequest, kind: ReadKind, subject: object, visit_ids: Iterable[int]) -> None:
+    """Record in the read audit that the caller is shown these visits (adr/0017)."""
+    privacy.record_read(privacy.reader_of(request), kind, str(subject), visit_ids)
+
+
 def _changes(payload: Schema) -> dict[str, Any]:
     """The fields a PATCH sent; null is refused except for required_skill, where it means none."""
     changes = payload.dict(exclude_unset=True)
@@ -265,7 +273,9 @@ def delete_clinician(request: HttpRequest, clinician_id: int) -> Any:
 def list_visits(request: HttpRequest, date: Day | None = None) -> Any:
     """The agency's visits, of one date if given."""
     visits = Visit.objects.filter(tenant_id=_tenant(request))
-    return visits.filter(date=date) if date else visits.order_by("date", "window_start", "id")
+    shown = list(visits.filter(date=date) if date else visits.order_by("date", "window_start", "id"))
+    _shown(request, ReadKind.API_VISITS, date or "", [visit.pk for visit in shown])
+    return shown
 
 
 @router.post("/visits", response=answers({201: VisitOut}, 400), auth=WRITE)
@@ -277,7 +287,9 @@ def create_visit(request: HttpRequest, payload: VisitIn) -> Any:
 
 @router.get("/visits/{visit_id}", response=answers({200: VisitOut}, 400, 404), auth=READ)
 def get_visit(request: HttpRequest, visit_id: int) -> Any:
-    return get_for_tenant(Visit.objects.all(), _tenant(request), visit_id, "visit")
+    visit = get_for_tenant(Visit.objects.all(), _tenant(request), visit_id, "visit")
+    _shown(request, ReadKind.API_VISIT, visit.pk, [visit.pk])
+    return visit
 
 
 @router.patch("/visits/{visit_id}", response=answers({200: VisitOut}, 400, 404), auth=WRITE)
@@ -317,6 +329,7 @@ def route_plans(request: HttpRequest, date: Day) -> Any:
     """The date's latest route plan in full (null if never optimized) and every version's summary."""
     tenant_id = _tenant(request)
     latest = selectors.latest_plan(tenant_id, date)
+    _shown(request, ReadKind.API_ROUTE_PLANS, date, latest.visit_ids() if latest else [])
     return {"date": date, "latest": plan_out(latest) if latest else None,
             "versions": [plan_summary(plan) for plan in selectors.plan_versions(tenant_id, date)]}
 
@@ -325,4 +338,6 @@ def route_plans(request: HttpRequest, date: Day) -> Any:
 def route_plan(request: HttpRequest, plan_id: int) -> Any:
     """One plan version in full."""
     plan = get_for_tenant(RoutePlan.objects.all(), _tenant(request), plan_id, "route plan")
-    return plan_out(selectors.plan_view(plan))
+    view = selectors.plan_view(plan)
+    _shown(request, ReadKind.API_ROUTE_PLAN, plan.pk, view.visit_ids())
+    return plan_out(view)

@@ -45,6 +45,11 @@ class PlanView:
     routes: list[ClinicianRoute]
     unassigned: list[UnassignedVisit]
 
+    def visit_ids(self) -> set[int]:
+        """The visits the plan shows (for the read audit)."""
+        return {stop.visit_id for route in self.routes for stop in route.stops} | {
+            item.visit_id for item in self.unassigned}
+
 
 def latest_plan(tenant_id: int, day: date) -> PlanView | None:
     """The day's newest plan version, or None if the day was never optimized (three queries)."""
@@ -78,6 +83,10 @@ class DayBoard:
     visits: list[tuple[Visit, str]]  # with the clinician the latest plan gives it ("" if none)
     plan: PlanView | None
     job: OptimizeJob | None
+
+    def visit_ids(self) -> set[int]:
+        """The visits the board shows, listed or in the plan (for the read audit)."""
+        return {visit.pk for visit, _ in self.visits} | (self.plan.visit_ids() if self.plan else set())
 
 
 def day_board(tenant_id: int, day: date) -> DayBoard:

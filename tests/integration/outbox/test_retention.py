@@ -18,6 +18,7 @@ from core.accounts.models import User, UserSession
 from core.learning.models import Notification
 from core.ops.models import HealRun
 from core.platform.retention import POLICIES
+from core.privacy.models import PatientRead, ReadKind
 from outbox.models import DeadLetter, DeliveryAttempt, InboxEntry, OutboxEvent
 from outbox.tasks import enforce_retention
 from tests.helpers.learning import published
@@ -29,6 +30,7 @@ with_outbox_db = pytest.mark.usefixtures("outbox_db")
 
 OLD = timedelta(days=400)  # older than every default window
 YOUNG = timedelta(hours=1)
+SIX_YEARS_AGO = timedelta(days=2200)
 
 
 def inbox(age: timedelta) -> None:
@@ -64,10 +66,17 @@ def user_session(user: User, age: timedelta) -> None:
     UserSession.objects.create(session_key=uuid.uuid4().hex, user=user, last_seen_at=timezone.now() - age)
 
 
+def patient_read(user: User, age: timedelta) -> None:
+    assert user.tenant_id is not None
+    PatientRead.objects.create(tenant_id=user.tenant_id, user_id=user.pk, kind=ReadKind.DAY, subject="2026-03-10",
+                               visit_ids=[1, 2], at=timezone.now() - age, last_at=timezone.now() - age)
+
+
 def counts() -> dict[str, int]:
     return {"inbox": InboxEntry.objects.count(), "attempts": DeliveryAttempt.objects.count(),
             "dead_letters": DeadLetter.objects.count(), "heal_runs": HealRun.objects.count(),
-            "notifications": Notification.objects.count(), "user_sessions": UserSession.objects.count()}
+            "notifications": Notification.objects.count(), "user_sessions": UserSession.objects.count(),
+            "patient_reads": PatientRead.objects.count()}
 
 
 @pytest.mark.django_db
@@ -75,7 +84,7 @@ def test_every_growing_table_has_a_policy_run_hourly_by_beat() -> None:
     assert {(p.table, p.age_column) for p in POLICIES.values()} == {
         ("outbox_inbox", "processed_at"), ("outbox_attempt", "started_at"), ("outbox_deadletter", "created_at"),
         ("ops_healrun", "requested_at"), ("learning_notification", "created_at"),
-        ("core_usersession", "last_seen_at")}
+        ("core_usersession", "last_seen_at"), ("privacy_patientread", "at")}
     task = PeriodicTask.objects.get(task="outbox.enforce_retention")
     assert (task.enabled, task.interval.every, task.interval.period) == (True, 3600, "seconds")
 
@@ -106,13 +115,16 @@ def test_old_rows_go_in_batches_young_and_unsettled_ones_stay_and_the_run_is_rec
     user_session(lena, OLD)
     user_session(lena, OLD)
     user_session(lena, YOUNG)
+    patient_read(lena, SIX_YEARS_AGO)  # the read audit keeps six years
+    patient_read(lena, OLD)
+    patient_read(lena, YOUNG)
 
     deleted = enforce_retention()
 
     assert deleted == {"inbox": 7, "attempts": 3, "dead_letters": 2, "heal_runs": 2, "notifications": 2,
-                       "user_sessions": 2}
+                       "user_sessions": 2, "patient_reads": 1}
     assert counts() == {"inbox": 1, "attempts": 2, "dead_letters": 2, "heal_runs": 2, "notifications": 1,
-                        "user_sessions": 1}
+                        "user_sessions": 1, "patient_reads": 2}
     assert DeadLetter.objects.get(created_at__lt=timezone.now() - timedelta(days=300)).redriven_at is None
     assert HealRun.objects.get(requested_at__lt=timezone.now() - timedelta(days=300)).status == "running"
     [recorded] = OutboxEvent.objects.filter(event_type="retention.applied")
