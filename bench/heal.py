@@ -11,31 +11,21 @@ some documents, then times the examination (the set-based gap query) and a full 
 
 from __future__ import annotations
 
-import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
-from django.conf import settings
 from django.db import connection, transaction
-from psycopg import sql
 
-from bench import queries
+from bench import queries, scratch
 from core.accounts.models import Tenant, User
 from core.learning.heals import find_search_index_gaps
 from core.learning.rendering import RENDER_REVISION
 from core.ops.services import execute_heal, finish_heal_run, start_command_run
-from core.platform.db import conninfo
 
 BENCH_DB = "ferry_healbench"
-ROOT = Path(__file__).resolve().parents[1]
 EXAMINATION_TARGET_S = 5.0
 
 Report = Callable[[str], None]
@@ -51,42 +41,12 @@ class BenchOptions:
 # --- outside: the bench database ---------------------------------------------------------------
 
 
-def bench_database_url() -> str:
-    """DATABASE_URL with the bench database's name instead of the configured one."""
-    parts = urlsplit(settings.DATABASE_URL)
-    return urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-
-
-def recreate_database() -> None:
-    admin = {**conninfo(), "dbname": "postgres"}
-    with psycopg.connect(**admin, autocommit=True) as db:
-        db.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
-        db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-
-
-def drop_database() -> None:
-    admin = {**conninfo(), "dbname": "postgres"}
-    with psycopg.connect(**admin, autocommit=True) as db:
-        db.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
-
-
-def _manage(*args: str) -> None:
-    env = {**os.environ, "DATABASE_URL": bench_database_url(), "FERRY_PROCESS": "heal_bench",
-           "DJANGO_SETTINGS_MODULE": "core.config.settings"}
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)  # noqa: S603
-
-
 def run_isolated(options: BenchOptions, keep: bool, report: Report) -> None:
     """Create and migrate the bench database, run the benchmark inside it, drop it (unless keep)."""
     report(f"heal_bench: building {BENCH_DB} (migrations) …")
-    recreate_database()
-    try:
-        _manage("migrate", "--noinput", "-v", "0")
-        _manage("heal_bench", "--inside", "--documents", str(options.documents), "--missing", str(options.missing),
-                "--rounds", str(options.rounds))
-    finally:
-        if not keep:
-            drop_database()
+    scratch.run_isolated(BENCH_DB, "heal_bench", ["--documents", str(options.documents),
+                                                  "--missing", str(options.missing), "--rounds", str(options.rounds)],
+                         keep)
 
 
 # --- inside: the data set and the measurements -----------------------------------------------------

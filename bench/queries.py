@@ -115,3 +115,36 @@ ORDERED_INVERSIONS = """
 SELECT count(*) FILTER (WHERE seq < previous), count(DISTINCT key), count(*), count(DISTINCT (key, seq))
 FROM (SELECT key, seq, lag(seq) OVER (PARTITION BY key ORDER BY n) AS previous FROM bench_ordered) ordered
 """
+
+
+# --- the read audit's benchmark (bench/read_audit.py) -----------------------------------------
+
+# A day of `visits` visits, each at its own spot around Boston, in one statement.
+BENCH_DAY = """
+INSERT INTO dispatch_visit (tenant_id, patient_ref, lat, lon, date, window_start, window_end, duration_minutes,
+                            required_skill, priority, status, created_at, updated_at)
+SELECT %(tenant_id)s, 'RB-' || lpad(g::text, 5, '0'), 42.30 + (g %% 97) / 1000.0, -71.10 + (g %% 89) / 1000.0,
+       %(day)s, time '08:00', time '17:00', 30, '', 1, 'scheduled', now(), now()
+FROM generate_series(1, %(visits)s) g
+"""
+
+# A history of `rows` read records, one a minute up to now, 200 per day subject, each naming
+# that day's `visits` visit ids (ids of no real visit: the history only has to be that large).
+BENCH_READ_HISTORY = """
+INSERT INTO privacy_patientread (at, last_at, repeats, tenant_id, user_id, kind, subject, visit_ids, request_id,
+                                 client_address)
+SELECT now() - make_interval(mins => %(rows)s - g), now() - make_interval(mins => %(rows)s - g), 1,
+       %(tenant_id)s, %(user_id)s, 'day', to_char(date '2020-01-01' + g / 200, 'YYYY-MM-DD'),
+       ARRAY(SELECT 100000000 + (g / 200) * %(visits)s + v FROM generate_series(1, %(visits)s) v)::bigint[],
+       md5(g::text), '10.0.0.1'
+FROM generate_series(1, %(rows)s) g
+"""
+
+# The first visit id of the oldest day of that history: a search for it reads the whole history.
+BENCH_OLDEST_VISIT_ID = "SELECT 100000001"
+BENCH_READ_SIZE = """
+SELECT pg_total_relation_size('privacy_patientread')::float8 / greatest(count(*), 1) FROM privacy_patientread
+"""
+BENCH_GIN_CREATE = "CREATE INDEX bench_read_visits ON privacy_patientread USING gin (visit_ids)"
+BENCH_GIN_DROP = "DROP INDEX bench_read_visits"
+BENCH_ANALYZE = "VACUUM ANALYZE privacy_patientread"
