@@ -31,9 +31,7 @@ from django.test import RequestFactory
 from bench import queries, scratch
 from core.accounts.models import Tenant, User
 from core.dispatch import views
-from core.platform.db import run_prepared
 from core.platform.roles import Role
-from core.privacy import queries as queries_of_privacy
 from core.privacy import selectors, services
 from core.privacy.models import ReadKind
 
@@ -114,10 +112,6 @@ def _record_rows(options: BenchOptions, reader: services.Reader) -> list[tuple[s
         micros = _micros_per_call(options.calls, lambda kind=kind, ids=ids: services.record_read(  # type: ignore[misc]
             reader, kind, "d", ids))
         rows.append((f"{what}, {n:,} visits", f"{micros:.0f} µs"))
-    params = {"tenant_id": reader.tenant_id, "user_id": reader.user_id, "kind": "day", "subject": "d",
-              "visit_ids": services.array_literal(range(1, options.visits + 1)), "request_id": "", "address": ""}
-    waited = _micros_per_call(options.calls, lambda: run_prepared(queries_of_privacy.RECORD_READ[False], params))
-    rows.append((f"the same INSERT waiting for its WAL flush, {options.visits} visits", f"{waited:.0f} µs"))
     return rows
 
 

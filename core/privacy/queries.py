@@ -4,12 +4,9 @@ The statements run as server-side prepared statements (core.platform.db.run_prep
 hot path of every patient page they cost one round trip and no parse or plan. Their
 parameters are cast, so the server knows their types whatever the client sends.
 
-Each comes in two forms. A page reads in autocommit, so the statement is its own transaction,
-and that transaction commits without waiting for its WAL to reach the disk (synchronous_commit
-off, for it alone): the flush was most of a record's cost. A crash of the database server can
-lose the records of its last moments (at most 3 x wal_writer_delay, 0.6 s by default), never
-half of one and nothing else. Called inside a transaction (a test, a future caller that also
-writes), the statement must not change how that transaction commits: the plain form.
+A page reads in autocommit, so the statement is its own transaction, and it commits like any
+other: a read record is as durable as the data it audits (adr/0017-read-audit.md weighs the
+0.15 ms that waiting for the WAL flush costs).
 """
 
 from __future__ import annotations
@@ -19,14 +16,11 @@ from psycopg import sql
 _COLUMNS = sql.SQL("tenant_id, user_id, kind, subject, visit_ids, request_id, client_address")
 _VALUES = sql.SQL("%(tenant_id)s::bigint, %(user_id)s::bigint, %(kind)s::text, %(subject)s::text, "
                   "%(visit_ids)s::bigint[], %(request_id)s::text, %(address)s::text")
-_NO_FLUSH_WAIT = sql.SQL("(SELECT set_config('synchronous_commit', 'off', true)) AS no_flush_wait")
-_AS_IS = sql.SQL("(SELECT 1) AS as_is")
 
 # One page view or API call: one row. No read first, no other table touched.
 _RECORD_READ = sql.SQL("""
 INSERT INTO privacy_patientread (at, last_at, repeats, {columns})
 SELECT now(), now(), 1, {values}
-FROM {commit}
 RETURNING id
 """)
 
@@ -40,7 +34,6 @@ INSERT INTO privacy_patientread AS r (at, last_at, repeats, window_start, {colum
 SELECT now(), now(), 1,
        date_bin(make_interval(secs => %(window_s)s::integer), now(), timestamptz '2000-01-01 00:00:00+00'),
        {values}
-FROM {commit}
 ON CONFLICT (user_id, subject, client_address, window_start) WHERE kind = 'day_board'
 DO UPDATE SET last_at = excluded.at, repeats = r.repeats + 1,
               visit_ids = CASE WHEN r.visit_ids = excluded.visit_ids THEN r.visit_ids
@@ -50,12 +43,5 @@ RETURNING id
 """)
 
 
-def _forms(statement: sql.SQL) -> dict[bool, str]:
-    """The statement for autocommit (True) and for inside a transaction (False)."""
-    return {autocommit: statement.format(columns=_COLUMNS, values=_VALUES,
-                                         commit=_NO_FLUSH_WAIT if autocommit else _AS_IS).as_string()
-            for autocommit in (True, False)}
-
-
-RECORD_READ = _forms(_RECORD_READ)
-RECORD_REFETCH = _forms(_RECORD_REFETCH)
+RECORD_READ = _RECORD_READ.format(columns=_COLUMNS, values=_VALUES).as_string()
+RECORD_REFETCH = _RECORD_REFETCH.format(columns=_COLUMNS, values=_VALUES).as_string()

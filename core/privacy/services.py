@@ -3,8 +3,7 @@
 Called by every page and API operation that shows visits (core/dispatch/views.py, api.py),
 after it has read them and before it answers. It is one INSERT on the request's connection,
 in autocommit: a read opens no transaction, and opening one only for the record would cost
-a BEGIN and a COMMIT on top of the INSERT. That INSERT's commit does not wait for the disk
-(core/privacy/queries.py says why that is safe; adr/0017-read-audit.md has the measured cost).
+a BEGIN and a COMMIT on top of the INSERT (adr/0017-read-audit.md has the measured cost).
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.http import HttpRequest
 
 from core.platform.db import run_prepared
@@ -48,11 +46,10 @@ def record_read(reader: Reader, kind: ReadKind, subject: str, visit_ids: Iterabl
     params = {"tenant_id": reader.tenant_id, "user_id": reader.user_id, "kind": kind.value,
               "subject": subject, "visit_ids": array_literal(visit_ids), "request_id": reader.request_id,
               "address": reader.address}
-    autocommit = connection.get_autocommit()
     if kind is ReadKind.DAY_BOARD:
-        row = run_prepared(queries.RECORD_REFETCH[autocommit], {**params, "window_s": settings.READ_AUDIT_COLLAPSE_S})
+        row = run_prepared(queries.RECORD_REFETCH, {**params, "window_s": settings.READ_AUDIT_COLLAPSE_S})
     else:
-        row = run_prepared(queries.RECORD_READ[autocommit], params)
+        row = run_prepared(queries.RECORD_READ, params)
     assert row is not None
     return int(row[0])
 

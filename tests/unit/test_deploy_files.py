@@ -34,7 +34,8 @@ def compose() -> dict[str, dict[str, Any]]:
     """The compose file as Docker Compose itself resolves it (anchors, merges, variables)."""
     result = subprocess.run(
         ["docker-compose", "-f", "docker/compose.yaml", "config"], cwd=ROOT, capture_output=True,
-        text=True, check=False, env={**os.environ, "SECRET_KEY": "s", "POSTGRES_PASSWORD": "p", "EMAIL_HOST": "smtp.example"},
+        text=True, check=False,
+        env={**os.environ, "SECRET_KEY": "s", "POSTGRES_PASSWORD": "p", "EMAIL_HOST": "smtp.example"},
     )
     assert result.returncode == 0, result.stderr
     services: dict[str, dict[str, Any]] = yaml.safe_load(result.stdout)["services"]

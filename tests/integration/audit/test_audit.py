@@ -15,6 +15,7 @@ from core.accounts.models import Tenant, User
 from core.platform.tenancy import tenant_context
 from outbox.emit import emit
 from tests.helpers.outbox import row_of
+from tests.helpers.web import sign_in
 
 pytestmark = pytest.mark.usefixtures("outbox_db")
 
@@ -35,7 +36,7 @@ def history(harbor: Tenant, northside: Tenant) -> dict[str, list[int]]:
 
 def test_an_auditor_sees_only_their_tenants_events_newest_first(
         client: Client, audrey: User, history: dict[str, list[int]]) -> None:
-    client.force_login(audrey)
+    sign_in(client, audrey)
     body = client.get("/api/audit/events").json()
     assert [e["id"] for e in body["events"]] == sorted(history["ours"], reverse=True)
     assert body["next_before"] is None
@@ -44,7 +45,7 @@ def test_an_auditor_sees_only_their_tenants_events_newest_first(
 
 
 def test_filters_narrow_the_history(client: Client, audrey: User, history: dict[str, list[int]]) -> None:
-    client.force_login(audrey)
+    sign_in(client, audrey)
     created = client.get("/api/audit/events", {"event_type": "visit.created"}).json()["events"]
     assert {e["event_type"] for e in created} == {"visit.created"}
     assert len(created) == 3
@@ -56,7 +57,7 @@ def test_filters_narrow_the_history(client: Client, audrey: User, history: dict[
 
 def test_keyset_pages_cover_the_history_without_gaps_or_repeats(
         client: Client, audrey: User, history: dict[str, list[int]]) -> None:
-    client.force_login(audrey)
+    sign_in(client, audrey)
     seen: list[int] = []
     before = None
     while True:
@@ -71,7 +72,7 @@ def test_keyset_pages_cover_the_history_without_gaps_or_repeats(
 
 def test_an_events_detail_and_another_tenants_event(
         client: Client, audrey: User, history: dict[str, list[int]]) -> None:
-    client.force_login(audrey)
+    sign_in(client, audrey)
     detail = client.get(f"/api/audit/events/{history['ours'][0]}").json()
     assert detail["inbox"] is None
     assert detail["delivery_attempts"] == []
@@ -83,7 +84,7 @@ def test_an_events_detail_and_another_tenants_event(
 
 def test_exports_stream_the_filtered_set_as_csv_and_json_lines(
         client: Client, audrey: User, history: dict[str, list[int]]) -> None:
-    client.force_login(audrey)
+    sign_in(client, audrey)
     response = client.get("/api/audit/export.csv", {"event_type": "visit.updated"})
     assert response.status_code == 200
     assert response.streaming
@@ -104,21 +105,21 @@ def test_exports_stream_the_filtered_set_as_csv_and_json_lines(
 ])
 def test_bad_filters_are_refused_naming_the_field(
         client: Client, audrey: User, params: dict[str, Any], field: str) -> None:
-    client.force_login(audrey)
+    sign_in(client, audrey)
     response = client.get("/api/audit/events", params)
     assert response.status_code == 400
     assert response.json()["field"] == field
 
 
 def test_other_roles_are_refused(client: Client, alice: User) -> None:
-    client.force_login(alice)
+    sign_in(client, alice)
     assert client.get("/api/audit/events").status_code == 403
     assert client.get("/audit/").status_code == 403
 
 
 def test_the_history_page_lists_events_and_shows_filter_errors(
         client: Client, audrey: User, history: dict[str, list[int]]) -> None:
-    client.force_login(audrey)
+    sign_in(client, audrey)
     page = client.get("/audit/")
     assert page.status_code == 200
     assert b"visit.created" in page.content
@@ -138,7 +139,7 @@ def test_the_history_page_lists_events_and_shows_filter_errors(
 ])
 def test_hostile_history_filters_are_field_errors_never_a_500(
         client: Client, audrey: User, history: dict[str, list[int]], filters: dict[str, str], field: str) -> None:
-    client.force_login(audrey)
+    sign_in(client, audrey)
     page = client.get("/audit/", filters)
     assert page.status_code == 200
     assert page.context["form"].errors.keys() == {field}
@@ -146,7 +147,7 @@ def test_hostile_history_filters_are_field_errors_never_a_500(
 
 def test_a_time_with_a_large_offset_filters_in_utc(client: Client, audrey: User,
                                                    history: dict[str, list[int]]) -> None:
-    client.force_login(audrey)
+    sign_in(client, audrey)
     page = client.get("/audit/", {"since": "2000-01-01T00:00:00+23:00"})  # PostgreSQL takes up to ±15:59
     assert page.status_code == 200
     assert page.context["form"].is_valid()
