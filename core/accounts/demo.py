@@ -23,6 +23,7 @@ class DemoUser:
 
 
 DEMO_TENANTS = {"harbor": "Harbor Home Health", "northside": "Northside Care"}
+DEMO_TIME_ZONES = {"harbor": "America/New_York", "northside": "America/Chicago"}
 
 DEMO_USERS = (
     DemoUser("alice", "Alice Moreau", "harbor", (Role.DISPATCHER,)),
@@ -43,7 +44,8 @@ DEMO_USERS = (
 def seed_tenants_and_users() -> dict[str, Tenant]:
     """Create (or reset to their demo state) the demo tenants and users. Idempotent."""
     tenants = {
-        slug: Tenant.objects.update_or_create(slug=slug, defaults={"name": name})[0]
+        slug: Tenant.objects.update_or_create(slug=slug, defaults={"name": name,
+                                                                   "time_zone": DEMO_TIME_ZONES[slug]})[0]
         for slug, name in DEMO_TENANTS.items()
     }
     for demo in DEMO_USERS:

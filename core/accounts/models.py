@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from zoneinfo import ZoneInfo, available_timezones
+
 from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import BrinIndex
@@ -24,6 +27,9 @@ class Tenant(models.Model):
     # Its people with one of these roles sign in with a second factor (core/accounts/mfa.py);
     # set by its agency admins (core.people.services.set_mfa_policy).
     mfa_roles = ArrayField(models.CharField(max_length=32), default=default_mfa_roles, blank=True)
+    # Where the agency works: its people's local days (streaks, due reviews, digests) are in
+    # this zone unless they chose their own (User.time_zone).
+    time_zone = models.CharField(max_length=64, default="UTC")
 
     def __str__(self) -> str:
         return self.name
@@ -35,6 +41,8 @@ class User(AbstractUser):
     tenant = models.ForeignKey(
         Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="users"
     )
+    # An IANA zone name ("Europe/Lisbon"); empty: the agency's (Tenant.time_zone).
+    time_zone = models.CharField(max_length=64, blank=True)
 
     class Meta:
         constraints = [
@@ -52,6 +60,22 @@ class User(AbstractUser):
 
     def has_role(self, role: Role) -> bool:
         return role in self.roles
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The person's time zone: their own, else their agency's, else UTC."""
+        name = self.time_zone or (self.tenant.time_zone if self.tenant_id and self.tenant else "") or "UTC"
+        return ZoneInfo(name)
+
+
+def is_time_zone(name: str) -> bool:
+    """Whether `name` is an IANA time zone this machine knows."""
+    return name in known_time_zones()
+
+
+@functools.cache  # read once: the tz database does not change under a running process
+def known_time_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
 class LoginThrottle(models.Model):

@@ -46,3 +46,8 @@ class JoinForm(forms.Form):
 class CodeForm(forms.Form):
     token = forms.CharField(label="Code", max_length=32, widget=forms.TextInput(attrs={
         "autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}))
+
+
+class PreferencesForm(forms.Form):
+    time_zone = forms.CharField(label="Time zone", max_length=64, required=False, help_text=(
+        "An IANA name such as America/New_York; leave empty to use your agency's."))

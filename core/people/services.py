@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from core.accounts import sessions, throttle
 from core.accounts.access import get_for_tenant
-from core.accounts.models import Tenant, User
+from core.accounts.models import Tenant, User, is_time_zone
 from core.people import mfa
 from core.people.invitations import invitation_of
 from core.people.models import Invitation
@@ -228,6 +228,25 @@ def set_mfa_policy(*, tenant_id: int, roles: Iterable[str], actor: User) -> list
     emit("agency.mfa_policy_changed", aggregate_type="tenant", aggregate_id=tenant_id, tenant_id=tenant_id,
          actor_id=actor.id, channel=people_channel(tenant_id), payload={"mfa_roles": chosen, "previous": before})
     return chosen
+
+
+# --- a person's own preferences ----------------------------------------------------------------
+
+@transaction.atomic(durable=True)
+def set_time_zone(user: User, time_zone: str) -> User:
+    """The person's own time zone (empty: their agency's); their local days (streaks, due
+    reviews, digests) follow it."""
+    time_zone = time_zone.strip()
+    if time_zone and not is_time_zone(time_zone):
+        raise Invalid(f"{time_zone!r} is not a time zone (use an IANA name such as Europe/Lisbon)",
+                      field="time_zone")
+    before = user.time_zone
+    User.objects.filter(id=user.id).update(time_zone=time_zone)
+    user.time_zone = time_zone
+    emit("account.time_zone_changed", aggregate_type="user", aggregate_id=user.id, tenant_id=user.tenant_id,
+         actor_id=user.id, channel=people_channel(user.tenant_id) if user.tenant_id else platform_channel(),
+         payload={"user_id": user.id, "time_zone": time_zone, "previous": before})
+    return user
 
 
 # --- password reset ------------------------------------------------------------------------

@@ -20,6 +20,7 @@ urlpatterns = [
 
 # Everyone's own account pages (/accounts/...): the second factor and passwords.
 account_urlpatterns = [
+    path("preferences/", views.preferences, name="preferences"),
     path("mfa/", views.second_factor, name="mfa"),
     path("mfa/setup/", views.enrol, name="mfa_enrol"),
     path("mfa/settings/", views.mfa_settings, name="mfa_settings"),

@@ -24,7 +24,7 @@ from core.accounts import mfa as second_factor_rules
 from core.accounts.access import page_tenant_id, page_user, role_required
 from core.accounts.models import Tenant
 from core.people import mfa, selectors, services
-from core.people.forms import CodeForm, InviteForm, JoinForm, MfaPolicyForm, RolesForm
+from core.people.forms import CodeForm, InviteForm, JoinForm, MfaPolicyForm, PreferencesForm, RolesForm
 from core.people.invitations import invitation_of
 from core.platform.errors import DomainError, NotFound, RateLimited
 from core.platform.roles import Role
@@ -269,3 +269,20 @@ def mfa_settings(request: HttpRequest) -> HttpResponse:
     return render(request, "people/mfa_settings.html", {
         "enrolled": second_factor_rules.enrolled(user), "required": second_factor_rules.required_by_agency(user)})
 
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def preferences(request: HttpRequest) -> HttpResponse:
+    """A person's own settings: their time zone."""
+    user = page_user(request)
+    form = PreferencesForm(request.POST if request.method == "POST" else None,
+                           initial={"time_zone": user.time_zone})
+    status = 200
+    if request.method == "POST":
+        done, status = _attempt(form, lambda data: services.set_time_zone(user, data["time_zone"]))
+        if done is not None:
+            messages.success(request, "Preferences saved.")
+            return redirect("preferences")
+    agency_zone = user.tenant.time_zone if user.tenant else "UTC"
+    return render(request, "people/preferences.html", {"form": form, "agency_zone": agency_zone}, status=status)

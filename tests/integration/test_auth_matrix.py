@@ -178,6 +178,7 @@ SIGNED_IN = frozenset({
     "GET /", "GET /accounts/sessions/", "POST /accounts/sessions/end/",
     "GET /accounts/mfa/", "POST /accounts/mfa/", "GET /accounts/mfa/setup/", "POST /accounts/mfa/setup/",
     "GET /accounts/mfa/settings/", "POST /accounts/mfa/recovery-codes/",
+    "GET /accounts/preferences/", "POST /accounts/preferences/",
     "GET /accounts/password/change/", "POST /accounts/password/change/", "GET /accounts/password/change/done/",
 })
 # Nothing there for anyone: django-ninja's root only anchors the API's URLs.

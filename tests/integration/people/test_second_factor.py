@@ -135,3 +135,20 @@ def test_an_admin_resets_a_lost_second_factor_and_the_person_enrols_again(
     assert event.payload["sessions_ended"] == 1
     client = password_sign_in("audrey")
     assert client.get("/accounts/mfa/").templates[0].name == "people/enrol.html"
+
+
+def test_a_person_chooses_a_time_zone_and_an_impossible_one_is_named(lena: User) -> None:
+    client = Client()
+    sign_in(client, lena)
+    assert client.post("/accounts/preferences/", {"time_zone": "Europe/Lisbon"}).status_code == 302
+    lena.refresh_from_db()
+    assert lena.zone.key == "Europe/Lisbon"
+    bad = client.post("/accounts/preferences/", {"time_zone": "Mars/Olympus_Mons"})
+    assert bad.status_code == 400
+    assert "not a time zone" in bad.context["form"].errors["time_zone"][0]
+    lena.refresh_from_db()
+    assert lena.time_zone == "Europe/Lisbon"
+    assert client.post("/accounts/preferences/", {"time_zone": ""}).status_code == 302
+    lena.refresh_from_db()
+    assert lena.zone.key == "UTC"  # the agency's (the test agency keeps the default)
+    assert [e.payload["time_zone"] for e in events_of("account.time_zone_changed")] == ["Europe/Lisbon", ""]
