@@ -399,6 +399,11 @@ SEARCH_RESULTS_MAX = env_int("SEARCH_RESULTS_MAX", 20, minimum=1)
 # one-reviewer agency only; review is meant to be a second pair of eyes.
 LEARNING_ALLOW_SELF_REVIEW = env_bool("LEARNING_ALLOW_SELF_REVIEW", False)
 
+# Published documents (a live version's title and rendered body) cached by version in the
+# cache DB (core/learning/cache.py); False reads them from PostgreSQL every time.
+LEARNING_CACHE = env_bool("LEARNING_CACHE", True)
+LEARNING_CACHE_TTL_S = env_int("LEARNING_CACHE_TTL_S", 24 * 3600, minimum=1)
+
 # --- mail: invitations and password resets go out over SMTP from a worker (core/people) ---------
 
 # Links in mail point here (a worker has no request to take the host from).

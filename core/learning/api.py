@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from core.accounts.access import RoleAuth, get_for_tenant, tenant_id_of, tenant_user
-from core.learning import selectors, services
+from core.learning import cache, selectors, services
 from core.learning.models import Content, Kind, Notification, Review, Submission, Version
 from core.learning.ratelimit import check_submission_rate
 from core.platform.roles import Role
@@ -223,13 +223,6 @@ def _live_state(content: Content) -> dict[str, Any]:
     return {"content_id": content.id, "live_version_id": content.live_version_id, "live_seq": content.live_seq}
 
 
-def _published(content: Content) -> dict[str, Any]:
-    live = content.live_version
-    assert live is not None
-    return {"id": content.id, "kind": content.kind, "version_id": live.id, "version_number": live.number,
-            "title": live.title, "body_html": live.body_html}
-
-
 def _submission(submission: Submission) -> dict[str, Any]:
     attempts = [{"number": a.number, "status": a.status, "started_at": a.started_at, "finished_at": a.finished_at,
                  "duration_ms": a.duration_ms, "tests": a.tests, "output": a.output, "isolation": a.isolation,
@@ -268,13 +261,13 @@ def list_lessons(request: HttpRequest) -> list[dict[str, Any]]:
 @router.get("/problems/{problem_id}", response=answers({200: PublishedOut}, 400, 404), auth=READERS)
 def get_problem(request: HttpRequest, problem_id: int) -> dict[str, Any]:
     """A published problem at its live version, rendered (404 if not published)."""
-    return _published(selectors.live_content(tenant_id_of(request), problem_id, Kind.PROBLEM))
+    return cache.as_api(cache.live_document(tenant_id_of(request), problem_id, Kind.PROBLEM))
 
 
 @router.get("/lessons/{lesson_id}", response=answers({200: PublishedOut}, 400, 404), auth=READERS)
 def get_lesson(request: HttpRequest, lesson_id: int) -> dict[str, Any]:
     """A published lesson at its live version, rendered (404 if not published)."""
-    return _published(selectors.live_content(tenant_id_of(request), lesson_id, Kind.LESSON))
+    return cache.as_api(cache.live_document(tenant_id_of(request), lesson_id, Kind.LESSON))
 
 
 @router.get("/search", response=answers({200: SearchOut}, 400), auth=READERS)
@@ -383,7 +376,7 @@ def submit(request: HttpRequest, problem_id: int, payload: SubmissionIn) -> Stat
     429 with Retry-After over SUBMISSION_RATE_LIMIT per SUBMISSION_RATE_WINDOW_S."""
     learner = tenant_user(request)
     # Cheap refusals first, so a mistyped id does not use up the learner's allowance.
-    selectors.live_content(tenant_id_of(request), problem_id, Kind.PROBLEM)
+    cache.live_version_id(tenant_id_of(request), problem_id, Kind.PROBLEM)
     source = services.validate_source(payload.source)
     check_submission_rate(learner.id)
     submission = services.submit_solution(problem_id, learner, source)

@@ -94,13 +94,6 @@ def live_contents(tenant_id: int, kind: str | None = None) -> QuerySet[Content]:
     return (contents.filter(kind=kind) if kind else contents).order_by("-live_changed_at", "-id")
 
 
-def live_content(tenant_id: int, content_id: int, kind: str) -> Content:
-    """A published content of `kind` with its live version; NotFound otherwise (drafts,
-    unpublished content and other tenants' ids look alike to learners)."""
-    return get_for_tenant(Content.objects.filter(kind=kind, live_version__isnull=False).select_related("live_version"),
-                          tenant_id, content_id, kind)
-
-
 def all_contents(tenant_id: int) -> QuerySet[Content]:
     """Every content of the tenant with its versions (newest first), for reviewers."""
     return (Content.objects.filter(tenant_id=tenant_id).select_related("live_version")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import structlog
 from django.conf import settings
 
-from core.learning import grading
+from core.learning import cache, grading
 from core.learning.indexing import sync_search_document
 from core.learning.notifications import CAUSES, fan_out
 from core.platform.tasks import ferry_task
@@ -28,6 +28,7 @@ def _tenant(tenant_id: int | None) -> int:
 def _index(task: OutboxTask, tenant_id: int | None, content_id: int) -> str:
     with task.effects():
         outcome = sync_search_document(int(content_id), _tenant(tenant_id))
+    cache.evict_not_live(int(content_id))  # after the commit: freshness never depends on it
     log.info("learning.indexed", content_id=content_id, action=outcome.action, version_id=outcome.version_id)
     return str(outcome.action)
 

@@ -14,8 +14,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.accounts.access import page_tenant_id, page_user, role_required
-from core.learning import selectors, services
-from core.learning.models import Content, Kind, Version
+from core.learning import cache, selectors, services
+from core.learning.models import Kind, Version
 from core.learning.text import parse_id
 from core.platform.errors import DomainError, Invalid, NotFound
 from core.platform.roles import Role
@@ -73,8 +73,8 @@ def search(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(Role.LEARNER, Role.REVIEWER)
 def problem(request: HttpRequest, problem_id: int) -> HttpResponse:
-    content = _found(lambda: selectors.live_content(page_tenant_id(request), problem_id, Kind.PROBLEM))
-    return _published_page(request, content, "learning/problem.html", {
+    document = _found(lambda: cache.live_document(page_tenant_id(request), problem_id, Kind.PROBLEM))
+    return _published_page(request, document, "learning/problem.html", {
         "submissions": selectors.learner_submissions(page_user(request), problem_id, limit=10),
         "can_submit": page_user(request).has_role(Role.LEARNER),
     })
@@ -83,16 +83,14 @@ def problem(request: HttpRequest, problem_id: int) -> HttpResponse:
 @require_GET
 @role_required(Role.LEARNER, Role.REVIEWER)
 def lesson(request: HttpRequest, lesson_id: int) -> HttpResponse:
-    content = _found(lambda: selectors.live_content(page_tenant_id(request), lesson_id, Kind.LESSON))
-    return _published_page(request, content, "learning/lesson.html", {})
+    document = _found(lambda: cache.live_document(page_tenant_id(request), lesson_id, Kind.LESSON))
+    return _published_page(request, document, "learning/lesson.html", {})
 
 
-def _published_page(request: HttpRequest, content: Content, template: str, extra: dict[str, Any]) -> HttpResponse:
-    version = content.live_version
-    assert version is not None
-    # Rendered when the version was written: a page never renders Markdown.
-    return render(request, template, {"content": content, "version": version, "body_html": version.body_html,
-                                      **extra})
+def _published_page(request: HttpRequest, document: cache.LiveDocument, template: str,
+                    extra: dict[str, Any]) -> HttpResponse:
+    # Rendered when the version was written (a page never renders Markdown), cached by version.
+    return render(request, template, {"document": document, "body_html": document.body_html, **extra})
 
 
 # --- reviewers -----------------------------------------------------------------------------------

@@ -59,6 +59,9 @@ class WebMetrics:
                                  "Time from the request to its response (headers), by route pattern", ["route"],
                                  registry=r, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
         self.streams = Gauge("ferry_live_streams_open", "Live streams (SSE) open in this process", registry=r)
+        self.learning_cache = Counter("ferry_learning_cache_lookups",
+                                      "Published-document cache lookups (core/learning/cache.py), by result",
+                                      ["result"], registry=r)
         self._refusals: _StreamRefusals | None = None
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
