@@ -404,6 +404,25 @@ LEARNING_ALLOW_SELF_REVIEW = env_bool("LEARNING_ALLOW_SELF_REVIEW", False)
 LEARNING_CACHE = env_bool("LEARNING_CACHE", True)
 LEARNING_CACHE_TTL_S = env_int("LEARNING_CACHE_TTL_S", 24 * 3600, minimum=1)
 
+# Email digests (core/learning/digests.py, adr/0019-digests.md): mailed at this local hour (in
+# each person's zone) of the day (daily) or of Monday (weekly); beat's learning.plan_digests
+# looks for due people every 15 minutes, DIGEST_BATCH at a time, at most DIGEST_MAX_BATCHES
+# batches per run (the next run goes on). A digest lists at most DIGEST_MAX_ITEMS notices.
+DIGEST_LOCAL_HOUR = env_int("DIGEST_LOCAL_HOUR", 7, minimum=0)
+if DIGEST_LOCAL_HOUR > 23:
+    raise ImproperlyConfigured(f"DIGEST_LOCAL_HOUR={DIGEST_LOCAL_HOUR} must be an hour of the day, 0 to 23")
+DIGEST_BATCH = env_int("DIGEST_BATCH", 500, minimum=1)
+DIGEST_MAX_BATCHES = env_int("DIGEST_MAX_BATCHES", 20, minimum=1)
+DIGEST_MAX_ITEMS = env_int("DIGEST_MAX_ITEMS", 50, minimum=1)
+# A digest still pending this long after its send event had its event lost (a flushed
+# broker): the planner emits a fresh one (the outbox sweep usually got there first).
+DIGEST_REEMIT_AFTER_S = env_int("DIGEST_REEMIT_AFTER_S", 3600, minimum=60)
+RETENTION_DIGESTS_DAYS = env_float("RETENTION_DIGESTS_DAYS", 90, minimum=1)
+# Stale-draft reminders (core/learning/reminders.py): a draft that is still its content's latest
+# version this many days after it was written reminds its author once (in-app and in the digest).
+STALE_DRAFT_DAYS = env_int("STALE_DRAFT_DAYS", 7, minimum=1)
+STALE_DRAFT_BATCH = env_int("STALE_DRAFT_BATCH", 500, minimum=1)
+
 # --- mail: invitations and password resets go out over SMTP from a worker (core/people) ---------
 
 # Links in mail point here (a worker has no request to take the host from).

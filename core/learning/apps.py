@@ -25,3 +25,7 @@ class LearningConfig(AppConfig):
         register("pending_gradings", heal_pending_gradings, confirm_grading_repairs)
         retain(Policy("notifications", "learning_notification", "created_at",
                       lambda: timedelta(days=settings.RETENTION_NOTIFICATIONS_DAYS)))
+        # Digests that are settled; a pending or claimed one is still in play.
+        retain(Policy("digests", "learning_digest", "created_at",
+                      lambda: timedelta(days=settings.RETENTION_DIGESTS_DAYS),
+                      condition="status IN ('sent', 'empty', 'uncertain', 'failed')"))

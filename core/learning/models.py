@@ -89,7 +89,9 @@ class Version(models.Model):
             # Target of the composite FK from learning_content (id, live_version_id).
             models.UniqueConstraint(fields=["content", "id"], name="learning_version_content_id"),
         ]
-        indexes = [models.Index(fields=["tenant", "status"], name="learning_version_tenant_status")]
+        indexes = [models.Index(fields=["tenant", "status"], name="learning_version_tenant_status"),
+                   # The stale-draft reminders' scan (core/learning/reminders.py): drafts by age.
+                   models.Index(fields=["created_at"], condition=Q(status="draft"), name="learning_version_drafts")]
         ordering = ["content_id", "-number"]
 
     def __str__(self) -> str:
@@ -147,6 +149,7 @@ class Notification(models.Model):
         DECISION = "decision"
         REPLY = "reply"
         MENTION = "mention"
+        STALE_DRAFT = "stale_draft"  # the author's own draft, untouched for STALE_DRAFT_DAYS
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
     # Indexed by learning_notification_inbox and learning_notification_once (recipient first).
@@ -291,3 +294,101 @@ class SearchDocument(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.content_id} at version {self.version_id}"
+
+
+# --- digests and reminders (core/learning/digests.py, reminders.py; adr/0019-digests.md) ----------
+
+
+class DigestFrequency(models.TextChoices):
+    NONE = "none"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
+class DigestPreference(models.Model):
+    """How often a person wants their unread notifications mailed. No row means `none`:
+    mail is opt-in (adr/0019). Written only by core.learning.digests.set_digest_frequency."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE,
+                                related_name="+")
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+", db_index=False)
+    frequency = models.CharField(max_length=10, choices=DigestFrequency.choices, default=DigestFrequency.NONE)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        # The planner's scan: only people who want mail.
+        indexes = [models.Index(fields=["user"], condition=~Q(frequency="none"), name="learning_digestpref_on")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.frequency}"
+
+
+class Digest(models.Model):
+    """One person's digest for one period: claimed here before it is mailed, at most once.
+
+    `period_key` is the local day ("2025-03-09") or ISO week ("2025-W10") in the person's zone;
+    one row per (user, period_key) is what makes a second planner run a no-op. Status moves
+    pending -> sending (claimed by one delivery, right before SMTP) -> sent | empty, or to
+    uncertain when a delivery died between the claim and the record: such a digest is never
+    mailed again (adr/0019-digests.md). A refusal by the SMTP server returns it to pending for
+    the retry; refused through every retry, it is failed.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENDING = "sending"
+        SENT = "sent"
+        EMPTY = "empty"  # nothing unread in its window: no mail
+        UNCERTAIN = "uncertain"  # the delivery died after the claim: maybe sent, never resent
+        FAILED = "failed"  # the SMTP server refused it through every retry: certainly not sent
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+", db_index=False)
+    # Indexed by learning_digest_period (user first).
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    frequency = models.CharField(max_length=10, choices=DigestFrequency.choices)
+    period_key = models.CharField(max_length=16)
+    due_at = models.DateTimeField()  # the local morning that made it due
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    emitted_at = models.DateTimeField(default=timezone.now)  # its latest send event
+    claimed_event = models.UUIDField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField(null=True, blank=True)  # past it, the claim's holder is dead
+    covered_from = models.DateTimeField(null=True, blank=True)
+    covered_until = models.DateTimeField(null=True, blank=True)
+    notifications = models.IntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "period_key"], name="learning_digest_period")]
+        indexes = [
+            # The planner's heal: digests whose event went missing, claims whose holder died.
+            models.Index(fields=["emitted_at"], condition=Q(status__in=["pending", "sending"]),
+                         name="learning_digest_open"),
+            BrinIndex(fields=["created_at"], name="learning_digest_created"),  # retention
+        ]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"digest {self.period_key} of user {self.user_id}: {self.status}"
+
+
+class DraftReminder(models.Model):
+    """A stale-draft reminder that was given: one per (draft, threshold in days), whatever
+    runs the job, however often (core/learning/reminders.py). Not subject to retention,
+    so pruning old notifications never makes a draft remind its author again."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+", db_index=False)
+    version = models.ForeignKey(Version, on_delete=models.PROTECT, related_name="+", db_index=False)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                               db_index=False)
+    threshold_days = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "threshold_days"],
+                                               name="learning_draftreminder_once")]
+
+    def __str__(self) -> str:
+        return f"reminder of version {self.version_id} after {self.threshold_days} days"

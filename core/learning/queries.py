@@ -224,3 +224,112 @@ def tenant_filter(fragment: sql.SQL, tenant_id: int | None) -> sql.Composable:
     """`fragment` (which reads the %(tenant_id)s parameter), or nothing when the statement
     covers every tenant."""
     return fragment if tenant_id is not None else sql.SQL("")
+
+# --- email digests (core/learning/digests.py, adr/0019-digests.md) --------------------------------
+
+# Who wants a digest now: people with a daily or weekly preference, active, with an address,
+# whose local morning of the current period (DIGEST_LOCAL_HOUR of the local day, or of the
+# local week's Monday) has come at %(now)s, and who have no digest row for that period yet.
+# Local time is PostgreSQL's conversion with the tz database, so DST days are right: 07:00 in
+# New York is 12:00 UTC in winter and 11:00 UTC in summer. A zone PostgreSQL does not know
+# (Python's tz database is newer) leaves that person out rather than failing everyone.
+DUE_DIGESTS = """
+WITH people AS (
+    SELECT p.user_id, p.tenant_id, p.frequency, z.zone, (%(now)s::timestamptz AT TIME ZONE z.zone) AS local_now
+    FROM learning_digestpreference p
+    JOIN core_user u ON u.id = p.user_id AND u.tenant_id = p.tenant_id
+    JOIN core_tenant t ON t.id = u.tenant_id
+    CROSS JOIN LATERAL (SELECT coalesce(nullif(u.time_zone, ''), t.time_zone) AS zone) z
+    WHERE p.frequency <> 'none' AND u.is_active AND u.email <> ''
+      AND z.zone IN (SELECT name FROM pg_timezone_names)
+), periods AS (
+    SELECT people.*,
+           CASE frequency WHEN 'weekly' THEN to_char(local_now, 'IYYY-"W"IW')
+                          ELSE to_char(local_now, 'YYYY-MM-DD') END AS period_key,
+           date_trunc(CASE frequency WHEN 'weekly' THEN 'week' ELSE 'day' END, local_now)
+               + make_interval(hours => %(hour)s) AS morning
+    FROM people
+)
+SELECT user_id, tenant_id, frequency, period_key, (morning AT TIME ZONE zone) AS due_at
+FROM periods
+WHERE local_now >= morning
+  AND NOT EXISTS (SELECT FROM learning_digest d WHERE d.user_id = periods.user_id AND d.period_key = periods.period_key)
+ORDER BY user_id
+LIMIT %(batch)s
+"""
+
+# One batch of the planner: a pending digest row for each due person (a concurrent planner's
+# rows are skipped by the unique (user, period_key)); the caller emits their send events in
+# the same transaction. Fewer rows than the batch: nobody else is due.
+PLAN_DIGESTS = """
+INSERT INTO learning_digest AS d
+    (tenant_id, user_id, frequency, period_key, due_at, status, created_at, emitted_at, notifications, error)
+SELECT tenant_id, user_id, frequency, period_key, due_at, 'pending', %(now)s, %(now)s, 0, ''
+FROM (""" + DUE_DIGESTS + """) due
+ON CONFLICT (user_id, period_key) DO NOTHING
+RETURNING d.id, d.tenant_id, d.user_id, d.period_key
+"""
+
+# The planner's heal: pending digests whose send event was emitted long ago and never ran (a
+# flushed broker that the outbox sweep has not yet repaired) get a fresh event.
+REEMIT_DIGESTS = """
+UPDATE learning_digest d SET emitted_at = %(now)s
+WHERE d.id IN (SELECT id FROM learning_digest
+               WHERE status = 'pending' AND emitted_at < %(now)s - make_interval(secs => %(after_s)s)
+               ORDER BY emitted_at LIMIT %(batch)s FOR UPDATE SKIP LOCKED)
+RETURNING d.id, d.tenant_id, d.user_id, d.period_key
+"""
+
+# Claims whose holder is dead (past the send task's hard time limit) end as uncertain: the
+# mail may have been accepted, so it is never sent again (adr/0019).
+ABANDON_DIGEST_CLAIMS = """
+UPDATE learning_digest SET status = 'uncertain', error = %(error)s
+WHERE status = 'sending' AND deadline_at < %(now)s
+RETURNING id
+"""
+
+# Take a pending digest for one delivery, right before it is mailed, and fix its window: from
+# the end of the person's last digest that went out (or found nothing unread), else one
+# period back, until now. An uncertain digest does not move the window, so what it may not
+# have delivered is in the next one. The clock, not the transaction's start (now()): notices
+# are stamped by the application as they are written.
+CLAIM_DIGEST = """
+UPDATE learning_digest d
+SET status = 'sending', claimed_event = %(event_id)s, claimed_at = clock_timestamp(),
+    deadline_at = clock_timestamp() + make_interval(secs => %(lease_s)s), covered_until = clock_timestamp(),
+    covered_from = coalesce(
+        (SELECT max(p.covered_until) FROM learning_digest p
+         WHERE p.user_id = d.user_id AND p.status IN ('sent', 'empty')),
+        clock_timestamp() - CASE d.frequency WHEN 'weekly' THEN interval '7 days' ELSE interval '1 day' END)
+WHERE d.id = %(id)s AND d.tenant_id = %(tenant_id)s AND d.status = 'pending'
+RETURNING d.user_id, d.covered_from, d.covered_until
+"""
+
+# A digest that this same event claimed before (its execution died after the claim) or whose
+# claim expired: uncertain, never mailed again. Returns the row if it was settled so.
+SETTLE_ABANDONED_DIGEST = """
+UPDATE learning_digest SET status = 'uncertain', error = %(error)s
+WHERE id = %(id)s AND tenant_id = %(tenant_id)s AND status = 'sending'
+  AND (claimed_event = %(event_id)s OR deadline_at < now())
+RETURNING id
+"""
+
+# --- stale-draft reminders (core/learning/reminders.py) --------------------------------------------
+
+# One batch: a reminder row for each draft that is still its content's latest version, written
+# more than %(days)s days before %(now)s by an active author, and not yet reminded at this
+# threshold. The unique (version, threshold) makes a second run, or a concurrent one, a no-op.
+REMIND_STALE_DRAFTS = """
+INSERT INTO learning_draftreminder AS r (tenant_id, version_id, author_id, threshold_days, created_at)
+SELECT v.tenant_id, v.id, v.author_id, %(days)s, %(now)s
+FROM learning_version v
+JOIN core_user u ON u.id = v.author_id AND u.is_active AND u.tenant_id = v.tenant_id
+WHERE v.status = 'draft' AND v.created_at < %(now)s - make_interval(days => %(days)s)
+  AND NOT EXISTS (SELECT FROM learning_version later WHERE later.content_id = v.content_id AND later.number > v.number)
+  AND NOT EXISTS (SELECT FROM learning_draftreminder done
+                  WHERE done.version_id = v.id AND done.threshold_days = %(days)s)
+ORDER BY v.created_at, v.id
+LIMIT %(batch)s
+ON CONFLICT (version_id, threshold_days) DO NOTHING
+RETURNING r.tenant_id, r.version_id, r.author_id
+"""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import structlog
 from django.conf import settings
 
-from core.learning import cache, grading
+from core.learning import cache, digests, grading, reminders
 from core.learning.indexing import sync_search_document
 from core.learning.notifications import CAUSES, fan_out
 from core.platform.tasks import ferry_task
@@ -74,3 +74,29 @@ def grade_submission(self: OutboxTask, tenant_id: int | None, submission_id: int
     through the outbox, and the retry resumes the claim."""
     job = grading.GradeSubmission(int(submission_id), _tenant(tenant_id), str(self.request.hostname or ""))
     return self.run_job(job)
+
+
+# --- digests and reminders (core/learning/digests.py, reminders.py; adr/0019-digests.md) --------
+
+
+@ferry_task(name="learning.plan_digests", queue="batch", soft_time_limit=240, time_limit=300)
+def plan_digests(tenant_id: int | None = None) -> dict[str, int]:
+    """Beat, every 15 minutes: a digest and its send event for everyone whose local morning of
+    the period has come; re-emit lost send events; settle dead claims."""
+    return digests.plan_digests().as_dict()
+
+
+@ferry_task(name="learning.send_digest", queue="batch", soft_time_limit=60, time_limit=90,
+            base=OutboxTask, bind=True)
+def send_digest(self: OutboxTask, tenant_id: int | None, digest_id: int) -> str | None:
+    """Mail one digest at most once: claim, hand to SMTP, record (core/learning/digests.py).
+    Returns the digest's final status, or None if there was nothing to do. The claim's lease is
+    this task's hard time limit: past it, its holder is dead."""
+    job = digests.SendDigest(int(digest_id), _tenant(tenant_id), lease_s=float(self.time_limit or 90))
+    return self.run_job(job)
+
+
+@ferry_task(name="learning.remind_stale_drafts", queue="batch", soft_time_limit=240, time_limit=300)
+def remind_stale_drafts(tenant_id: int | None = None) -> int:
+    """Beat, hourly: remind the authors of drafts untouched for STALE_DRAFT_DAYS, once each."""
+    return reminders.remind_stale_drafts()

@@ -65,6 +65,17 @@ def link_in(message: Message) -> str:
     return found.group(0)
 
 
+def parts(message: Message) -> dict[str, str]:
+    """Content type -> decoded text of each part of a multipart mail (text and HTML)."""
+    found = {}
+    for part in message.get_payload():
+        assert isinstance(part, Message)
+        payload = part.get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        found[part.get_content_type()] = payload.decode()
+    return found
+
+
 @pytest.fixture(scope="session", name="mail_server")
 def mail_server_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailServer]:
     server = MailServer(tmp_path_factory.mktemp("smtp"))

@@ -42,6 +42,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from core.accounts.models import User
 from core.dispatch.models import Visit
+from core.learning.digests import unsubscribe_token
 from core.people.invitations import token_of
 from core.people.models import Invitation
 from core.platform.roles import Role
@@ -144,6 +145,8 @@ PAGES: dict[str, frozenset[Role]] = {
     "POST /learning/review/versions/<int:version_id>/review/": frozenset({R}),
     "POST /learning/review/versions/<int:version_id>/publish/": frozenset({R}),
     "POST /learning/review/reviews/<int:review_id>/reply/": frozenset({R}),
+    "GET /learning/digest/": frozenset({L, R}),
+    "POST /learning/digest/": frozenset({L, R}),
     "GET /ops/": frozenset({OP, A}),
     "GET /ops/figures.json": frozenset({OP, A}),
     "POST /ops/dead-letters/redrive/": frozenset({OP}),
@@ -171,6 +174,8 @@ PUBLIC = frozenset({
     "GET /accounts/password/reset/", "POST /accounts/password/reset/", "GET /accounts/password/reset/sent/",
     "GET /accounts/password/reset/<uidb64>/<token>/", "POST /accounts/password/reset/<uidb64>/<token>/",
     "GET /accounts/password/reset/done/", "GET /people/join/<str:token>/", "POST /people/join/<str:token>/",
+    # A digest's unsubscribe link (signed; it can only turn that person's digests off).
+    "GET /learning/digest/unsubscribe/<str:token>/", "POST /learning/digest/unsubscribe/<str:token>/",
 })
 # Any signed-in user (the home page lists what their roles open; everyone's own second factor,
 # password and sessions).
@@ -347,6 +352,7 @@ FORMS: dict[str, dict[str, str]] = {
     "POST /people/invite/": {"email": "new.nurse@example.com", "roles": "learner"},
     "POST /people/<int:user_id>/roles/": {"roles": "learner"},
     "POST /people/mfa-policy/": {"mfa_roles": "ops"},
+    "POST /learning/digest/": {"frequency": "daily"},
 }
 QUERIES: dict[str, dict[str, str]] = {
     "GET /api/dispatch/route-plans": {"date": DAY.isoformat()},
@@ -370,6 +376,8 @@ def filled_in(text: str, agency: Agency) -> str:
         name = match[1]
         if name in agency.ids:
             return str(agency.ids[name])
+        if name == "token" and "/digest/unsubscribe/" in text:  # a digest's link, for one of the agency
+            return unsubscribe_token(User.objects.filter(tenant=agency.tenant).order_by("id")[0])
         if name == "token":  # the agency's invitation link (a password-reset link is refused alike)
             return token_of(Invitation.objects.get(id=agency.ids["invitation_id"]))
         return {"day": DAY.isoformat(), "name": HEAL_NAME, "object_id": str(agency.ids["visit_id"]),
