@@ -422,6 +422,8 @@ RETENTION_DIGESTS_DAYS = env_float("RETENTION_DIGESTS_DAYS", 90, minimum=1)
 # version this many days after it was written reminds its author once (in-app and in the digest).
 STALE_DRAFT_DAYS = env_int("STALE_DRAFT_DAYS", 7, minimum=1)
 STALE_DRAFT_BATCH = env_int("STALE_DRAFT_BATCH", 500, minimum=1)
+# Streaks (core/learning/streaks.py): lapsed runs reset per statement of the rollover.
+STREAK_ROLLOVER_BATCH = env_int("STREAK_ROLLOVER_BATCH", 500, minimum=1)
 
 # --- mail: invitations and password resets go out over SMTP from a worker (core/people) ---------
 

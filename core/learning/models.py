@@ -392,3 +392,30 @@ class DraftReminder(models.Model):
 
     def __str__(self) -> str:
         return f"reminder of version {self.version_id} after {self.threshold_days} days"
+
+
+class Streak(models.Model):
+    """A learner's run of consecutive local days with activity (core/learning/streaks.py).
+
+    Written only by the statements of core/learning/queries.py (STREAK_*). `current` is the
+    run's length when it was last extended, 0 once the rollover found it lapsed; the run's
+    days (`run_start_day`, `last_active_day`) are the truth, so a late activity continues a
+    run whatever `current` says.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE,
+                                related_name="+")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    run_start_day = models.DateField()
+    last_active_day = models.DateField()
+    current = models.PositiveIntegerField()
+    longest = models.PositiveIntegerField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        # The rollover looks only at runs still counted.
+        indexes = [models.Index(fields=["last_active_day"], condition=Q(current__gt=0),
+                                name="learning_streak_counted")]
+
+    def __str__(self) -> str:
+        return f"streak of user {self.user_id}: {self.current}"

@@ -333,3 +333,63 @@ LIMIT %(batch)s
 ON CONFLICT (version_id, threshold_days) DO NOTHING
 RETURNING r.tenant_id, r.version_id, r.author_id
 """
+
+
+# --- streaks (core/learning/streaks.py) ------------------------------------------------------------
+
+# A learner's zone, as PostgreSQL resolves it: their own, else their agency's (IANA names: DST
+# is PostgreSQL's to apply).
+_ZONE = sql.SQL("coalesce(nullif(u.time_zone, ''), t.time_zone, 'UTC')")
+
+# Count the local day of %(at)s. A day right after the run's last extends it; a day right before
+# its first extends it backwards (a grade recorded out of order); a later day after a gap starts
+# a new run; any other day is already counted (or older than the run) and changes nothing, so no
+# row is returned. `current` is computed from the days, so a rollover that zeroed it meanwhile
+# does not shorten a run that a late grade continues.
+STREAK_RECORD = sql.SQL("""
+WITH who AS (
+    SELECT (%(at)s::timestamptz AT TIME ZONE {zone})::date AS day, (now() AT TIME ZONE {zone})::date AS today
+    FROM core_user u JOIN core_tenant t ON t.id = u.tenant_id WHERE u.id = %(user_id)s
+), upserted AS (
+    INSERT INTO learning_streak AS s (user_id, tenant_id, run_start_day, last_active_day, current, longest, updated_at)
+    SELECT %(user_id)s, %(tenant_id)s, who.day, who.day, 1, 1, now() FROM who
+    ON CONFLICT (user_id) DO UPDATE SET
+        run_start_day = CASE WHEN excluded.last_active_day > s.last_active_day + 1 THEN excluded.last_active_day
+                             WHEN excluded.last_active_day = s.run_start_day - 1 THEN excluded.last_active_day
+                             ELSE s.run_start_day END,
+        last_active_day = greatest(s.last_active_day, excluded.last_active_day),
+        current = CASE WHEN excluded.last_active_day > s.last_active_day + 1 THEN 1
+                       ELSE greatest(s.last_active_day, excluded.last_active_day)
+                            - least(s.run_start_day, excluded.last_active_day) + 1 END,
+        longest = greatest(s.longest, CASE WHEN excluded.last_active_day > s.last_active_day + 1 THEN 1
+                                           ELSE greatest(s.last_active_day, excluded.last_active_day)
+                                                - least(s.run_start_day, excluded.last_active_day) + 1 END),
+        updated_at = now()
+    WHERE excluded.last_active_day > s.last_active_day OR excluded.last_active_day = s.run_start_day - 1
+    RETURNING s.current, s.longest, s.last_active_day
+)
+SELECT upserted.current, upserted.longest, upserted.last_active_day, who.today FROM upserted, who
+""").format(zone=_ZONE).as_string()
+
+# The streak as of now in the learner's zone: a run whose last day is before yesterday reads 0.
+STREAK_OF = sql.SQL("""
+SELECT CASE WHEN s.last_active_day >= z.today - 1 THEN s.current ELSE 0 END, coalesce(s.longest, 0),
+       s.last_active_day, z.today
+FROM (SELECT (now() AT TIME ZONE {zone})::date AS today
+      FROM core_user u JOIN core_tenant t ON t.id = u.tenant_id WHERE u.id = %(user_id)s) z
+LEFT JOIN learning_streak s ON s.user_id = %(user_id)s
+""").format(zone=_ZONE).as_string()
+
+# One batch of the rollover: streaks still counted whose last day is before yesterday in their
+# learner's zone at this moment go to 0. Rows locked by an activity being recorded are skipped
+# (the next run sees them).
+STREAK_ROLL_OVER = sql.SQL("""
+WITH lapsed AS (
+    SELECT s.user_id FROM learning_streak s
+    JOIN core_user u ON u.id = s.user_id JOIN core_tenant t ON t.id = u.tenant_id
+    WHERE s.current > 0 AND s.last_active_day < (now() AT TIME ZONE {zone})::date - 1
+    ORDER BY s.user_id LIMIT %(batch)s FOR UPDATE OF s SKIP LOCKED
+)
+UPDATE learning_streak s SET current = 0, updated_at = now() FROM lapsed WHERE s.user_id = lapsed.user_id
+RETURNING s.tenant_id, s.user_id, s.longest
+""").format(zone=_ZONE).as_string()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import structlog
 from django.conf import settings
 
-from core.learning import cache, digests, grading, reminders
+from core.learning import cache, digests, grading, reminders, streaks
 from core.learning.indexing import sync_search_document
 from core.learning.notifications import CAUSES, fan_out
 from core.platform.tasks import ferry_task
@@ -100,3 +100,10 @@ def send_digest(self: OutboxTask, tenant_id: int | None, digest_id: int) -> str 
 def remind_stale_drafts(tenant_id: int | None = None) -> int:
     """Beat, hourly: remind the authors of drafts untouched for STALE_DRAFT_DAYS, once each."""
     return reminders.remind_stale_drafts()
+
+
+@ferry_task(name="learning.roll_over_streaks", queue="batch", soft_time_limit=240, time_limit=300)
+def roll_over_streaks(tenant_id: int | None = None) -> int:
+    """Beat, every 15 minutes: reset the streaks that lapsed at their learners' local midnight
+    (core/learning/streaks.py); how many."""
+    return streaks.roll_over()

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.accounts.access import page_tenant_id, page_user, role_required
-from core.learning import cache, selectors, services
+from core.learning import cache, selectors, services, streaks
 from core.learning.models import Kind, Version
 from core.learning.text import parse_id
 from core.platform.errors import DomainError, Invalid, NotFound
@@ -49,10 +49,12 @@ def _attempt(request: HttpRequest, action: Callable[[], Any], success: str) -> b
 @role_required(Role.LEARNER, Role.REVIEWER)
 def index(request: HttpRequest) -> HttpResponse:
     tenant_id = page_tenant_id(request)
+    user = page_user(request)
     return render(request, "learning/index.html", {
         "lessons": selectors.live_contents(tenant_id, Kind.LESSON),
         "problems": selectors.live_contents(tenant_id, Kind.PROBLEM),
-        "is_reviewer": page_user(request).has_role(Role.REVIEWER),
+        "is_reviewer": user.has_role(Role.REVIEWER),
+        "streak": streaks.current_streak(user.id) if user.has_role(Role.LEARNER) else None,
     })
 
 

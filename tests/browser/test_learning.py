@@ -81,3 +81,23 @@ def test_a_reviewer_approves_and_publishes_and_a_learner_is_graded_live(browsers
     expect(learner.locator("#submissions .badge")).to_have_text(["passed", "failed"])  # newest first
     assert learner.evaluate("window.loadedOnce") is True
     readme_screenshot(learner, "learner")
+
+
+def test_a_learners_streak_updates_live_when_a_day_counts(browsers: Browsers, harbor: Tenant) -> None:
+    from datetime import timedelta
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from core.learning import streaks
+
+    lena = make_user("lena", harbor, Role.LEARNER)
+    with transaction.atomic(durable=True):  # yesterday's graded submission
+        streaks.record_activity(harbor.pk, lena.id, timezone.now() - timedelta(days=1))
+    page = browsers.signed_in(lena)
+    page.goto("/learning/")
+    expect(page.locator("#streak-current")).to_have_text("1")
+    with transaction.atomic(durable=True):  # today's, as the grading task records it
+        streaks.record_activity(harbor.pk, lena.id, timezone.now())
+    expect(page.locator("#streak-current")).to_have_text("2")
+    expect(page.locator("#streak-longest")).to_have_text("2")

@@ -14,7 +14,7 @@ import pytest
 from django.db import connection
 
 from core.accounts.models import User
-from core.learning import grading, services
+from core.learning import grading, services, streaks
 from core.learning.models import Content, GradingAttempt, Kind, Submission
 from core.learning.sandbox import SandboxUnavailable
 from outbox.models import DeadLetter, OutboxEvent
@@ -166,3 +166,12 @@ def test_grading_runs_against_the_version_that_was_live_when_submitted(
     services.publish_version(newer.id, bob)
     execute(grade_event())
     assert grader.calls[0][1] == submission.version.tests
+
+
+def test_a_graded_submission_counts_a_streak_day_for_the_day_it_was_submitted(
+        grader: FakeGrader, submission: Submission, lena: User) -> None:
+    grader.report = report("passed", ("test_adds", "passed", ""))
+    assert execute(grade_event()) == "passed"
+    view = streaks.current_streak(lena.id)
+    assert view.current == 1
+    assert view.last_active_day == submission.created_at.astimezone(lena.zone).date()
