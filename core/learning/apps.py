@@ -17,12 +17,14 @@ class LearningConfig(AppConfig):
             heal_pending_gradings,
             heal_search_index,
         )
+        from core.learning.reputation import confirm_reputation_repairs, heal_reputation
         from core.platform.heals import register
         from core.platform.retention import Policy
         from core.platform.retention import register as retain
 
         register("search_index", heal_search_index, confirm_index_repairs)
         register("pending_gradings", heal_pending_gradings, confirm_grading_repairs)
+        register("reputation", heal_reputation, confirm_reputation_repairs)
         retain(Policy("notifications", "learning_notification", "created_at",
                       lambda: timedelta(days=settings.RETENTION_NOTIFICATIONS_DAYS)))
         # Digests that are settled; a pending or claimed one is still in play.

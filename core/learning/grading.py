@@ -33,7 +33,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from core.learning import queries, streaks
+from core.learning import queries, reputation, streaks
 from core.learning.models import GradingAttempt, Submission
 from core.learning.sandbox import GradeReport, Sandbox, SandboxHost, SandboxLimits, SandboxUnavailable
 from core.platform.channels import user_channel
@@ -204,6 +204,8 @@ def _finish(claim: GradingClaim, status: str, duration_ms: int, summary: dict[st
         if status in (Submission.Status.PASSED, Submission.Status.FAILED):  # graded: a day of practice
             submitted_at = Submission.objects.values_list("created_at", flat=True).get(id=claim.submission_id)
             streaks.record_activity(claim.tenant_id, claim.learner_id, submitted_at)
+        if status == Submission.Status.PASSED:
+            reputation.solution_accepted(claim.tenant_id, claim.learner_id, claim.problem_id)
     return bool(taken)
 
 

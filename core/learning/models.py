@@ -419,3 +419,33 @@ class Streak(models.Model):
 
     def __str__(self) -> str:
         return f"streak of user {self.user_id}: {self.current}"
+
+
+class ReputationAward(models.Model):
+    """One thing a person earned points for, once (core/learning/reputation.py): `key` names
+    it ("solution:<problem id>", "approval:<version id>", "reply:<version id>")."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    key = models.CharField(max_length=64)
+    points = models.IntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="learning_reputationaward_once")]
+
+    def __str__(self) -> str:
+        return f"{self.key} of user {self.user_id}: {self.points}"
+
+
+class Reputation(models.Model):
+    """A person's points: the sum of their awards, kept by the same statements that award."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE,
+                                related_name="+")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    points = models.IntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"reputation of user {self.user_id}: {self.points}"

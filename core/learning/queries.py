@@ -393,3 +393,93 @@ WITH lapsed AS (
 UPDATE learning_streak s SET current = 0, updated_at = now() FROM lapsed WHERE s.user_id = lapsed.user_id
 RETURNING s.tenant_id, s.user_id, s.longest
 """).format(zone=_ZONE).as_string()
+
+
+# --- reputation (core/learning/reputation.py) ----------------------------------------------------
+
+# Award once: the award row (unique per person and key) and the person's total move together;
+# nothing is returned when the award was there already (a replayed event).
+REPUTATION_AWARD = """
+WITH awarded AS (
+    INSERT INTO learning_reputationaward (tenant_id, user_id, key, points, created_at)
+    VALUES (%(tenant_id)s, %(user_id)s, %(key)s, %(points)s, now())
+    ON CONFLICT (user_id, key) DO NOTHING
+    RETURNING tenant_id, user_id, points
+)
+INSERT INTO learning_reputation AS r (user_id, tenant_id, points, updated_at)
+SELECT user_id, tenant_id, points, now() FROM awarded
+ON CONFLICT (user_id) DO UPDATE SET points = r.points + excluded.points, updated_at = now()
+RETURNING r.points
+"""
+
+# What everyone should have earned, from the truth (of one agency and one person when given):
+# a first passed submission per problem, each approved version one wrote, and each approved
+# version of someone else one replied about.
+_REPUTATION_TRUTH = sql.SQL("""
+WITH truth AS (
+    SELECT DISTINCT s.tenant_id, s.learner_id AS user_id, 'solution:' || s.problem_id AS key,
+           %(solution_points)s::integer AS points
+    FROM learning_submission s
+    WHERE s.status = 'passed' AND (%(tenant_id)s::bigint IS NULL OR s.tenant_id = %(tenant_id)s)
+      AND (%(user_id)s::bigint IS NULL OR s.learner_id = %(user_id)s)
+    UNION
+    SELECT v.tenant_id, v.author_id, 'approval:' || v.id, %(approval_points)s::integer
+    FROM learning_version v
+    WHERE v.status = 'approved' AND (%(tenant_id)s::bigint IS NULL OR v.tenant_id = %(tenant_id)s)
+      AND (%(user_id)s::bigint IS NULL OR v.author_id = %(user_id)s)
+    UNION
+    SELECT DISTINCT v.tenant_id, rp.author_id, 'reply:' || v.id, %(reply_points)s::integer
+    FROM learning_reply rp JOIN learning_review rv ON rv.id = rp.review_id
+    JOIN learning_version v ON v.id = rv.version_id
+    WHERE v.status = 'approved' AND rp.author_id <> v.author_id
+      AND (%(tenant_id)s::bigint IS NULL OR v.tenant_id = %(tenant_id)s)
+      AND (%(user_id)s::bigint IS NULL OR rp.author_id = %(user_id)s)
+), have AS (
+    SELECT tenant_id, user_id, key, points FROM learning_reputationaward
+    WHERE (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s)
+      AND (%(user_id)s::bigint IS NULL OR user_id = %(user_id)s)
+)""")
+
+
+def _after_truth(statement: str) -> str:
+    """`statement`, which reads the CTEs truth and have."""
+    return sql.Composed([_REPUTATION_TRUTH, sql.SQL(statement)]).as_string()
+
+# The people whose awards differ from the truth, or whose total is not the sum of their awards.
+REPUTATION_DRIFT = _after_truth("""
+SELECT DISTINCT tenant_id, user_id FROM (
+    (SELECT tenant_id, user_id FROM (SELECT * FROM truth EXCEPT SELECT * FROM have) missing)
+    UNION ALL
+    (SELECT tenant_id, user_id FROM (SELECT * FROM have EXCEPT SELECT * FROM truth) spurious)
+    UNION ALL
+    (SELECT r.tenant_id, r.user_id FROM learning_reputation r
+     LEFT JOIN (SELECT user_id, sum(points) AS total FROM have GROUP BY user_id) h USING (user_id)
+     WHERE r.points <> coalesce(h.total, 0) AND (%(tenant_id)s::bigint IS NULL OR r.tenant_id = %(tenant_id)s)
+       AND (%(user_id)s::bigint IS NULL OR r.user_id = %(user_id)s))
+) drift
+ORDER BY tenant_id, user_id
+LIMIT %(limit)s
+""")
+
+REPUTATION_EXAMINED = """
+SELECT tenant_id, count(*) FROM learning_reputation
+WHERE (%(tenant_id)s::bigint IS NULL OR tenant_id = %(tenant_id)s) GROUP BY tenant_id
+"""
+
+# A person's awards made equal to the truth (run in one transaction: the three statements).
+REPUTATION_DROP_SPURIOUS = _after_truth("""
+DELETE FROM learning_reputationaward a USING (SELECT * FROM have EXCEPT SELECT * FROM truth) spurious
+WHERE a.user_id = spurious.user_id AND a.key = spurious.key
+""")
+REPUTATION_ADD_MISSING = _after_truth("""
+INSERT INTO learning_reputationaward (tenant_id, user_id, key, points, created_at)
+SELECT tenant_id, user_id, key, points, now() FROM (SELECT * FROM truth EXCEPT SELECT * FROM have) missing
+ON CONFLICT (user_id, key) DO UPDATE SET points = excluded.points
+""")
+REPUTATION_SET_TOTAL = """
+INSERT INTO learning_reputation AS r (user_id, tenant_id, points, updated_at)
+VALUES (%(user_id)s, %(tenant_id)s,
+        (SELECT coalesce(sum(points), 0) FROM learning_reputationaward WHERE user_id = %(user_id)s), now())
+ON CONFLICT (user_id) DO UPDATE SET points = excluded.points, updated_at = now()
+RETURNING (SELECT points FROM learning_reputation WHERE user_id = %(user_id)s), r.points
+"""

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from core.accounts.access import get_for_tenant
 from core.accounts.models import User
+from core.learning import reputation
 from core.learning.channels import reviewers_channel
 from core.learning.models import Content, Kind, Notification, Reply, Review, Submission, Version
 from core.learning.rendering import Rendered, RenderRefused, render_body
@@ -218,6 +219,8 @@ def review_version(version_id: int, actor: User, decision: str, comment: object 
         raise _review_refusal(version_id, tenant_id, actor)
     review = Review.objects.create(tenant_id=tenant_id, version_id=version_id, reviewer=actor, decision=decision,
                                    comment=comment)
+    if decision == Review.Decision.APPROVE:
+        reputation.version_approved(Version.objects.get(id=version_id))
     _notify("review.decided", version_id, tenant_id, actor, "review", review.id)
     _emit_version_event("version.reviewed", Version.objects.get(id=version_id), actor)
     return review
@@ -239,6 +242,7 @@ def reply_to_review(review_id: int, actor: User, body: object) -> Reply:
     review = get_for_tenant(Review.objects.all(), tenant_id, review_id, "review")
     reply = Reply.objects.create(tenant_id=tenant_id, review=review, author=actor,
                                  body=_text(body, "body", COMMENT_MAX))
+    reputation.replied(Version.objects.get(id=review.version_id), actor.id)
     _notify("review.replied", review.version_id, tenant_id, actor, "reply", reply.id)
     return reply
 

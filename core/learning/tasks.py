@@ -10,7 +10,7 @@ from __future__ import annotations
 import structlog
 from django.conf import settings
 
-from core.learning import cache, digests, grading, reminders, streaks
+from core.learning import cache, digests, grading, reminders, reputation, streaks
 from core.learning.indexing import sync_search_document
 from core.learning.notifications import CAUSES, fan_out
 from core.platform.tasks import ferry_task
@@ -107,3 +107,13 @@ def roll_over_streaks(tenant_id: int | None = None) -> int:
     """Beat, every 15 minutes: reset the streaks that lapsed at their learners' local midnight
     (core/learning/streaks.py); how many."""
     return streaks.roll_over()
+
+
+@ferry_task(name="learning.recount_reputation", queue="batch", soft_time_limit=60, time_limit=90,
+            base=OutboxTask, bind=True)
+def recount_reputation(self: OutboxTask, tenant_id: int | None, user_id: int, heal_run_id: int | None = None) -> int:
+    """The reputation heal found this person's points off the truth: make them equal and record
+    the change (core/learning/reputation.py). Returns the points now."""
+    with self.effects():
+        done = reputation.recount_and_record(_tenant(tenant_id), int(user_id), heal_run_id)
+    return done.after

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.accounts.access import page_tenant_id, page_user, role_required
-from core.learning import cache, selectors, services, streaks
+from core.learning import cache, reputation, selectors, services, streaks
 from core.learning.models import Kind, Version
 from core.learning.text import parse_id
 from core.platform.errors import DomainError, Invalid, NotFound
@@ -55,6 +55,7 @@ def index(request: HttpRequest) -> HttpResponse:
         "problems": selectors.live_contents(tenant_id, Kind.PROBLEM),
         "is_reviewer": user.has_role(Role.REVIEWER),
         "streak": streaks.current_streak(user.id) if user.has_role(Role.LEARNER) else None,
+        "points": reputation.points_of([user.id])[user.id],
     })
 
 
@@ -102,8 +103,10 @@ def _published_page(request: HttpRequest, document: cache.LiveDocument, template
 @role_required(Role.REVIEWER)
 def review_queue(request: HttpRequest) -> HttpResponse:
     tenant_id = page_tenant_id(request)
+    queue = list(selectors.review_queue(tenant_id))
     return render(request, "learning/review_queue.html", {
-        "queue": selectors.review_queue(tenant_id), "contents": selectors.all_contents(tenant_id)})
+        "queue": queue, "contents": selectors.all_contents(tenant_id),
+        "reputation": reputation.points_of(sorted({v.author_id for v in queue}))})
 
 
 @require_http_methods(["GET", "POST"])
@@ -155,8 +158,10 @@ def _version_page(request: HttpRequest, version_id: int, review_error: Invalid |
     content = selectors.content_with_versions(page_tenant_id(request), detail.content_id)
     rollback_targets = [v for v in content.versions.all()
                         if v.first_published_at and v.id != content.live_version_id]
+    people = {detail.author_id} | {r.author_id for review in detail.reviews.all() for r in review.replies.all()}
     return render(request, "learning/version.html", {
         "version": detail, "content": content, "body_html": detail.body_html,
+        "reputation": reputation.points_of(sorted(people)),
         "is_live": content.live_version_id == detail.id, "rollback_targets": rollback_targets,
         "decisions": [("approve", "Approve"), ("request_changes", "Request changes"), ("reject", "Reject")],
         "review_error": review_error, "posted": posted or {},

@@ -57,7 +57,7 @@ class HealRunOut(Schema):
 
 @router.post("/heal/{name}", response=answers({202: HealAccepted}, 400, 404), auth=RoleAuth(Role.OPS))
 def trigger_heal(request: HttpRequest, name: str, payload: HealRequest | None = None) -> Status[dict[str, Any]]:
-    """Run heal `name` (search_index | pending_gradings) for the caller's agency: 202 with the
+    """Run heal `name` (search_index | pending_gradings | reputation) for the caller's agency: 202 with the
     run id; follow it at GET /api/ops/heal-runs/{id}. {"dry_run": true} reports what it would
     repair and changes nothing. tenant_id, if given, must be the caller's own."""
     user = tenant_user(request)

@@ -20,6 +20,7 @@ class HealRun(models.Model):
     class Name(models.TextChoices):
         SEARCH_INDEX = "search_index"
         PENDING_GRADINGS = "pending_gradings"
+        REPUTATION = "reputation"
 
     class Trigger(models.TextChoices):
         BEAT = "beat"

@@ -30,12 +30,14 @@ from core.platform.roles import Role
 from outbox.delivery import redrive
 from outbox.selectors import open_dead_letters
 
-HEAL_TITLES = {"search_index": "Search index", "pending_gradings": "Pending gradings"}
+HEAL_TITLES = {"search_index": "Search index", "pending_gradings": "Pending gradings", "reputation": "Reputation"}
 HEAL_HELP = {
     "search_index": "Every published lesson and problem is in the search index at its live version; "
                     "nothing unpublished is.",
     "pending_gradings": "Submissions stuck in queued or running past their deadline are graded again "
                         "(bounded attempts), then marked errored with the reason.",
+    "reputation": "Everyone's points equal what the truth says they earned (solutions, approved versions, "
+                  "helpful replies); anyone off is recounted and the change recorded.",
 }
 # Repairs listed per run on the page (a run keeps up to services.DETAILS_MAX; the API has them all).
 PAGE_DETAILS_MAX = 20

@@ -27,3 +27,9 @@ def text_diff(old: str | None, new: str | None, context_lines: int = 3) -> list[
         kind = {"@": "hunk", "+": "add", "-": "del"}.get(line[:1], "")
         lines.append(DiffLine(kind, line))
     return lines
+
+
+@register.filter
+def points(reputations: dict[int, int] | None, user_id: int) -> int:
+    """A person's reputation from the page's {user id: points} (0 when unknown)."""
+    return (reputations or {}).get(user_id, 0)

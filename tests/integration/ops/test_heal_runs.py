@@ -133,11 +133,15 @@ def test_beat_requests_a_platform_wide_run_through_the_outbox(oscar: User, missi
 
 def test_the_beat_schedules_are_seeded_and_run_on_the_batch_queue() -> None:
     schedules = {t.name: t for t in PeriodicTask.objects.filter(task="ops.request_heal")}
-    assert set(schedules) == {"heal_search_index every 10 minutes", "heal_pending_gradings every 2 minutes"}
+    assert set(schedules) == {"heal_search_index every 10 minutes", "heal_pending_gradings every 2 minutes",
+                              "heal_reputation every day"}
     index = schedules["heal_search_index every 10 minutes"]
     assert json.loads(index.kwargs) == {"name": "search_index"}
     assert (index.interval.every, index.interval.period, index.queue, index.enabled) == (10, "minutes", "batch", True)
     assert json.loads(schedules["heal_pending_gradings every 2 minutes"].kwargs) == {"name": "pending_gradings"}
+    nightly = schedules["heal_reputation every day"]
+    assert json.loads(nightly.kwargs) == {"name": "reputation"}
+    assert (nightly.interval.every, nightly.interval.period, nightly.queue) == (1, "days", "batch")
 
 
 def test_a_duplicate_delivery_of_a_run_does_nothing(client: Client, oscar: User, missing_document: int) -> None:

@@ -44,7 +44,7 @@ def heal_json(*args: str) -> dict[str, Any]:
 
 
 def test_every_heal_can_confirm_its_repairs_and_beat_verifies_every_minute() -> None:
-    assert set(CONFIRMS) == {"search_index", "pending_gradings"}
+    assert set(CONFIRMS) == {"search_index", "pending_gradings", "reputation"}
     task = PeriodicTask.objects.get(task="ops.verify_heal_runs")
     assert (task.enabled, task.interval.every, task.interval.period, task.queue) == (True, 60, "seconds", "batch")
 
