@@ -425,6 +425,11 @@ STALE_DRAFT_BATCH = env_int("STALE_DRAFT_BATCH", 500, minimum=1)
 # Streaks (core/learning/streaks.py): lapsed runs reset per statement of the rollover.
 STREAK_ROLLOVER_BATCH = env_int("STREAK_ROLLOVER_BATCH", 500, minimum=1)
 
+# Spaced review (core/learning/review.py, adr/0020): learners whose due queue one build
+# transaction makes (each batch is its own outbox event), and FSRS's target recall.
+REVIEW_QUEUE_BATCH = env_int("REVIEW_QUEUE_BATCH", 500, minimum=1)
+REVIEW_DESIRED_RETENTION = env_float("REVIEW_DESIRED_RETENTION", 0.9, minimum=0.5)
+
 # --- mail: invitations and password resets go out over SMTP from a worker (core/people) ---------
 
 # Links in mail point here (a worker has no request to take the host from).

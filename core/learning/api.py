@@ -35,6 +35,9 @@ class VersionIn(Schema):
     title: str = Field(max_length=1000)
     body: str
     tests: str = ""
+    # Lessons' spaced-review items: a JSON list (core/learning/review_items.py) or the authoring
+    # page's line format. Any: their validator names the item at fault (400), not pydantic.
+    review_items: Any = None
 
 
 class ReviewIn(Schema):
@@ -86,6 +89,7 @@ class VersionDetailOut(VersionOut):
     body: str
     body_html: str
     tests: str
+    review_items: list[dict[str, Any]] = []
     reviews: list[ReviewOut]
 
 
@@ -211,7 +215,7 @@ def _version_detail(version: Version) -> dict[str, Any]:
                             for p in r.replies.all()]}
                for r in version.reviews.all()]
     return {**_version(version), "body": version.body, "body_html": version.body_html, "tests": version.tests,
-            "reviews": reviews}
+            "review_items": version.review_items, "reviews": reviews}
 
 
 def _content(content: Content) -> dict[str, Any]:
@@ -284,14 +288,16 @@ def search(request: HttpRequest, q: str = "", kind: str | None = None, limit: in
 @router.post("/problems", response=answers({201: VersionOut}, 400), auth=REVIEWERS)
 def create_problem(request: HttpRequest, payload: VersionIn) -> Status[dict[str, Any]]:
     """A new problem; its first version is a draft. Tests: Python test_* functions."""
-    version = services.create_content(tenant_user(request), Kind.PROBLEM, payload.title, payload.body, payload.tests)
+    version = services.create_content(tenant_user(request), Kind.PROBLEM, payload.title, payload.body, payload.tests,
+                                      payload.review_items)
     return Status(201, _version(version))
 
 
 @router.post("/lessons", response=answers({201: VersionOut}, 400), auth=REVIEWERS)
 def create_lesson(request: HttpRequest, payload: VersionIn) -> Status[dict[str, Any]]:
     """A new lesson; its first version is a draft."""
-    version = services.create_content(tenant_user(request), Kind.LESSON, payload.title, payload.body, payload.tests)
+    version = services.create_content(tenant_user(request), Kind.LESSON, payload.title, payload.body, payload.tests,
+                                      payload.review_items)
     return Status(201, _version(version))
 
 
@@ -309,7 +315,8 @@ def get_content(request: HttpRequest, content_id: int) -> dict[str, Any]:
 @router.post("/contents/{content_id}/versions", response=answers({201: VersionOut}, 400, 404), auth=REVIEWERS)
 def create_version(request: HttpRequest, content_id: int, payload: VersionIn) -> Status[dict[str, Any]]:
     """The next version of a content, as a draft."""
-    version = services.create_version(content_id, tenant_user(request), payload.title, payload.body, payload.tests)
+    version = services.create_version(content_id, tenant_user(request), payload.title, payload.body, payload.tests,
+                                      payload.review_items)
     return Status(201, _version(version))
 
 

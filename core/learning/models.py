@@ -76,6 +76,9 @@ class Version(models.Model):
     body_text = models.TextField(blank=True, default="")
     render_revision = models.PositiveSmallIntegerField(default=0)
     tests = models.TextField(blank=True, help_text="Python test_* functions; the learner's code is module `solution`")
+    # Lessons' spaced-review questions, part of the version (immutable like the body: migration
+    # 0009 extends the trigger to this column; adr/0020). A JSON list (core/learning/review_items.py).
+    review_items = models.JSONField(default=list, blank=True)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
@@ -449,3 +452,113 @@ class Reputation(models.Model):
 
     def __str__(self) -> str:
         return f"reputation of user {self.user_id}: {self.points}"
+
+
+# --- spaced review (core/learning/review.py; adr/0020-spaced-review.md) -----------------------------
+
+
+class LessonCompletion(models.Model):
+    """A learner marked a live lesson version as done; its review items were scheduled then.
+    One per (learner, version): marking it done again changes nothing."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    learner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+",
+                                db_index=False)
+    content = models.ForeignKey(Content, on_delete=models.CASCADE, related_name="+", db_index=False)
+    version = models.ForeignKey(Version, on_delete=models.CASCADE, related_name="+", db_index=False)
+    finished_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["learner", "version"], name="learning_completion_once")]
+
+    def __str__(self) -> str:
+        return f"user {self.learner_id} finished version {self.version_id}"
+
+
+class ReviewCard(models.Model):
+    """One learner's schedule of one review item (item `item` of `version`): the FSRS card state.
+
+    Written only by core/learning/review.py: created when the learner finishes the lesson
+    (due at once), moved by each answer (at least a day ahead: the scheduler has no
+    intraday steps, adr/0020)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Indexed by learning_reviewcard_due (learner first).
+    learner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+",
+                                db_index=False)
+    content = models.ForeignKey(Content, on_delete=models.CASCADE, related_name="+", db_index=False)
+    version = models.ForeignKey(Version, on_delete=models.CASCADE, related_name="+", db_index=False)
+    item = models.PositiveSmallIntegerField()  # position in version.review_items
+    state = models.PositiveSmallIntegerField()  # fsrs.State: 1 learning, 2 review, 3 relearning
+    step = models.PositiveSmallIntegerField(null=True, blank=True)
+    stability = models.FloatField(null=True, blank=True)
+    difficulty = models.FloatField(null=True, blank=True)
+    due_at = models.DateTimeField()
+    last_review_at = models.DateTimeField(null=True, blank=True)
+    reviews = models.PositiveIntegerField(default=0)
+    lapses = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["learner", "version", "item"], name="learning_reviewcard_once")]
+        indexes = [models.Index(fields=["learner", "due_at"], name="learning_reviewcard_due")]
+
+    def __str__(self) -> str:
+        return f"item {self.item} of version {self.version_id} for user {self.learner_id}"
+
+
+class ReviewDay(models.Model):
+    """A learner's due queue of one local day, built once: the unique (learner, day) is what
+    keeps a learner from being processed twice for a day, whoever builds it (the nightly job
+    or the learner's own first action of the day)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    learner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+",
+                                db_index=False)
+    day = models.DateField()  # in the learner's zone when it was built
+    zone = models.CharField(max_length=64)
+    starts_at = models.DateTimeField()  # that local midnight
+    ends_at = models.DateTimeField()  # the next one (23 or 25 hours later on a DST change day)
+    built_at = models.DateTimeField()
+    items = models.PositiveIntegerField()  # entries when built
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["learner", "day"], name="learning_reviewday_once")]
+
+    def __str__(self) -> str:
+        return f"review queue of user {self.learner_id} on {self.day}"
+
+
+class ReviewEntry(models.Model):
+    """A card in a day's queue; answered once (`answered_at`)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.ForeignKey(ReviewDay, on_delete=models.CASCADE, related_name="entries", db_index=False)
+    card = models.ForeignKey(ReviewCard, on_delete=models.CASCADE, related_name="+")
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "card"], name="learning_reviewentry_once")]
+        verbose_name_plural = "review entries"
+
+    def __str__(self) -> str:
+        return f"card {self.card_id} on queue {self.day_id}"
+
+
+class ReviewAnswer(models.Model):
+    """One answer and what it did to the card's schedule (the history; never changed)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    learner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+",
+                                db_index=False)
+    card = models.ForeignKey(ReviewCard, on_delete=models.CASCADE, related_name="+")
+    entry = models.OneToOneField(ReviewEntry, on_delete=models.CASCADE, related_name="+")
+    answered_at = models.DateTimeField()
+    response = models.TextField()
+    correct = models.BooleanField()
+    rating = models.PositiveSmallIntegerField()  # fsrs.Rating
+    due_before = models.DateTimeField()
+    due_after = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"answer to card {self.card_id}: {'right' if self.correct else 'wrong'}"

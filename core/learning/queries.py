@@ -483,3 +483,126 @@ VALUES (%(user_id)s, %(tenant_id)s,
 ON CONFLICT (user_id) DO UPDATE SET points = excluded.points, updated_at = now()
 RETURNING (SELECT points FROM learning_reputation WHERE user_id = %(user_id)s), r.points
 """
+
+
+# --- spaced review (core/learning/review.py, adr/0020-spaced-review.md) ------------------------------
+
+# Learners whose local day has begun at %(now)s and whose due queue for that day is not built
+# yet: active, with at least one card, in a zone PostgreSQL knows (an unknown one leaves that
+# learner out rather than failing the batch). The local date is PostgreSQL's conversion of the
+# instant, so a DST change day is one day like any other. {learner_filter} narrows to one
+# agency or one learner. Catch-up needs nothing more: after any downtime a learner's current
+# local day is simply not built yet.
+_UNBUILT_REVIEW_DAYS = sql.SQL("""
+SELECT u.id AS learner_id, u.tenant_id, z.zone, (%(now)s::timestamptz AT TIME ZONE z.zone)::date AS day
+FROM core_user u
+JOIN core_tenant t ON t.id = u.tenant_id
+CROSS JOIN LATERAL (SELECT {zone} AS zone) z
+WHERE u.is_active {learner_filter}
+  AND z.zone IN (SELECT name FROM pg_timezone_names)
+  AND EXISTS (SELECT FROM learning_reviewcard c WHERE c.learner_id = u.id)
+  AND NOT EXISTS (SELECT FROM learning_reviewday d
+                  WHERE d.learner_id = u.id AND d.day = (%(now)s::timestamptz AT TIME ZONE z.zone)::date)
+ORDER BY u.id
+LIMIT %(batch)s
+""")
+REVIEW_AGENCY_FILTER = sql.SQL("AND u.tenant_id = %(tenant_id)s")
+REVIEW_LEARNER_FILTER = sql.SQL("AND u.id = %(learner_id)s")
+
+# The planner: agencies with at least one learner whose queue for today is unbuilt.
+REVIEW_AGENCIES_DUE = sql.SQL("SELECT DISTINCT tenant_id FROM ({unbuilt}) unbuilt ORDER BY tenant_id").format(
+    unbuilt=_UNBUILT_REVIEW_DAYS.format(zone=_ZONE, learner_filter=sql.SQL(""))).as_string()
+
+# Build the queues of one batch of those learners: a ReviewDay per learner (the unique
+# (learner, day) makes a concurrent or repeated build a no-op) with an entry for each of their
+# cards due before the day's end (the next local midnight: 23 or 25 hours on a DST change day)
+# whose version is still its lesson's live one. `items` counts the same cards from the same
+# snapshot as the entries (a statement cannot update the rows it inserts).
+BUILD_REVIEW_QUEUES = sql.SQL("""
+WITH unbuilt AS ({unbuilt}),
+bounds AS (
+    SELECT unbuilt.*, (day::timestamp AT TIME ZONE zone) AS starts_at,
+           ((day + 1)::timestamp AT TIME ZONE zone) AS ends_at
+    FROM unbuilt
+), days AS (
+    INSERT INTO learning_reviewday AS d (tenant_id, learner_id, day, zone, starts_at, ends_at, built_at, items)
+    SELECT b.tenant_id, b.learner_id, b.day, b.zone, b.starts_at, b.ends_at, %(now)s,
+           (SELECT count(*) FROM learning_reviewcard c
+            JOIN learning_content ct ON ct.id = c.content_id AND ct.live_version_id = c.version_id
+            WHERE c.learner_id = b.learner_id AND c.due_at < b.ends_at)
+    FROM bounds b
+    ON CONFLICT (learner_id, day) DO NOTHING
+    RETURNING d.id, d.tenant_id, d.learner_id, d.day, d.ends_at, d.items
+), entries AS (
+    INSERT INTO learning_reviewentry (tenant_id, day_id, card_id)
+    SELECT days.tenant_id, days.id, c.id
+    FROM days
+    JOIN learning_reviewcard c ON c.learner_id = days.learner_id AND c.due_at < days.ends_at
+    JOIN learning_content ct ON ct.id = c.content_id AND ct.live_version_id = c.version_id
+)
+SELECT tenant_id, learner_id, day, items FROM days ORDER BY learner_id
+""")
+
+
+def build_review_queues(learner_filter: sql.SQL) -> sql.Composed:
+    """BUILD_REVIEW_QUEUES for the learners `learner_filter` selects (an agency or one learner)."""
+    return BUILD_REVIEW_QUEUES.format(unbuilt=_UNBUILT_REVIEW_DAYS.format(zone=_ZONE, learner_filter=learner_filter))
+
+
+# A learner's current queue: their latest built day (today's once built; until then, between
+# their midnight and the builder's run, the day before's).
+_CURRENT_REVIEW_DAY = """(SELECT id FROM learning_reviewday WHERE learner_id = %(learner_id)s
+                          ORDER BY day DESC LIMIT 1)"""
+
+REVIEW_DUE_COUNT = """
+SELECT count(*) FROM learning_reviewentry e
+WHERE e.answered_at IS NULL AND e.day_id = """ + _CURRENT_REVIEW_DAY
+
+# The next unanswered item of the current queue: the longest overdue first.
+REVIEW_NEXT_DUE = """
+SELECT c.id, c.content_id, c.version_id, c.item, v.title, v.review_items -> c.item
+FROM learning_reviewentry e
+JOIN learning_reviewcard c ON c.id = e.card_id
+JOIN learning_version v ON v.id = c.version_id
+WHERE e.answered_at IS NULL AND e.day_id = """ + _CURRENT_REVIEW_DAY + """
+ORDER BY c.due_at, c.id
+LIMIT 1
+"""
+
+# Take a card's open entry in the current queue for one answer (its row lock and the
+# answered_at condition make a double submit answer once). No row: the card is not due.
+REVIEW_TAKE_ENTRY = """
+UPDATE learning_reviewentry e SET answered_at = %(now)s
+WHERE e.card_id = %(card_id)s AND e.answered_at IS NULL AND e.day_id = """ + _CURRENT_REVIEW_DAY + """
+RETURNING e.id
+"""
+
+# Finishing a lesson version: the completion and a card per item, due at once; nothing if the
+# learner finished this version before. Returns the new cards' ids.
+FINISH_LESSON = """
+WITH done AS (
+    INSERT INTO learning_lessoncompletion (tenant_id, learner_id, content_id, version_id, finished_at)
+    VALUES (%(tenant_id)s, %(learner_id)s, %(content_id)s, %(version_id)s, %(now)s)
+    ON CONFLICT (learner_id, version_id) DO NOTHING
+    RETURNING id
+), cards AS (
+    INSERT INTO learning_reviewcard
+        (tenant_id, learner_id, content_id, version_id, item, state, step, due_at, reviews, lapses, created_at)
+    SELECT %(tenant_id)s, %(learner_id)s, %(content_id)s, %(version_id)s, n, %(state)s, 0, %(now)s, 0, 0, %(now)s
+    FROM done CROSS JOIN generate_series(0, %(items)s - 1) n
+    ON CONFLICT (learner_id, version_id, item) DO NOTHING
+    RETURNING id
+)
+SELECT (SELECT count(*) FROM done), coalesce((SELECT array_agg(id ORDER BY id) FROM cards), '{}')
+"""
+
+# New cards join the learner's current queue at once (it may have been built before they existed).
+# A learner with no queue at all (a zone PostgreSQL does not know) gets no entries, not an error.
+REVIEW_ADD_TO_QUEUE = """
+INSERT INTO learning_reviewentry (tenant_id, day_id, card_id)
+SELECT c.tenant_id, current_day.id, c.id
+FROM learning_reviewcard c
+CROSS JOIN """ + _CURRENT_REVIEW_DAY + """ current_day
+WHERE c.id = ANY(%(card_ids)s) AND c.learner_id = %(learner_id)s
+ON CONFLICT (day_id, card_id) DO NOTHING
+"""

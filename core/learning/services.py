@@ -9,7 +9,9 @@ writes these rows. Errors are core.platform.errors types naming the field at fau
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -22,6 +24,7 @@ from core.learning import reputation
 from core.learning.channels import reviewers_channel
 from core.learning.models import Content, Kind, Notification, Reply, Review, Submission, Version
 from core.learning.rendering import Rendered, RenderRefused, render_body
+from core.learning.review_items import validate_items
 from core.learning.sandbox import UnrunnableTests, discover_tests
 from core.learning.text import clean_text
 from core.platform.channels import tenant_channel, user_channel
@@ -106,16 +109,18 @@ class Draft:
     body: str
     tests: str
     rendered: Rendered
+    review_items: list[dict[str, Any]] = dataclass_field(default_factory=list)  # core/learning/review_items.py
 
 
-def validate_draft(kind: str, title: object, body: object, tests: object) -> Draft:
+def validate_draft(kind: str, title: object, body: object, tests: object, review_items: object = None) -> Draft:
     """Validate a version's fields and render its body (outside any transaction: rendering
     takes up to RENDER_TIMEOUT_S). Invalid names the first field at fault."""
     if kind not in Kind.values:
         raise Invalid(f"kind must be one of {', '.join(Kind.values)}", field="kind")
     title_text, body_text = _text(title, "title", TITLE_MAX), _text(body, "body", BODY_MAX)
     tests_text = validate_tests(kind, tests)
-    return Draft(title_text, body_text, tests_text, _rendered(body_text))
+    items = validate_items(kind, review_items)
+    return Draft(title_text, body_text, tests_text, _rendered(body_text), items)
 
 
 # --- content and versions --------------------------------------------------------------------
@@ -134,15 +139,17 @@ def _new_version(tenant_id: int, content: Content, number: int, draft: Draft, ac
     version = Version.objects.create(
         tenant_id=tenant_id, content=content, number=number, title=draft.title, body=draft.body, tests=draft.tests,
         body_html=draft.rendered.html, body_text=draft.rendered.text, render_revision=draft.rendered.revision,
-        author=actor)
+        review_items=draft.review_items, author=actor)
     _emit_version_event("version.created", version, actor)
     return version
 
 
-def create_content(actor: User, kind: str, title: object, body: object, tests: object = "") -> Version:
-    """A new lesson or problem with its first version, a draft. Returns the version."""
+def create_content(actor: User, kind: str, title: object, body: object, tests: object = "",
+                   review_items: object = None) -> Version:
+    """A new lesson or problem with its first version, a draft (a lesson's review items are
+    part of it). Returns the version."""
     tenant_id = _tenant_of(actor)
-    return _create_content(tenant_id, actor, kind, validate_draft(kind, title, body, tests))
+    return _create_content(tenant_id, actor, kind, validate_draft(kind, title, body, tests, review_items))
 
 
 @transaction.atomic(durable=True)
@@ -151,11 +158,12 @@ def _create_content(tenant_id: int, actor: User, kind: str, draft: Draft) -> Ver
     return _new_version(tenant_id, content, 1, draft, actor)
 
 
-def create_version(content_id: int, actor: User, title: object, body: object, tests: object = "") -> Version:
+def create_version(content_id: int, actor: User, title: object, body: object, tests: object = "",
+                   review_items: object = None) -> Version:
     """The next version of a content, a draft (versions never change; a correction is a new one)."""
     tenant_id = _tenant_of(actor)
     kind = get_for_tenant(Content.objects.all(), tenant_id, content_id, "content").kind  # never changes
-    return _create_version(tenant_id, content_id, actor, validate_draft(kind, title, body, tests))
+    return _create_version(tenant_id, content_id, actor, validate_draft(kind, title, body, tests, review_items))
 
 
 @transaction.atomic(durable=True)

@@ -1,5 +1,5 @@
-"""Streaks: the consecutive local days on which a learner did something (a graded submission;
-completed reviews once spaced review exists).
+"""Streaks: the consecutive local days on which a learner did something (a graded submission,
+or an answer in spaced review: core/learning/review.py).
 
 A day is the learner's local day (`user.zone`: their own time zone, else their agency's), and
 the day of an activity is the day the learner acted (a submission's creation), not the day a

@@ -10,7 +10,7 @@ from __future__ import annotations
 import structlog
 from django.conf import settings
 
-from core.learning import cache, digests, grading, reminders, reputation, streaks
+from core.learning import cache, digests, grading, reminders, reputation, review, streaks
 from core.learning.indexing import sync_search_document
 from core.learning.notifications import CAUSES, fan_out
 from core.platform.tasks import ferry_task
@@ -117,3 +117,22 @@ def recount_reputation(self: OutboxTask, tenant_id: int | None, user_id: int, he
     with self.effects():
         done = reputation.recount_and_record(_tenant(tenant_id), int(user_id), heal_run_id)
     return done.after
+
+
+# --- spaced review (core/learning/review.py, adr/0020-spaced-review.md) -----------------------------
+
+
+@ferry_task(name="learning.plan_review_queues", queue="batch", soft_time_limit=240, time_limit=300)
+def plan_review_queues(tenant_id: int | None = None) -> int:
+    """Beat, every 15 minutes: a build event for each agency with learners whose local day has
+    begun and whose due queue for it is not built; how many agencies."""
+    return review.plan_review_queues()
+
+
+@ferry_task(name="learning.build_review_queues", queue="batch", soft_time_limit=240, time_limit=300,
+            base=OutboxTask, bind=True)
+def build_review_queues(self: OutboxTask, tenant_id: int | None) -> int:
+    """One batch of an agency's due queues (and the next batch's event while any remain);
+    how many learners' queues were built."""
+    with self.effects():
+        return len(review.build_agency_queues(_tenant(tenant_id)))

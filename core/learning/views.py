@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.accounts.access import page_tenant_id, page_user, role_required
-from core.learning import cache, reputation, selectors, services, streaks
+from core.learning import cache, reputation, review, review_items, selectors, services, streaks
 from core.learning.models import Kind, Version
 from core.learning.text import parse_id
 from core.platform.errors import DomainError, Invalid, NotFound
@@ -55,6 +55,7 @@ def index(request: HttpRequest) -> HttpResponse:
         "problems": selectors.live_contents(tenant_id, Kind.PROBLEM),
         "is_reviewer": user.has_role(Role.REVIEWER),
         "streak": streaks.current_streak(user.id) if user.has_role(Role.LEARNER) else None,
+        "due_today": review.due_count(user.id) if user.has_role(Role.LEARNER) else None,
         "points": reputation.points_of([user.id])[user.id],
     })
 
@@ -87,7 +88,10 @@ def problem(request: HttpRequest, problem_id: int) -> HttpResponse:
 @role_required(Role.LEARNER, Role.REVIEWER)
 def lesson(request: HttpRequest, lesson_id: int) -> HttpResponse:
     document = _found(lambda: cache.live_document(page_tenant_id(request), lesson_id, Kind.LESSON))
-    return _published_page(request, document, "learning/lesson.html", {})
+    learner = page_user(request).has_role(Role.LEARNER)
+    return _published_page(request, document, "learning/lesson.html", {  # spaced review: "Mark as done"
+        "can_finish": learner,
+        "finished": learner and review.finished_version(page_user(request).id, document.version_id)})
 
 
 def _published_page(request: HttpRequest, document: cache.LiveDocument, template: str,
@@ -113,11 +117,12 @@ def review_queue(request: HttpRequest) -> HttpResponse:
 @role_required(Role.REVIEWER)
 def new_content(request: HttpRequest) -> HttpResponse:
     kind = request.GET.get("kind") or request.POST.get("kind") or Kind.LESSON
-    form = {"kind": kind, "title": "", "body": "", "tests": ""}
+    form = {"kind": kind, "title": "", "body": "", "tests": "", "review_items": ""}
     if request.method == "POST":
-        form.update({k: request.POST.get(k, "") for k in ("title", "body", "tests")})
+        form.update({k: request.POST.get(k, "") for k in ("title", "body", "tests", "review_items")})
         try:
-            version = services.create_content(page_user(request), kind, form["title"], form["body"], form["tests"])
+            version = services.create_content(page_user(request), kind, form["title"], form["body"], form["tests"],
+                                              form["review_items"])
         except DomainError as exc:
             return render(request, "learning/edit.html", {"form": form, "error": exc, "content": None}, status=400)
         messages.success(request, f"Draft v{version.number} saved.")
@@ -131,12 +136,13 @@ def new_version(request: HttpRequest, content_id: int) -> HttpResponse:
     content = _found(lambda: selectors.content_with_versions(page_tenant_id(request), content_id))
     latest: Version | None = next(iter(content.versions.all()), None)
     form = {"kind": content.kind, "title": latest.title if latest else "", "body": latest.body if latest else "",
-            "tests": latest.tests if latest else ""}
+            "tests": latest.tests if latest else "",
+            "review_items": review_items.as_lines(latest.review_items) if latest else ""}
     if request.method == "POST":
-        form.update({k: request.POST.get(k, "") for k in ("title", "body", "tests")})
+        form.update({k: request.POST.get(k, "") for k in ("title", "body", "tests", "review_items")})
         try:
             version = services.create_version(content.id, page_user(request), form["title"], form["body"],
-                                              form["tests"])
+                                              form["tests"], form["review_items"])
         except DomainError as exc:
             return render(request, "learning/edit.html", {"form": form, "error": exc, "content": content},
                           status=400)

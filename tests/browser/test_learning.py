@@ -101,3 +101,37 @@ def test_a_learners_streak_updates_live_when_a_day_counts(browsers: Browsers, ha
         streaks.record_activity(harbor.pk, lena.id, timezone.now())
     expect(page.locator("#streak-current")).to_have_text("2")
     expect(page.locator("#streak-longest")).to_have_text("2")
+
+
+def test_a_learner_sees_due_today_reviews_an_item_and_the_count_updates_live(browsers: Browsers,
+                                                                            harbor: Tenant) -> None:
+    bob, rita = make_user("bob", harbor, Role.REVIEWER), make_user("rita", harbor, Role.REVIEWER)
+    lena = make_user("lena", harbor, Role.LEARNER)
+    version = services.create_content(bob, "lesson", "Hand hygiene", "Wash for **twenty** seconds.", "",
+                                      "? How long do you wash?\n- 5 seconds\n+ 20 seconds\n\n"
+                                      "? The most common route of transmission?\n= contact")
+    services.submit_for_review(version.id, bob)
+    services.review_version(version.id, rita, "approve")
+    services.publish_version(version.id, rita)
+
+    learn = browsers.signed_in(lena)
+    learn.goto(f"/learning/lessons/{version.content_id}/")
+    learn.get_by_role("button", name="Mark as done").click()
+    expect(learn.locator("#lesson-finished")).to_be_visible()
+    learn.goto("/learning/")
+    expect(learn.locator("#due-count")).to_have_text("2")
+
+    reviewing = browsers.signed_in(lena)  # a second tab of hers
+    reviewing.goto("/learning/")
+    reviewing.get_by_role("link", name="Review now").click()
+    expect(reviewing.locator("legend")).to_have_text("How long do you wash?")
+    reviewing.get_by_label("20 seconds").check()
+    reviewing.get_by_role("button", name="Answer").click()
+    expect(reviewing.locator("#review-result")).to_contain_text("Right.")
+    expect(reviewing.locator("#due-count")).to_have_text("1")
+    expect(learn.locator("#due-count")).to_have_text("1")  # the Learn page, live, without a reload
+    reviewing.get_by_label("Your answer").fill("Contact")
+    reviewing.get_by_role("button", name="Answer").click()
+    expect(reviewing.locator("#nothing-due")).to_be_visible()
+    expect(learn.locator("#due-count")).to_have_text("0")
+    expect(learn.locator("#streak-current")).to_have_text("1")  # an answer counts the day

@@ -30,9 +30,9 @@ from core.accounts.models import Tenant, User
 from core.config.api import api
 from core.dispatch import services as dispatch
 from core.dispatch.optimize import DayPlan, PlannedStop
-from core.learning import notifications
+from core.learning import notifications, review
 from core.learning import services as learning
-from core.learning.models import Kind, Notification, Version
+from core.learning.models import Kind, Notification, ReviewCard, Version
 from core.ops.models import HealRun
 from core.ops.services import request_heal
 from core.people import services as people
@@ -134,13 +134,19 @@ def _learning(agency: Agency) -> None:
     reply = learning.reply_to_review(decision.id, author, f"Done, @{reviewer.username}.")
     notifications.fan_out("reply", reply.id, agency.tenant.pk)
     notice = Notification.objects.get(recipient=reviewer)
+    # Spaced review: the learner finished the lesson, so its item is due (card_id).
+    review.finish_lesson(lesson.content_id, learner)
+    card = ReviewCard.objects.get(learner=learner)
+    agency.ids.update(card_id=card.id)
     agency.ids.update(problem_id=problem.content_id, lesson_id=lesson.content_id, content_id=lesson.content_id,
                       version_id=waiting.id, review_id=decision.id, submission_id=submission.id,
                       notification_id=notice.id)
 
 
 def _published(author: User, reviewer: User, kind: str, title: str, tests: str) -> Version:
-    version = learning.create_content(author, kind, title, f"# {title}\n\nRead carefully.", tests)
+    items = [{"prompt": "How long do you wash?", "options": ["5 s", "20 s"], "correct": [1]}]  # spaced review
+    version = learning.create_content(author, kind, title, f"# {title}\n\nRead carefully.", tests,
+                                      items if kind == Kind.LESSON else None)
     learning.submit_for_review(version.id, author)
     learning.review_version(version.id, reviewer, "approve")
     learning.publish_version(version.id, reviewer)

@@ -146,6 +146,10 @@ PAGES: dict[str, frozenset[Role]] = {
     "POST /learning/review/versions/<int:version_id>/publish/": frozenset({R}),
     "POST /learning/review/reviews/<int:review_id>/reply/": frozenset({R}),
     "GET /learning/digest/": frozenset({L, R}),
+    # Spaced review (core/learning/review_views.py): learners' own.
+    "POST /learning/lessons/<int:lesson_id>/done/": frozenset({L}),
+    "GET /learning/due/": frozenset({L}),
+    "POST /learning/due/<int:card_id>/answer/": frozenset({L}),
     "POST /learning/digest/": frozenset({L, R}),
     "GET /ops/": frozenset({OP, A}),
     "GET /ops/figures.json": frozenset({OP, A}),
@@ -353,6 +357,7 @@ FORMS: dict[str, dict[str, str]] = {
     "POST /people/<int:user_id>/roles/": {"roles": "learner"},
     "POST /people/mfa-policy/": {"mfa_roles": "ops"},
     "POST /learning/digest/": {"frequency": "daily"},
+    "POST /learning/due/<int:card_id>/answer/": {"choices": "1"},
 }
 QUERIES: dict[str, dict[str, str]] = {
     "GET /api/dispatch/route-plans": {"date": DAY.isoformat()},
