@@ -17,11 +17,11 @@ from tests.helpers.processes import PYTHON, Process, free_port, process_env, wai
 class MailServer:
     """An SMTP server on a free port of 127.0.0.1; `messages()` is everything it received."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, handler: str = "aiosmtpd.handlers.Mailbox", *handler_args: str) -> None:
         self.port = free_port()
         self.maildir = directory / "maildir"
         self.process = Process("smtp", [PYTHON, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.port}",
-                                        "-c", "aiosmtpd.handlers.Mailbox", str(self.maildir)],
+                                        "-c", handler, str(self.maildir), *handler_args],
                                process_env(), directory)
         wait_until(self._answers, 30, 0.1, "the SMTP server to answer")
 
