@@ -76,7 +76,7 @@ def sweep_stalled(limit: int = 1000, max_deliveries: int | None = None) -> Sweep
     return result
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic  # joins the caller's transaction (core.ops.services records the action with it)
 def redrive(dead_letter_ids: Sequence[int], actor_id: int | None) -> int:
     """Send dead events again; returns how many went back to pending. Idempotent."""
     with connection.cursor() as cursor:

@@ -446,3 +446,37 @@ SELECT count(*) AS pending,
 FROM outbox_event
 WHERE status = 'pending' AND tenant_id = %(tenant_id)s
 """
+
+# A dead letter's fingerprint: its task, its exception class, and its message with what varies
+# from one event to the next taken out (ids, numbers, quoted values), so that one cause is one
+# group. The error is recorded as "ExceptionClass: message" (outbox/consumers.py).
+_DEAD_MESSAGE = sql.SQL("""left(btrim(regexp_replace(regexp_replace(regexp_replace(
+    substr(d.error, strpos(d.error, ':') + 1),
+    '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}', '<id>', 'g'),
+    $q$'[^']*'|"[^"]*"$q$, '<value>', 'g'),
+    '[0-9]+', 'N', 'g')), 200)""")
+_DEAD_FINGERPRINT = sql.SQL(
+    "md5(coalesce(d.task_name, '') || '|' || split_part(d.error, ':', 1) || '|' || {message})").format(
+    message=_DEAD_MESSAGE)
+
+# Open dead letters grouped by fingerprint: how many, first and last seen, the newest one as
+# the sample (of one tenant, or of all when tenant_id is NULL).
+DEAD_LETTER_GROUPS = sql.SQL("""
+SELECT {fingerprint} AS fingerprint, d.task_name, split_part(d.error, ':', 1) AS exception,
+       {message} AS message, count(*) AS letters, min(d.created_at) AS first_seen,
+       max(d.created_at) AS last_seen, (array_agg(d.id ORDER BY d.created_at DESC, d.id DESC))[1] AS sample_id
+FROM outbox_deadletter d
+WHERE d.redriven_at IS NULL AND (%(tenant_id)s::bigint IS NULL OR d.tenant_id = %(tenant_id)s)
+GROUP BY 1, 2, 3, 4
+ORDER BY letters DESC, last_seen DESC
+LIMIT %(limit)s
+""").format(fingerprint=_DEAD_FINGERPRINT, message=_DEAD_MESSAGE).as_string()
+
+# The open dead letters of one fingerprint (what a redrive of the group sends).
+DEAD_LETTERS_OF_FINGERPRINT = sql.SQL("""
+SELECT d.id FROM outbox_deadletter d
+WHERE d.redriven_at IS NULL AND (%(tenant_id)s::bigint IS NULL OR d.tenant_id = %(tenant_id)s)
+  AND {fingerprint} = %(fingerprint)s
+ORDER BY d.id
+LIMIT %(limit)s
+""").format(fingerprint=_DEAD_FINGERPRINT).as_string()

@@ -114,3 +114,41 @@ def tenant_outbox_figures(tenant_id: int) -> dict[str, Any]:
         cursor.execute(queries.TENANT_PENDING_STATS, {"tenant_id": tenant_id})
         pending, due, oldest_age = cursor.fetchone()
     return {"pending": int(pending), "due": int(due), "lag_s": float(oldest_age)}
+
+
+@dataclass(frozen=True)
+class DeadLetterGroup:
+    """Open dead letters of one cause: the same task, exception class and normalised message."""
+
+    fingerprint: str
+    task_name: str | None
+    exception: str
+    message: str
+    letters: int
+    first_seen: datetime
+    last_seen: datetime
+    sample: DeadLetter  # the newest of the group
+
+    @property
+    def traceback_tail(self) -> str:
+        """The sample's last traceback line (where it failed, and why)."""
+        lines = [line for line in self.sample.traceback.strip().splitlines() if line.strip()]
+        return lines[-1].strip() if lines else ""
+
+
+def dead_letter_groups(tenant_id: int | None, limit: int = 20) -> list[DeadLetterGroup]:
+    """Open dead letters grouped by fingerprint, largest group first (two queries)."""
+    with connection.cursor() as cursor:
+        cursor.execute(queries.DEAD_LETTER_GROUPS, {"tenant_id": tenant_id, "limit": limit})
+        rows = cursor.fetchall()
+    samples = DeadLetter.objects.in_bulk([row[7] for row in rows])
+    return [DeadLetterGroup(fingerprint, task, exception, message, int(count), first, last, samples[sample])
+            for fingerprint, task, exception, message, count, first, last, sample in rows if sample in samples]
+
+
+def dead_letters_of_fingerprint(tenant_id: int | None, fingerprint: str, limit: int = 10_000) -> list[int]:
+    """The ids of the open dead letters of one group."""
+    with connection.cursor() as cursor:
+        cursor.execute(queries.DEAD_LETTERS_OF_FINGERPRINT, {"tenant_id": tenant_id, "fingerprint": fingerprint,
+                                                            "limit": limit})
+        return [int(row[0]) for row in cursor.fetchall()]

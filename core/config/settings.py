@@ -249,6 +249,8 @@ RETENTION_ATTEMPTS_DAYS = env_float("RETENTION_ATTEMPTS_DAYS", 30, minimum=0.000
 # Dead letters that were redriven; one never redriven stays until someone acts on it.
 RETENTION_DEAD_LETTERS_DAYS = env_float("RETENTION_DEAD_LETTERS_DAYS", 180, minimum=0.0001)
 RETENTION_HEAL_RUNS_DAYS = env_float("RETENTION_HEAL_RUNS_DAYS", 90, minimum=0.0001)
+# The operators' action log (core/ops: redrives, heal requests): kept a year for the record.
+RETENTION_OPS_ACTIONS_DAYS = env_float("RETENTION_OPS_ACTIONS_DAYS", 365, minimum=1)
 RETENTION_NOTIFICATIONS_DAYS = env_float("RETENTION_NOTIFICATIONS_DAYS", 180, minimum=0.0001)
 # The read audit of patient data (core/privacy, adr/0017): who saw which visits, kept this long
 # (default: about six years, the span US health privacy rules ask records of access to be kept).

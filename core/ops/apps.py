@@ -15,6 +15,8 @@ class OpsConfig(AppConfig):
 
         register(Policy("heal_runs", "ops_healrun", "requested_at",
                         lambda: timedelta(days=settings.RETENTION_HEAL_RUNS_DAYS), "status IN ('succeeded', 'failed')"))
+        register(Policy("ops_actions", "ops_opsaction", "at",
+                        lambda: timedelta(days=settings.RETENTION_OPS_ACTIONS_DAYS)))
         self._register_metrics()
 
     @staticmethod

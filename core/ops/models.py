@@ -77,3 +77,28 @@ class HealRun(models.Model):
 
     def __str__(self) -> str:
         return f"heal {self.name} #{self.pk} ({self.status})"
+
+
+class OpsAction(models.Model):
+    """One thing an operator did (core/ops/services.py): who, what, to which events (the filter
+    they chose), how many, when. Shown on the Ops page; kept RETENTION_OPS_ACTIONS_DAYS."""
+
+    class Action(models.TextChoices):
+        REDRIVE = "redrive"
+        HEAL = "heal"
+
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="+")
+    actor_label = models.CharField(max_length=150)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    # What was chosen: {"ids": [...]}, {"all": true}, {"fingerprint": ..., "cause": ...}, {"heal": ..., ...}
+    target = models.JSONField(default=dict)
+    count = models.IntegerField(default=0)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "-at"], name="ops_opsaction_tenant_at")]
+
+    def __str__(self) -> str:
+        return f"{self.actor_label}: {self.action} ({self.count})"

@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from core.ops.models import HealRun
+from core.ops.models import HealRun, OpsAction
 from core.platform.errors import NotFound
 from core.platform.tasks import QUEUES
 from outbox.models import DeadLetter
@@ -253,3 +253,8 @@ def fresh_dry_runs(tenant_id: int) -> dict[str, HealRunView]:
     for run in runs[:20]:
         latest.setdefault(run.name, _view(run, tenant_id))
     return latest
+
+
+def recent_actions(tenant_id: int, limit: int = 20) -> list[OpsAction]:
+    """The agency's latest operator actions (redrives, heal requests), newest first."""
+    return list(OpsAction.objects.filter(tenant_id=tenant_id).order_by("-at", "-id")[:limit])

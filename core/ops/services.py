@@ -21,12 +21,14 @@ from django.utils import timezone
 
 from core.accounts.models import User
 from core.ops import queries
-from core.ops.models import HealRun
+from core.ops.models import HealRun, OpsAction
 from core.platform.channels import platform_channel, tenant_channel
 from core.platform.errors import NotFound
 from core.platform.heals import CONFIRMS, HEALS, HealResult, Repair
 from outbox import jobs
+from outbox.delivery import redrive
 from outbox.emit import emit
+from outbox.selectors import dead_letters_of_fingerprint, open_dead_letters
 
 log = structlog.get_logger(__name__)
 
@@ -83,7 +85,37 @@ def request_heal(name: str, *, trigger: str, actor: User | None = None, actor_la
     emit("heal.requested", aggregate_type="heal_run", aggregate_id=run.id, task="ops.run_heal",
          tenant_id=tenant_id, actor_id=actor.id if actor else None, payload={"run_id": run.id})
     _announce("heal.requested", run)
+    if actor is not None:  # an operator's action (beat's and commands' runs are in the runs list)
+        OpsAction.objects.create(tenant_id=tenant_id, actor=actor, actor_label=run.actor_label,
+                                 action=OpsAction.Action.HEAL, count=1,
+                                 target={"heal": run.name, "dry_run": dry_run, "run_id": run.id})
     return run
+
+
+@transaction.atomic(durable=True)
+def redrive_dead_letters(tenant_id: int, actor: User, *, ids: list[int] | None = None,
+                         fingerprint: str | None = None) -> tuple[int, int]:
+    """Send the agency's chosen open dead letters again: by `ids`, by the `fingerprint` of their
+    group (outbox.selectors.dead_letter_groups), or all of them when neither is given. Recorded
+    in the action log and the audit history (ops.redriven). Returns (chosen, requeued); running
+    it twice requeues nothing the second time."""
+    letters = open_dead_letters(tenant_id)
+    if fingerprint is not None:
+        wanted = dead_letters_of_fingerprint(tenant_id, fingerprint)
+        target: dict[str, object] = {"fingerprint": fingerprint}
+    elif ids is not None:
+        wanted = list(letters.filter(id__in=ids).values_list("id", flat=True))
+        target = {"ids": sorted(wanted)[:100]}
+    else:
+        wanted = list(letters.values_list("id", flat=True))
+        target = {"all": True}
+    requeued = redrive(wanted, actor_id=actor.id) if wanted else 0
+    if wanted:
+        OpsAction.objects.create(tenant_id=tenant_id, actor=actor, actor_label=actor.username,
+                                 action=OpsAction.Action.REDRIVE, count=requeued, target=target)
+        emit("ops.redriven", aggregate_type="tenant", aggregate_id=tenant_id, tenant_id=tenant_id, actor_id=actor.id,
+             channel=tenant_channel(tenant_id), payload={**target, "chosen": len(wanted), "requeued": requeued})
+    return len(wanted), requeued
 
 
 @transaction.atomic(durable=True)

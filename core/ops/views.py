@@ -4,12 +4,13 @@ runs with buttons to run a heal (a dry run first).
 Tenant-scoped figures (the agency's pending events, its dead letters, its heal runs) are the
 signed-in user's agency's only. Broker queue depths, relay lag and workers are platform-wide
 figures of the shared machinery; the page labels them so. Every button posts to a view that
-calls the write function the command line and the API call (outbox.delivery.redrive,
+calls the write function the command line and the API call (core.ops.services.redrive_dead_letters,
 core.ops.services.request_heal); no view writes rows of its own.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from typing import Any
 
@@ -23,12 +24,12 @@ from django.views.decorators.http import require_GET, require_POST
 from core.accounts.access import page_tenant_id, page_user, role_required
 from core.ops import selectors
 from core.ops.models import HealRun
+from core.ops.services import redrive_dead_letters as redrive_letters
 from core.ops.services import request_heal
 from core.platform.errors import DomainError
 from core.platform.heals import HEALS
 from core.platform.roles import Role
-from outbox.delivery import redrive
-from outbox.selectors import open_dead_letters
+from outbox.selectors import dead_letter_groups
 
 HEAL_TITLES = {"search_index": "Search index", "pending_gradings": "Pending gradings", "reputation": "Reputation"}
 HEAL_HELP = {
@@ -72,6 +73,7 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "ops/index.html", {
         "agency": selectors.agency_outbox(tenant_id), "platform": selectors.platform_figures(),
         "dead_letters": selectors.dead_letters_for(tenant_id, PAGE_DEAD_LETTERS),
+        "dead_letter_groups": dead_letter_groups(tenant_id), "actions": selectors.recent_actions(tenant_id),
         "runs": selectors.heal_runs_for(tenant_id, limit=10), "heals": _heals(tenant_id),
         "can_act": page_user(request).has_role(Role.OPS), "schedules": selectors.schedules_for(tenant_id),
         "periodic_tasks_url": _periodic_tasks_url(), "refresh_ms": REFRESH_MS,
@@ -171,26 +173,34 @@ def _ids(values: list[str]) -> list[int] | None:
     return ids if all(0 < i < 2**63 for i in ids) else None
 
 
+FINGERPRINT = re.compile(r"^[0-9a-f]{32}$")
+
+
 @require_POST
 @role_required(Role.OPS)
 def redrive_dead_letters(request: HttpRequest) -> HttpResponse:
-    """Send the chosen dead letters (`id`, repeated) of the agency, or all its open ones
-    (`all=1`), again: their events go back to pending and the relay delivers them anew."""
-    tenant_id = page_tenant_id(request)
-    open_letters = open_dead_letters(tenant_id)
-    if request.POST.get("all") == "1":
-        wanted = list(open_letters.values_list("id", flat=True))
+    """Send the agency's dead letters again: the chosen ones (`id`, repeated), one group's
+    (`fingerprint`), or all open ones (`all=1`); their events go back to pending and the relay
+    delivers them anew. Recorded in the action log (core/ops/services.py)."""
+    tenant_id, user = page_tenant_id(request), page_user(request)
+    fingerprint = str(request.POST.get("fingerprint", ""))
+    if fingerprint:
+        if not FINGERPRINT.match(fingerprint):
+            messages.error(request, "That group of dead letters does not exist.")
+            return _back(request, reverse("ops:index"))
+        chosen, count = redrive_letters(tenant_id, user, fingerprint=fingerprint)
+    elif request.POST.get("all") == "1":
+        chosen, count = redrive_letters(tenant_id, user)
     else:
         ids = _ids(request.POST.getlist("id"))
         if not ids:
             messages.error(request, "Choose the dead letters to redrive.")
             return _back(request, reverse("ops:index"))
         # Another agency's ids, and ids already redriven, are not this request's to send.
-        wanted = list(open_letters.filter(id__in=ids).values_list("id", flat=True))
-    if not wanted:
+        chosen, count = redrive_letters(tenant_id, user, ids=ids)
+    if not chosen:
         messages.error(request, "No dead letter of your agency is waiting to be redriven.")
         return _back(request, reverse("ops:index"))
-    count = redrive(wanted, actor_id=page_user(request).pk)
-    messages.success(request, f"{count} of {len(wanted)} dead event{'s' if len(wanted) != 1 else ''} "
+    messages.success(request, f"{count} of {chosen} dead event{'s' if chosen != 1 else ''} "
                               f"pending again; the relay delivers {'them' if count != 1 else 'it'} anew.")
     return _back(request, reverse("ops:index"))
