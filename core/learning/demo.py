@@ -46,7 +46,23 @@ class DemoItem:
     # "published", "in_review" (a draft awaiting review) or "republished" (v1 live, then v2 live).
     state: str = "published"
     revision: tuple[str, str] | None = None  # (title, body) of version 2, for "republished"
+    review_items: str = ""  # spaced-review questions, in the authoring page's line format
 
+
+HAND_HYGIENE_ITEMS = """\
+? How long should you wash your hands with soap and warm water?
+- 5 seconds
++ At least 20 seconds
+- 2 minutes
+
+? When do you put on clean gloves?
+- Before hand hygiene
++ After hand hygiene, right before touching the dressing
+
+? Gloves are not a substitute for what?
+= hand hygiene
+= hand washing
+"""
 
 HAND_HYGIENE = """\
 Clean hands are the single most effective way to prevent wound infection.
@@ -176,7 +192,7 @@ def test_rounding():
 """
 
 HARBOR = (
-    DemoItem(Kind.LESSON, "Hand hygiene before wound care", HAND_HYGIENE),
+    DemoItem(Kind.LESSON, "Hand hygiene before wound care", HAND_HYGIENE, review_items=HAND_HYGIENE_ITEMS),
     DemoItem(Kind.LESSON, "Preventing falls at home", FALLS_V1, state="republished",
              revision=("Preventing falls at home", FALLS_V2)),
     DemoItem(Kind.LESSON, "Recognising sepsis early", SEPSIS),
@@ -230,7 +246,7 @@ def _complete(tenant: Tenant, item: DemoItem, author: User, reviewer: User) -> b
     first = _first_version(tenant, item)
     created = first is None
     if first is None:
-        first = services.create_content(author, item.kind, item.title, item.body, item.tests)
+        first = services.create_content(author, item.kind, item.title, item.body, item.tests, item.review_items)
     _advance(first, "in_review" if item.state == "in_review" else "live", author, reviewer, "Clear and accurate.")
     if item.revision is not None:
         content = Content.objects.get(id=first.content_id)

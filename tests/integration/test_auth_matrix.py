@@ -101,6 +101,10 @@ API: dict[str, frozenset[Role]] = {
     "GET /api/problems/<problem_id>/submissions": frozenset({L}),
     "GET /api/submissions/<submission_id>": frozenset({L, R}),
     "GET /api/notifications": frozenset({L, R}),
+    # Spaced review (core/learning/review_api.py): learners' own.
+    "POST /api/lessons/<lesson_id>/done": frozenset({L}),
+    "GET /api/review/due": frozenset({L}),
+    "POST /api/review/cards/<card_id>/answers": frozenset({L}),
     "POST /api/notifications/<notification_id>/read": frozenset({L, R}),
     "POST /api/ops/heal/<name>": frozenset({OP}),
     "GET /api/ops/heal-runs": frozenset({OP, A}),
@@ -346,6 +350,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "POST /api/versions/<version_id>/review": {"decision": "approve"},
     "POST /api/reviews/<review_id>/replies": {"body": "Thanks, done."},
     "POST /api/problems/<problem_id>/submissions": {"source": "def add(a, b):\n    return a + b\n"},
+    "POST /api/review/cards/<card_id>/answers": {"choices": [1]},
     "POST /api/ops/heal/<name>": {"dry_run": True},
 }
 # Form posts of pages, filled in like the forms are.

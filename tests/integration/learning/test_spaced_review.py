@@ -427,3 +427,58 @@ def test_a_build_never_reaches_into_another_agency(harbor: Any, carol: User, len
         assert cursor.fetchone()[0] == 0
     assert build(carol.tenant_id or 0, datetime.now(UTC)) == {}
     assert build(harbor.id, datetime.now(UTC)) == {lena.id: (ReviewDay.objects.get().day.isoformat(), 3)}
+
+
+# --- the API -------------------------------------------------------------------------------------------------
+
+
+def test_the_api_finishes_shows_what_is_due_without_the_answers_and_takes_answers(
+        client: Client, lena: User, lesson: Version) -> None:
+    sign_in(client, lena)
+    done = client.post(f"/api/lessons/{lesson.content_id}/done")
+    assert done.status_code == 200
+    assert done.json() == {"content_id": lesson.content_id, "version_id": lesson.id, "new": True, "scheduled": 3,
+                           "due": 3}
+    due = client.get("/api/review/due").json()
+    assert due["due"] == 3
+    assert due["item"] == {"card_id": card_of(lena, 0).id, "content_id": lesson.content_id,
+                           "lesson_title": "Hand hygiene", "kind": "choice",
+                           "prompt": "How long should you rub your hands with soap?",
+                           "options": ["5 seconds", "20 seconds", "2 minutes"], "multiple": False}
+    url = f"/api/review/cards/{card_of(lena, 0).id}/answers"
+    answered = client.post(url, {"choices": [1]}, content_type="application/json")
+    assert answered.status_code == 200
+    assert (answered.json()["correct"], answered.json()["due"]) == (True, 2)
+    again = client.post(url, {"choices": [1]}, content_type="application/json")
+    assert again.status_code == 409
+    assert "card" in json.dumps(again.json())
+
+
+@pytest.mark.parametrize(("body", "status", "field"), [
+    ({"choices": "1"}, 400, "choices"),
+    ({"choices": [True]}, 400, "choices"),
+    ({"answer": 5}, 400, "choices"),  # a multiple-choice item wants choices
+    ({}, 400, "choices"),
+])
+def test_the_api_refuses_impossible_answers_naming_the_field(client: Client, lena: User, lesson: Version,
+                                                             body: dict[str, Any], status: int, field: str) -> None:
+    review.finish_lesson(lesson.content_id, lena)
+    sign_in(client, lena)
+    refused = client.post(f"/api/review/cards/{card_of(lena, 0).id}/answers", body, content_type="application/json")
+    assert refused.status_code == status
+    assert field in json.dumps(refused.json())
+    assert not ReviewAnswer.objects.exists()
+
+
+def test_the_api_answers_404_for_an_unknown_or_foreign_item(client: Client, lena: User, carol: User,
+                                                            lesson: Version) -> None:
+    review.finish_lesson(lesson.content_id, lena)
+    sign_in(client, carol)
+    foreign = client.post(f"/api/review/cards/{card_of(lena, 0).id}/answers", {"choices": [1]},
+                          content_type="application/json")
+    absent = client.post("/api/review/cards/999999/answers", {"choices": [1]}, content_type="application/json")
+    assert foreign.status_code == absent.status_code == 404
+    card_id = card_of(lena, 0).id
+    assert foreign.json() == {**absent.json(), "message": absent.json()["message"].replace("999999", str(card_id))}
+    assert foreign.json()["field"] == "card"
+    assert client.post(f"/api/lessons/{lesson.content_id}/done").status_code == 404
