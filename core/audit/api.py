@@ -34,7 +34,7 @@ from outbox import selectors
 from outbox.selectors import HistoryFilter
 
 router = Router(tags=["audit"])
-READERS = RoleAuth(Role.AUDITOR, Role.OPS)
+READERS = RoleAuth(Role.AUDITOR, Role.OPS, Role.OPS_VIEWER)
 # Who saw which patient's visits is for auditors alone (adr/0017): ops run the system and
 # read its history, but have no need to know who looked at whom.
 READ_AUDITORS = RoleAuth(Role.AUDITOR)

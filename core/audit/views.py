@@ -26,7 +26,7 @@ def _filter_query(request: HttpRequest) -> str:
     return query.urlencode()
 
 
-@role_required(Role.AUDITOR, Role.OPS)
+@role_required(Role.AUDITOR, Role.OPS, Role.OPS_VIEWER)
 def history(request: HttpRequest) -> HttpResponse:
     form = HistoryFilterForm(request.GET or None)
     events: list[OutboxEvent] = []
@@ -39,7 +39,7 @@ def history(request: HttpRequest) -> HttpResponse:
         "form": form, "events": events, "next_before": next_before, "filter_query": _filter_query(request)})
 
 
-@role_required(Role.AUDITOR, Role.OPS)
+@role_required(Role.AUDITOR, Role.OPS, Role.OPS_VIEWER)
 def event(request: HttpRequest, event_id: int) -> HttpResponse:
     story = selectors.event_story(page_tenant_id(request), event_id)
     if story is None:

@@ -69,13 +69,17 @@ def trigger_heal(request: HttpRequest, name: str, payload: HealRequest | None = 
     return Status(202, {"id": run.id, "name": run.name, "status": run.status, "dry_run": run.dry_run})
 
 
-@router.get("/heal-runs", response=answers({200: list[HealRunOut]}, 400), auth=RoleAuth(Role.OPS, Role.AUDITOR))
+# Who may look: ops, the read-only ops role, auditors.
+WATCHERS = RoleAuth(Role.OPS, Role.OPS_VIEWER, Role.AUDITOR)
+
+
+@router.get("/heal-runs", response=answers({200: list[HealRunOut]}, 400), auth=WATCHERS)
 def heal_runs(request: HttpRequest, name: Text | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """Recent heal runs: trigger, who, when, examined, repaired, confirmed (repairs that took
     effect; final once verified_at is set), errors."""
     return [run.to_dict() for run in selectors.heal_runs_for(tenant_id_of(request), name, min(max(limit, 1), 200))]
 
 
-@router.get("/heal-runs/{run_id}", response=answers({200: HealRunOut}, 400, 404), auth=RoleAuth(Role.OPS, Role.AUDITOR))
+@router.get("/heal-runs/{run_id}", response=answers({200: HealRunOut}, 400, 404), auth=WATCHERS)
 def heal_run(request: HttpRequest, run_id: int) -> dict[str, Any]:
     return selectors.heal_run_for(tenant_id_of(request), run_id).to_dict()

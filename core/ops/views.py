@@ -46,7 +46,7 @@ PAGE_DETAILS_MAX = 20
 PAGE_DEAD_LETTERS = 50
 # How often the page asks for fresh figures (milliseconds, read by ops.js).
 REFRESH_MS = 3000
-READERS = (Role.OPS, Role.AUDITOR)
+READERS = (Role.OPS, Role.OPS_VIEWER, Role.AUDITOR)
 
 
 

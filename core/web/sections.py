@@ -47,7 +47,7 @@ SECTIONS: tuple[Section, ...] = (
             "Search published lessons and problems.", "learning", frozenset({"search"})),
     Section("audit", "Audit", "audit:history", frozenset({Role.AUDITOR}),
             "The outbox history: filter, open an event, export CSV or JSON lines.", "audit"),
-    Section("ops", "Ops", "ops:index", frozenset({Role.OPS}),
+    Section("ops", "Ops", "ops:index", frozenset({Role.OPS, Role.OPS_VIEWER}),
             "Outbox lag, queue depths, workers, dead letters, heal runs.", "ops"),
     Section("people", "People", "people:index", frozenset({Role.AGENCY_ADMIN}),
             "Invite people, set their roles, switch off leavers' accounts, the second-factor policy.", "people",

@@ -58,6 +58,7 @@ from tests.helpers.agencies import (  # noqa: F401  # the agencies and sessions 
 from tests.helpers.web import sign_in
 
 D, R, L, A, OP, AA = Role.DISPATCHER, Role.REVIEWER, Role.LEARNER, Role.AUDITOR, Role.OPS, Role.AGENCY_ADMIN
+OV = Role.OPS_VIEWER
 ANYONE = frozenset(Role)
 
 # --- the declared expectations -------------------------------------------------------------------
@@ -107,12 +108,12 @@ API: dict[str, frozenset[Role]] = {
     "POST /api/review/cards/<card_id>/answers": frozenset({L}),
     "POST /api/notifications/<notification_id>/read": frozenset({L, R}),
     "POST /api/ops/heal/<name>": frozenset({OP}),
-    "GET /api/ops/heal-runs": frozenset({OP, A}),
-    "GET /api/ops/heal-runs/<run_id>": frozenset({OP, A}),
-    "GET /api/audit/events": frozenset({A, OP}),
-    "GET /api/audit/events/<event_id>": frozenset({A, OP}),
-    "GET /api/audit/export.csv": frozenset({A, OP}),
-    "GET /api/audit/export.jsonl": frozenset({A, OP}),
+    "GET /api/ops/heal-runs": frozenset({OP, OV, A}),
+    "GET /api/ops/heal-runs/<run_id>": frozenset({OP, OV, A}),
+    "GET /api/audit/events": frozenset({A, OP, OV}),
+    "GET /api/audit/events/<event_id>": frozenset({A, OP, OV}),
+    "GET /api/audit/export.csv": frozenset({A, OP, OV}),
+    "GET /api/audit/export.jsonl": frozenset({A, OP, OV}),
     "GET /api/audit/reads": frozenset({A}),
     "GET /api/audit/reads/export.csv": frozenset({A}),
     "GET /api/audit/reads/export.jsonl": frozenset({A}),
@@ -155,14 +156,14 @@ PAGES: dict[str, frozenset[Role]] = {
     "GET /learning/due/": frozenset({L}),
     "POST /learning/due/<int:card_id>/answer/": frozenset({L}),
     "POST /learning/digest/": frozenset({L, R}),
-    "GET /ops/": frozenset({OP, A}),
-    "GET /ops/figures.json": frozenset({OP, A}),
+    "GET /ops/": frozenset({OP, OV, A}),
+    "GET /ops/figures.json": frozenset({OP, OV, A}),
     "POST /ops/dead-letters/redrive/": frozenset({OP}),
-    "GET /ops/heal/": frozenset({OP, A}),
-    "GET /ops/heal/rows": frozenset({OP, A}),
+    "GET /ops/heal/": frozenset({OP, OV, A}),
+    "GET /ops/heal/rows": frozenset({OP, OV, A}),
     "POST /ops/heal/<str:name>/": frozenset({OP}),
-    "GET /audit/": frozenset({A, OP}),
-    "GET /audit/events/<int:event_id>/": frozenset({A, OP}),
+    "GET /audit/": frozenset({A, OP, OV}),
+    "GET /audit/events/<int:event_id>/": frozenset({A, OP, OV}),
     "GET /audit/reads/": frozenset({A}),
     "GET /audit/reads/<int:read_id>/": frozenset({A}),
     "GET /people/": frozenset({AA}),
@@ -321,8 +322,8 @@ def test_the_tables_restate_the_roles_the_code_declares() -> None:
             assert declared_roles(endpoint) is None, f"{endpoint.key} declares roles but is listed as open"
 
 
-def test_auditors_write_nowhere() -> None:
-    writes = [key for key, roles in {**API, **PAGES}.items() if not key.startswith("GET ") and A in roles]
+def test_auditors_and_ops_viewers_write_nowhere() -> None:
+    writes = [key for key, roles in {**API, **PAGES}.items() if not key.startswith("GET ") and roles & {A, OV}]
     assert not writes
 
 
