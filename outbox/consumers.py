@@ -200,13 +200,16 @@ class OutboxTask(FerryTask):
         """
         execution = _execution.get()
         with transaction.atomic(durable=True):
-            if execution is not None:
-                self._record(execution)
+            key = self._record(execution) if execution is not None else None
             yield
+            if key is not None:  # last, after the task's own locks (queries.RECORD_EFFECT)
+                run_prepared(queries.ADVANCE_KEY, {"ordering_key": key[0], "key_seq": key[1]})
         if execution is not None:
             execution.recorded = True
 
-    def _record(self, execution: _Execution) -> None:
+    def _record(self, execution: _Execution) -> tuple[str, int] | None:
+        """Record the effect's inbox row and completion; the event's (ordering key, sequence)
+        if it has a key to advance."""
         envelope = execution.envelope
         recorded = run_prepared(queries.RECORD_EFFECT, {
             "event_id": envelope.event_id, "outbox_id": envelope.outbox_id, "task_name": execution.task_name,
@@ -215,6 +218,8 @@ class OutboxTask(FerryTask):
         if not recorded or not recorded[0]:
             raise DuplicateDelivery(str(envelope.event_id))
         execution.recorded = True
+        ordering_key, key_seq = recorded[1], recorded[2]
+        return (str(ordering_key), int(key_seq)) if ordering_key is not None and key_seq is not None else None
 
     def _finish(self, execution: _Execution, outcome: str, error: str = "") -> None:
         run_prepared(queries.ATTEMPT_FINISH, {"id": execution.attempt_id, "outcome": outcome, "error": error})

@@ -226,22 +226,34 @@ SELECT {wake_relay} FROM advanced LIMIT 1
 """).format(complete=sql.SQL(_COMPLETE_EVENT.format(condition="")),
             advance=sql.SQL(_ADVANCE_KEYS.format(source="done")), wake_relay=sql.SQL(WAKE_RELAY)).as_string()
 
-# A consumer's effects commit with what this statement records, in one round trip: its inbox
-# row, the event's completion (as COMPLETE) and its attempt's success. A duplicate delivery
-# (another delivery's inbox row is there) records nothing and returns recorded = 0.
+# A consumer's effects commit with what this statement records, in one round trip, first in
+# their transaction: its inbox row, the event's completion and its attempt's success. A
+# duplicate delivery (another delivery's inbox row is there) records nothing and returns
+# recorded = 0. A keyed event's key is advanced by ADVANCE_KEY at the end of the same
+# transaction, not here: the task's own locks (a content row it reads FOR SHARE) come first and
+# the key's row last, the order in which a writer takes them (its row, then the key of the
+# event it emits at commit), so the two never wait on each other in a cycle.
 RECORD_EFFECT = sql.SQL("""
 WITH inbox AS (
     INSERT INTO outbox_inbox (event_id, outbox_id, task_name, tenant_id, attempt, worker, processed_at)
     VALUES (%(event_id)s, %(outbox_id)s, %(task_name)s, %(tenant_id)s, %(attempt)s, %(worker)s, now())
     ON CONFLICT (event_id) DO NOTHING
     RETURNING event_id
-), done AS ({complete}), advanced AS ({advance}), finished AS (
+), done AS ({complete}), finished AS (
     UPDATE outbox_attempt SET finished_at = now(), outcome = 'succeeded', error = ''
     WHERE id = %(attempt_id)s AND EXISTS (SELECT FROM inbox)
 )
-SELECT (SELECT count(*) FROM inbox) AS recorded, (SELECT {wake_relay} FROM advanced LIMIT 1) AS woken
-""").format(complete=sql.SQL(_COMPLETE_EVENT.format(condition="AND EXISTS (SELECT FROM inbox)")),
-            advance=sql.SQL(_ADVANCE_KEYS.format(source="done")), wake_relay=sql.SQL(WAKE_RELAY)).as_string()
+SELECT (SELECT count(*) FROM inbox) AS recorded, (SELECT ordering_key FROM done) AS ordering_key,
+       (SELECT key_seq FROM done) AS key_seq
+""").format(complete=sql.SQL(_COMPLETE_EVENT.format(condition="AND EXISTS (SELECT FROM inbox)"))).as_string()
+
+# The completed keyed event lets its key's next event go (an idle relay is woken for it); run
+# last in the consumer's effects transaction (RECORD_EFFECT says why).
+ADVANCE_KEY = sql.SQL("""
+WITH done AS (SELECT %(ordering_key)s::text AS ordering_key, %(key_seq)s::bigint AS key_seq),
+advanced AS ({advance})
+SELECT {wake_relay} FROM advanced LIMIT 1
+""").format(advance=sql.SQL(_ADVANCE_KEYS.format(source="done")), wake_relay=sql.SQL(WAKE_RELAY)).as_string()
 
 # A delivery failed and may be retried: pending again after a backoff, keeping the error.
 # Only a relayed event moves; a completed, swept or dead one stays as it is.

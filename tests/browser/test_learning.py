@@ -83,13 +83,13 @@ def test_a_reviewer_approves_and_publishes_and_a_learner_is_graded_live(browsers
     readme_screenshot(learner, "learner")
 
 
-def test_a_learners_streak_updates_live_when_a_day_counts(browsers: Browsers, harbor: Tenant) -> None:
+def test_a_learners_streak_and_reputation_update_live(browsers: Browsers, harbor: Tenant) -> None:
     from datetime import timedelta
 
     from django.db import transaction
     from django.utils import timezone
 
-    from core.learning import streaks
+    from core.learning import reputation, streaks
 
     lena = make_user("lena", harbor, Role.LEARNER)
     with transaction.atomic(durable=True):  # yesterday's graded submission
@@ -101,6 +101,10 @@ def test_a_learners_streak_updates_live_when_a_day_counts(browsers: Browsers, ha
         streaks.record_activity(harbor.pk, lena.id, timezone.now())
     expect(page.locator("#streak-current")).to_have_text("2")
     expect(page.locator("#streak-longest")).to_have_text("2")
+    expect(page.locator("#reputation-points")).to_have_text("0")
+    with transaction.atomic(durable=True):  # her first accepted solution, as grading awards it
+        reputation.solution_accepted(harbor.pk, lena.id, problem_id=1)
+    expect(page.locator("#reputation-points")).to_have_text(str(reputation.SOLUTION_POINTS))
 
 
 def test_a_learner_sees_due_today_reviews_an_item_and_the_count_updates_live(browsers: Browsers,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from core.accounts.models import User
 from core.learning import digests, services
@@ -30,6 +31,12 @@ def test_a_worker_killed_mid_send_mails_the_digest_once_and_never_again(
     # and for beat below); otherwise the sweep would wait for the task's hard time limit plus
     # the grace, and run once a minute.
     settings.OUTBOX_REDELIVER_AFTER_MAX_S = 3
+    # Beat runs only the sweep, as its migration seeds it (earlier tests of a run may have flushed
+    # or disabled the schedules of the shared test database); the test plans the digest itself.
+    every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period="seconds")
+    sweep, _ = PeriodicTask.objects.update_or_create(name="outbox: redeliver stalled events", defaults={
+        "task": "outbox.sweep_stalled", "interval": every_minute, "enabled": True})
+    PeriodicTask.objects.exclude(id=sweep.id).update(enabled=False)
     lena.email = "lena@harbor.example"
     lena.save(update_fields=["email"])
     digests.set_digest_frequency(lena, "daily")

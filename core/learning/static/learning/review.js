@@ -1,4 +1,4 @@
-// "Due today" on the Learn and review pages, kept current by the live stream: the learner's
+// "Due today" on the review page (learn.js keeps the Learn page's), kept current by the live stream: the learner's
 // answers (from any tab), a lesson marked done, and the nightly build of their queue each
 // carry the new count (core/learning/review.py).
 (function () {
