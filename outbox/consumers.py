@@ -146,9 +146,11 @@ class OutboxTask(FerryTask):
             return None
         finally:
             _execution.reset(token)
-        if not execution.recorded:
+        if not execution.recorded:  # a task that wrote no effects of its own
             with transaction.atomic(durable=True):
-                self._record(execution)
+                key = self._record(execution)
+                if key is not None:
+                    run_prepared(queries.ADVANCE_KEY, {"ordering_key": key[0], "key_seq": key[1]})
         # Committed: the line that follows a request's trace_id to its effect (core/platform/middleware.py).
         log.info("outbox.effect_recorded", attempt=execution.attempt)
         return result

@@ -29,7 +29,7 @@ NOT_NEEDED = "ferry_mfa_not_needed_at"
 
 # What a person who still owes a second factor may reach: the pages that settle it.
 OPEN_PREFIXES = ("/accounts/mfa/", "/accounts/logout/", "/accounts/login/", "/admin/login/", "/static/",
-                 "/healthz", "/accounts/password/", "/people/join/")
+                 "/healthz", "/accounts/password/reset/", "/people/join/")
 
 
 def needed(roles: Iterable[str], mfa_roles: Iterable[str], enrolled: bool) -> bool:

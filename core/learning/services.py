@@ -250,7 +250,9 @@ def reply_to_review(review_id: int, actor: User, body: object) -> Reply:
     review = get_for_tenant(Review.objects.all(), tenant_id, review_id, "review")
     reply = Reply.objects.create(tenant_id=tenant_id, review=review, author=actor,
                                  body=_text(body, "body", COMMENT_MAX))
-    reputation.replied(Version.objects.get(id=review.version_id), actor.id)
+    # Locked: an approval committing at the same moment is either seen here (approved) or sees
+    # this reply when it awards the repliers; never neither.
+    reputation.replied(Version.objects.select_for_update().get(id=review.version_id), actor.id)
     _notify("review.replied", review.version_id, tenant_id, actor, "reply", reply.id)
     return reply
 

@@ -120,12 +120,14 @@ class IdentityCache:
             return False, None
         return True, identity
 
-    def put(self, session_key: str, identity: Identity | None) -> None:
+    def put(self, session_key: str, identity: Identity | None, asked_at: float | None = None) -> None:
+        """Remember the answer of a lookup that started at `asked_at` (monotonic; now if None):
+        a revocation after that start makes it stale."""
         if len(self._entries) >= self._max_entries:
             self._evict()
         now = time.monotonic()
         ttl = self._ttl_s if identity is not None else self._refusal_ttl_s
-        self._entries[session_key] = (identity, now + ttl, now)
+        self._entries[session_key] = (identity, now + ttl, now if asked_at is None else asked_at)
 
     def revoke(self, user_id: int) -> None:
         """Forget what is remembered of the user (each of their sessions is looked up again)."""

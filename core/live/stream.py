@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -164,8 +165,10 @@ class StreamApp:
             raise Refusal(401, "unauthenticated", "sign in first")
         known, who = self._cache.get(session_key)
         if not known:
+            # Stamped when the lookup starts: a revocation during it makes the answer stale.
+            asked_at = time.monotonic()
             who = await self._lookup(session_key)
-            self._cache.put(session_key, who)
+            self._cache.put(session_key, who, asked_at)
         if who is None:
             raise Refusal(401, "unauthenticated", "sign in first")
         if not who.has_agency_role:  # platform staff and role-less users have no channels
@@ -276,7 +279,14 @@ async def stream_frames(hub: Hub, subscription: Subscription, last: Cursor | Non
         position = last
     if position < subscription.start:
         async for page in hub.replay(subscription, position):
+            revoked = [event.ends_streams_of for event in page.events if event.ends_streams_of is not None]
+            for user in revoked:
+                if on_revoked is not None:
+                    on_revoked(user)
             yield page.chunk  # one write for a page of a replay
+            if user_id is not None and user_id in revoked:  # signed out while this browser was away
+                yield SIGNED_OUT
+                return
         # Everything of ours up to the group's cursor has been sent; the group sends the rest.
         position = subscription.start
         yield f"id: {position}\n\n".encode()

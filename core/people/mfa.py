@@ -10,6 +10,7 @@ after each failure) and are answered 429 while it waits.
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass
 
 import django_otp
@@ -17,6 +18,7 @@ import segno
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils import timezone
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -69,8 +71,9 @@ def _check(device: Device, token: str) -> bool:
     """Verify `token` on the locked device; RateLimited while the device is throttled."""
     allowed, details = device.verify_is_allowed()
     if not allowed:
-        wait = int((details or {}).get("locked_until_s", 0)) or 30
-        raise RateLimited("too many wrong codes; wait a little and try again", retry_after_s=wait)
+        until = (details or {}).get("locked_until")
+        wait = max(1, math.ceil((until - timezone.now()).total_seconds())) if until is not None else 30
+        raise RateLimited(f"too many wrong codes; try again in {wait} s", retry_after_s=wait)
     return bool(device.verify_token(token))
 
 

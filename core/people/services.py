@@ -16,7 +16,7 @@ from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.accounts import sessions, throttle
@@ -53,6 +53,10 @@ def _account_event(event_type: str, user: User, actor: User, payload: dict[str, 
 
 
 def _member(tenant_id: int, user_id: int) -> User:
+    """The agency's person, locked; the agency's row is locked first, so that two admins acting
+    at once (demoting or deactivating each other) are serialised and the "an agency keeps an
+    admin" check sees the other's change."""
+    Tenant.objects.select_for_update().filter(id=tenant_id).first()
     return get_for_tenant(User.objects.select_for_update(of=("self",)), tenant_id, user_id, "person")
 
 
@@ -143,7 +147,11 @@ def accept_invitation(*, token: str, username: str, password: str, full_name: st
     user = User(username=username, email=invitation.email, tenant_id=invitation.tenant_id,
                 first_name=first[:150], last_name=last[:150])
     user.set_password(password)
-    user.save()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:  # taken by another join at the same moment
+        raise Conflict(f"the user name {username!r} is taken; choose another", field="username") from None
     user.groups.set(Group.objects.filter(name__in=invitation.roles))
     Invitation.objects.filter(id=invitation.id).update(accepted_user=user)
     _account_event("account.joined", user, invitation.invited_by,
@@ -177,6 +185,8 @@ def deactivate(*, tenant_id: int, user_id: int, actor: User) -> int:
         raise Conflict("you cannot deactivate your own account; ask another agency admin")
     if not user.is_active:
         raise Conflict(f"{user.username} is already deactivated")
+    if Role.AGENCY_ADMIN in user.roles and not _other_active_admins(tenant_id, user):
+        raise Conflict("the agency would have no agency admin left; make someone else admin first")
     user.is_active = False
     user.save(update_fields=["is_active"])
     ended = sessions.end_all(user)
@@ -275,6 +285,7 @@ def complete_password_reset(user: User, password: str) -> None:
     user.save(update_fields=["password"])
     sessions.end_all(user)
     throttle.clear(throttle.user_scope(user.username))
+    # On the agency's channel: the person's open live streams end with it (STREAM_ENDING_EVENTS).
     emit("account.password_reset", aggregate_type="user", aggregate_id=user.id, tenant_id=user.tenant_id,
-         actor_id=user.id, channel=people_channel(user.tenant_id) if user.tenant_id else platform_channel(),
+         actor_id=user.id, channel=tenant_channel(user.tenant_id) if user.tenant_id else platform_channel(),
          payload={"user_id": user.id})

@@ -40,6 +40,8 @@ def _attempt(form: forms.Form, write: Callable[[dict[str, Any]], T]) -> tuple[T 
         return None, 400
     try:
         return write(form.cleaned_data), 200
+    except RateLimited:
+        raise  # the caller answers 429 with Retry-After
     except DomainError as exc:
         form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         return None, exc.status
@@ -238,14 +240,17 @@ def enrol(request: HttpRequest) -> HttpResponse:
                 request, page_user(request), data["token"]))
         except RateLimited as exc:
             form.add_error("token", exc.message)
-            codes, status = None, 429
+            codes, status, retry_after = None, 429, exc.retry_after_s
         if codes is not None:
             return render(request, "people/recovery_codes.html", {"codes": codes, "next": _next(request)})
     enrolment = mfa.pending_enrolment(page_user(request)) if request.method == "POST" else None
     if enrolment is None:
         enrolment = mfa.start_enrolment(page_user(request))
-    return render(request, "people/enrol.html", {"form": form, "enrolment": enrolment, "next": _next(request)},
-                  status=status)
+    response = render(request, "people/enrol.html", {"form": form, "enrolment": enrolment, "next": _next(request)},
+                      status=status)
+    if status == 429:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 @login_required

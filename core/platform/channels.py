@@ -25,7 +25,7 @@ def people_channel(tenant_id: int) -> str:
 # Events after which the live streams of the user named by their payload's "user_id" end at
 # once (core/live/stream.py): they travel on the tenant's channel, which every stream of the
 # agency follows, so each web process hears of it wherever the user's streams are.
-STREAM_ENDING_EVENTS = frozenset({"account.deactivated", "account.second_factor_reset"})
+STREAM_ENDING_EVENTS = frozenset({"account.deactivated", "account.second_factor_reset", "account.password_reset"})
 
 
 def platform_channel() -> str:

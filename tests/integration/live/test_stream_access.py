@@ -212,6 +212,29 @@ def test_deactivation_closes_the_open_stream_at_once_and_its_reconnect_is_refuse
     assert bob_still_open  # the agency's other streams go on
 
 
+def test_a_browser_that_was_away_when_its_user_was_deactivated_replays_the_event_and_stops(
+        settings: Any, harbor: Tenant, alice: User) -> None:
+    settings.LIVE_AUTH_CACHE_S = 600.0  # this process remembers Alice, and has no stream of Harbor open
+    hana = make_user("hana", harbor, Role.AGENCY_ADMIN)
+    alices = session_of(alice)
+
+    async def scenario(app: StreamApp) -> tuple[bool, bytes]:
+        first = await opened(app, cookie(alices))
+        head = (await first.first_block()).decode()
+        cursor = next(line[4:] for line in head.splitlines() if line.startswith("id: "))
+        await first.disconnect()
+        assert harbor.pk is not None
+        await asyncio.to_thread(people.deactivate, tenant_id=harbor.pk, user_id=alice.id, actor=hana)
+        again = await opened(app, {**cookie(alices), "Last-Event-ID": cursor})  # the cache still says Alice
+        await asyncio.wait_for(again.task, 15)
+        return again.answer.ended, again.answer.body
+
+    ended, body = run(scenario)
+    assert ended
+    assert b'"type":"account.deactivated"' in body
+    assert body.endswith(b"event: signed-out\ndata: {}\n\n")
+
+
 def test_a_person_who_owes_a_second_factor_gets_no_stream(harbor: Tenant) -> None:
     audrey = make_user("audrey", harbor, Role.AUDITOR)
     unverified = Client()

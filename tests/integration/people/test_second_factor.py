@@ -97,8 +97,22 @@ def test_wrong_codes_slow_the_device_down(audrey: User) -> None:
     answers = [client.post("/accounts/mfa/", {"token": "000000"}).status_code for _ in range(3)]
     assert answers[0] == 400
     assert 429 in answers  # django-otp's throttle: the device waits longer after each failure
+    refused = client.post("/accounts/mfa/", {"token": "000000"})
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) >= 1
     device.refresh_from_db()
     assert device.throttling_failure_count >= 1
+
+
+def test_a_password_alone_cannot_change_the_password_of_someone_who_owes_a_second_factor(audrey: User) -> None:
+    client = password_sign_in("audrey")
+    assert client.get("/accounts/password/change/")["Location"].startswith("/accounts/mfa/")
+    changed = client.post("/accounts/password/change/", {"old_password": "pw", "new_password1": "tidal-basin-42",
+                                                         "new_password2": "tidal-basin-42"})
+    assert changed.status_code == 302
+    assert changed["Location"].startswith("/accounts/mfa/")
+    assert Client().login(username="audrey", password="pw")  # unchanged
+    assert client.get("/accounts/password/reset/").status_code == 200  # a reset by mail stays open
 
 
 def test_people_who_need_none_are_not_asked(alice: User) -> None:
