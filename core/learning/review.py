@@ -261,6 +261,6 @@ def answer(card_id: int, learner: User, answer: object = None, choices: object =
 
 
 def _emit_due(tenant_id: int, learner_id: int, due: int, event_type: str, **extra: Any) -> None:
-    """The learner's pages show the new count (core/learning/static/learning/review.js)."""
+    """The learner's pages show the new count (core/learning/static/learning/learn.js)."""
     emit(event_type, aggregate_type="user", aggregate_id=learner_id, tenant_id=tenant_id,
          channel=user_channel(tenant_id, learner_id), payload={"user_id": learner_id, "due": due, **extra})

@@ -21,7 +21,7 @@ from core.platform.roles import Role
 from tests.helpers.mail import MailServer, link_in, mail_server_fixture, smtp_fixture  # noqa: F401  # fixtures
 from tests.helpers.outbox import deliver, events_of
 from tests.helpers.people import make_user
-from tests.helpers.web import sign_in
+from tests.helpers.web import sign_in, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -36,12 +36,6 @@ def nadia(northside: Tenant) -> User:
     return make_user("nadia", northside, Role.AGENCY_ADMIN)
 
 
-def admin_client(user: User) -> Client:
-    client = Client()
-    sign_in(client, user)
-    return client
-
-
 def invite(admin: User, email: str = "ines@example.com", roles: tuple[str, ...] = ("learner",)) -> Invitation:
     assert admin.tenant_id is not None
     return services.invite(tenant_id=admin.tenant_id, email=email, roles=roles, actor=admin)
@@ -51,7 +45,7 @@ def invite(admin: User, email: str = "ines@example.com", roles: tuple[str, ...] 
 
 def test_an_invitee_gets_a_mailed_link_sets_a_password_and_is_signed_in_with_the_roles(
         hana: User, smtp: MailServer) -> None:
-    page = admin_client(hana).post("/people/invite/", {"email": "ines@example.com", "roles": ["learner", "reviewer"]})
+    page = signed_in(hana).post("/people/invite/", {"email": "ines@example.com", "roles": ["learner", "reviewer"]})
     assert page.status_code == 302
     (event,) = events_of("account.invited")
     assert event.task_name == "people.send_invitation"
@@ -134,7 +128,7 @@ def test_unknown_roles_and_bad_addresses_are_named(hana: User) -> None:
     with pytest.raises(Invalid) as bad_email:
         invite(hana, email="not an address")
     assert bad_email.value.field == "email"
-    page = admin_client(hana).post("/people/invite/", {"email": "ines@example.com", "roles": ["superuser"]})
+    page = signed_in(hana).post("/people/invite/", {"email": "ines@example.com", "roles": ["superuser"]})
     assert page.status_code == 400
     assert "roles" in page.context["invite_form"].errors
     assert not Invitation.objects.exists()
@@ -159,7 +153,7 @@ def test_a_withdrawn_invitation_is_not_mailed(hana: User, smtp: MailServer) -> N
 # --- roles, deactivation, unlocking ------------------------------------------------------------------
 
 def test_an_admin_changes_roles_and_the_history_says_from_what(hana: User, alice: User) -> None:
-    answer = admin_client(hana).post(f"/people/{alice.id}/roles/", {"roles": ["dispatcher", "reviewer"]})
+    answer = signed_in(hana).post(f"/people/{alice.id}/roles/", {"roles": ["dispatcher", "reviewer"]})
     assert answer.status_code == 302
     alice = User.objects.get(id=alice.id)
     assert alice.roles == {Role.DISPATCHER, Role.REVIEWER}
@@ -168,7 +162,7 @@ def test_an_admin_changes_roles_and_the_history_says_from_what(hana: User, alice
 
 
 def test_the_last_admin_cannot_remove_their_own_admin_role(hana: User) -> None:
-    answer = admin_client(hana).post(f"/people/{hana.id}/roles/", {"roles": ["learner"]})
+    answer = signed_in(hana).post(f"/people/{hana.id}/roles/", {"roles": ["learner"]})
     assert answer.status_code == 409
     assert "no agency admin left" in answer.context["roles_form"].errors["roles"][0]
     assert User.objects.get(id=hana.id).roles == {Role.AGENCY_ADMIN}
@@ -179,7 +173,7 @@ def test_deactivation_ends_every_session_and_refuses_pages_and_the_api_at_once(h
     sign_in(alices_browser, alice)
     assert alices_browser.get("/api/me").status_code == 200
 
-    answer = admin_client(hana).post(f"/people/{alice.id}/deactivate/")
+    answer = signed_in(hana).post(f"/people/{alice.id}/deactivate/")
     assert answer.status_code == 302
     assert alices_browser.get("/api/me").status_code == 401
     assert alices_browser.get("/dispatch/").status_code == 302  # to the sign-in page
@@ -189,12 +183,12 @@ def test_deactivation_ends_every_session_and_refuses_pages_and_the_api_at_once(h
     assert event.channel == f"tenant:{hana.tenant_id}:events"  # every stream of the agency hears it
     assert event.payload == {"user_id": alice.id, "sessions_ended": 1}
 
-    assert admin_client(hana).post(f"/people/{alice.id}/reactivate/").status_code == 302
+    assert signed_in(hana).post(f"/people/{alice.id}/reactivate/").status_code == 302
     assert Client().login(username="alice", password="pw")
 
 
 def test_an_admin_cannot_deactivate_themselves(hana: User) -> None:
-    answer = admin_client(hana).post(f"/people/{hana.id}/deactivate/")
+    answer = signed_in(hana).post(f"/people/{hana.id}/deactivate/")
     assert answer.status_code == 409
     assert User.objects.get(id=hana.id).is_active
 
@@ -203,14 +197,14 @@ def test_an_admin_lifts_a_lockout_before_its_time(hana: User, alice: User, setti
     for _ in range(5):
         throttle.record_failure("alice", "10.0.0.9")
     assert throttle.locked_for("alice", "10.0.0.10") > 0
-    assert admin_client(hana).post(f"/people/{alice.id}/unlock/").status_code == 302
+    assert signed_in(hana).post(f"/people/{alice.id}/unlock/").status_code == 302
     assert throttle.locked_for("alice", "10.0.0.10") == 0
     assert len(events_of("account.unlocked")) == 1
 
 
 def test_the_admin_of_another_agency_reaches_none_of_its_people(hana: User, nadia: User, alice: User) -> None:
     invitation = invite(hana)
-    northside = admin_client(nadia)
+    northside = signed_in(nadia)
     assert northside.get(f"/people/{alice.id}/").status_code == 404
     for action in ("deactivate", "unlock", "reset-second-factor"):
         assert northside.post(f"/people/{alice.id}/{action}/").status_code == 404

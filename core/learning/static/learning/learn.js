@@ -1,7 +1,8 @@
-// The learner's panels on the Learn page, kept current by one live stream: the streak
-// (streak.extended when a day counts, streak.lapsed when the rollover ends a run), the
-// reputation (reputation.changed / reputation.repaired) and "Due today" (review.answered,
-// review.queue_built, lesson.finished carry the new count). One EventSource for all three:
+// The learner's panels on the Learn page (and "Due today" on the review page), kept current by
+// one live stream: the streak (streak.extended when a day counts, streak.lapsed when the
+// rollover ends a run), the reputation (reputation.changed / reputation.repaired) and "Due
+// today" (review.answered, review.queue_built, lesson.finished carry the new count). One
+// EventSource for all three:
 // each open stream counts against the per-user limit (LIVE_STREAMS_PER_USER).
 (function () {
   "use strict";
