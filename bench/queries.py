@@ -148,3 +148,118 @@ SELECT pg_total_relation_size('privacy_patientread')::float8 / greatest(count(*)
 BENCH_GIN_CREATE = "CREATE INDEX bench_read_visits ON privacy_patientread USING gin (visit_ids)"
 BENCH_GIN_DROP = "DROP INDEX bench_read_visits"
 BENCH_ANALYZE = "VACUUM ANALYZE privacy_patientread"
+
+
+# --- audit_bench (bench/audit.py): a year of outbox history, built in bulk ---------------------
+
+# The auditors' indexes and the primary key of outbox_history as the migrations made them:
+# dropped while the history loads, made again after (one sort per index, not a hundred
+# million insertions into each).
+AUDIT_HISTORY_INDEXES = """
+SELECT c.relname, pg_get_indexdef(i.indexrelid), i.indisprimary
+FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE i.indrelid = 'outbox_history'::regclass
+ORDER BY c.relname
+"""
+
+AUDIT_TRUNCATE = "TRUNCATE outbox_history, outbox_event"
+AUDIT_PARTITIONS = "SELECT outbox_ensure_partitions(%(months_back)s, 1)"
+
+# Events ids lo..hi-1 of a history of `rows` spread evenly over the year from `start`: each
+# event's time follows its id (with a jitter inside its slot), its transaction id too, as in a
+# real history (the ids stay below the database's own, so that every event is older than any
+# reader's horizon: `txid_step` events a transaction, or fewer). The agency, the kind of event and the
+# actor are drawn by weight: width_bucket finds a uniform draw's bucket in the cumulative
+# weights. Actors are skewed (a few do most), 30 % of events have none (the system's);
+# aggregate ids are skewed too (some visits change often). Every event is completed: the
+# mover moves only those.
+AUDIT_LOAD = """
+INSERT INTO outbox_history (id, event_id, txid, tenant_id, actor_id, trace_id, event_type, aggregate_type,
+                            aggregate_id, payload, task_name, queue, channel, redeliver_after, priority,
+                            created_at, available_at, status, attempts, relayed_at, redeliver_at, completed_at,
+                            last_error)
+SELECT i, gen_random_uuid(), 3 + floor(i * %(txid_step)s::float8)::bigint, tenant,
+       CASE WHEN ra < 0.3 THEN NULL
+            ELSE tenant * 100000 + 1 + floor(((ra - 0.3) / 0.7) ^ 3 * (%(actors)s::int[])[t])::bigint END,
+       substr(md5(i::text), 1, 16), (%(event_types)s::text[])[k], (%(aggregate_types)s::text[])[k], aggregate_id,
+       jsonb_build_object((%(aggregate_types)s::text[])[k] || '_id', aggregate_id::bigint, 'source', 'audit_bench'),
+       (%(task_names)s::text[])[k], (%(queues)s::text[])[k],
+       CASE WHEN (%(task_names)s::text[])[k] IS NULL THEN 'tenant:' || tenant || ':events' END,
+       CASE WHEN (%(task_names)s::text[])[k] IS NULL THEN NULL ELSE 300 END, 5,
+       at, at, 'completed', CASE WHEN rg < 0.02 THEN 2 ELSE 1 END,
+       at + interval '4 milliseconds', NULL, at + interval '40 milliseconds', ''
+FROM (
+    SELECT i, t, k, ra, rg, at, (%(tenants)s::bigint[])[t] AS tenant,
+           (1 + floor(rx ^ 2 * %(aggregates)s))::bigint::text AS aggregate_id
+    FROM (
+        SELECT i, width_bucket(random(), %(tenant_weights)s::float8[]) AS t,
+               width_bucket(random(), %(kind_weights)s::float8[]) AS k, random() AS ra, random() AS rg,
+               random() AS rx,
+               %(start)s::timestamptz + make_interval(secs => (i - 1 + random()) * %(slot_s)s) AS at
+        FROM generate_series(%(lo)s::bigint, %(hi)s::bigint - 1) AS i
+    ) draws
+) event
+"""
+
+# The hot table of a running system: a few events waiting, relayed or dead, of the last hour.
+AUDIT_HOT = """
+INSERT INTO outbox_event (txid, tenant_id, actor_id, event_type, aggregate_type, aggregate_id, payload, task_name,
+                          queue, redeliver_after, created_at, available_at, status, attempts, relayed_at,
+                          redeliver_at, last_error)
+SELECT %(next_txid)s::bigint + n, (%(tenants)s::bigint[])[1 + n %% cardinality(%(tenants)s::bigint[])], NULL,
+       'notification.created', 'notification', n::text, jsonb_build_object('notification_id', n),
+       'learning.deliver_notification', 'default', 300, at, at, state,
+       CASE state WHEN 'pending' THEN 0 WHEN 'relayed' THEN 1 ELSE 5 END,
+       CASE WHEN state <> 'pending' THEN at END, CASE WHEN state = 'relayed' THEN at + interval '5 minutes' END,
+       CASE WHEN state = 'dead' THEN 'ConnectionError: SMTP server refused the connection' ELSE '' END
+FROM generate_series(1, %(rows)s) AS n
+CROSS JOIN LATERAL (SELECT now() - n * interval '1 second' AS at,
+                           (ARRAY['pending', 'relayed', 'dead'])[1 + n %% 3] AS state) s
+"""
+
+AUDIT_SEQUENCE = "SELECT setval('outbox_event_id_seq', %(last_id)s)"
+AUDIT_PARTITION_NAMES = """
+SELECT c.relname FROM pg_partition_tree('outbox_history') p JOIN pg_class c ON c.oid = p.relid
+WHERE p.isleaf ORDER BY 1
+"""
+
+# Table and index sizes, each summed over the partitions.
+AUDIT_SIZES = """
+SELECT c.relname, sum(pg_relation_size(p.relid))::bigint
+FROM pg_class c CROSS JOIN LATERAL pg_partition_tree(c.oid) p
+WHERE c.oid = 'outbox_history'::regclass
+   OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'outbox_history'::regclass)
+GROUP BY c.relname ORDER BY 2 DESC
+"""
+
+# Rows of an agency sampled from the history (a fraction of its pages): real aggregates and actors.
+AUDIT_SAMPLE = """
+SELECT aggregate_type, aggregate_id, actor_id FROM outbox_history TABLESAMPLE SYSTEM (%(percent)s::float4)
+WHERE tenant_id = %(tenant_id)s LIMIT %(rows)s
+"""
+
+# Completed events waiting in the hot table for the mover (the mover's benchmark): as the
+# relay leaves them, spread over the agencies, of the last minutes.
+AUDIT_COMPLETED_HOT = """
+INSERT INTO outbox_event (txid, tenant_id, actor_id, event_type, aggregate_type, aggregate_id, payload, channel,
+                          created_at, available_at, status, attempts, relayed_at, completed_at)
+SELECT %(txid)s::bigint, (%(tenants)s::bigint[])[1 + n %% cardinality(%(tenants)s::bigint[])],
+       CASE WHEN n %% 3 = 0 THEN NULL ELSE 100000 + n %% 500 END, 'visit.updated', 'visit', n::text,
+       jsonb_build_object('visit_id', n, 'source', 'audit_bench'), 'tenant:events', at, at, 'completed', 1, at, at
+FROM generate_series(1, %(rows)s) AS n
+CROSS JOIN LATERAL (SELECT now() - (%(rows)s - n) * interval '1 millisecond' AS at) s
+"""
+
+# The auditors' indexes before adr/0021 (outbox/sql/0001_outbox.sql), for the mover's baseline.
+AUDIT_INDEXES_BEFORE = (
+    "CREATE INDEX outbox_history_tenant_aggregate ON outbox_history (tenant_id, aggregate_type, aggregate_id, id)",
+    "CREATE INDEX outbox_history_tenant_type ON outbox_history (tenant_id, event_type, id)",
+    "CREATE INDEX outbox_history_tenant ON outbox_history (tenant_id, id)",
+    "CREATE INDEX outbox_history_created ON outbox_history USING brin (created_at)",
+)
+AUDIT_INDEXES_BEFORE_NAMES = ("outbox_history_tenant_aggregate", "outbox_history_tenant_type", "outbox_history_tenant",
+                              "outbox_history_created")
+# ... and since (outbox/sql/0003_history_audit_order.sql).
+AUDIT_INDEXES_NOW_NAMES = ("outbox_history_tenant_time", "outbox_history_tenant_type",
+                           "outbox_history_tenant_aggregate", "outbox_history_tenant_actor",
+                           "outbox_history_tenant_unusual_status")

@@ -388,6 +388,10 @@ _LIVE_HORIZON = sql.SQL("""(
 # and every event still to commit comes after it. A stream that starts here replays nothing.
 CURRENT_POSITION = sql.SQL("SELECT {horizon} - 1").format(horizon=_LIVE_HORIZON).as_string()
 
+# An export's horizon (outbox.selectors.export): every event of a transaction below it has
+# committed or never will, as of this statement; an export takes it once, at its start.
+EXPORT_HORIZON = sql.SQL("SELECT {horizon}").format(horizon=_LIVE_HORIZON).as_string()
+
 # Events of some channels after a cursor, oldest first. From outbox_log, the view over the
 # hot table and the history: pub/sub events complete when published and move to the history
 # within about a second, and a reconnecting browser may ask for hours of them. The partial

@@ -9,6 +9,7 @@ URLs through their environment.
 from __future__ import annotations
 
 import os
+import tempfile
 
 _redis = f"redis://127.0.0.1:{os.environ.get('FERRY_REDIS_PORT', '56379')}"
 # Two test runs at once (two developers' helpers on one machine) each set
@@ -18,6 +19,9 @@ os.environ.setdefault("REDIS_BROKER_URL", f"{_redis}/{_base}")
 os.environ.setdefault("REDIS_CACHE_URL", f"{_redis}/{_base + 1}")
 os.environ.setdefault("REDIS_PUBSUB_URL", f"{_redis}/{_base + 2}")
 os.environ.setdefault("LOG_FORMAT", "console")
+# Files the tests make (exports of the history) go to a directory of the run's own, never to
+# the checkout's .var/media; processes started by end-to-end tests inherit it.
+os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="ferry-test-media-"))
 
 from core.config.settings import *  # noqa: E402, F403
 

@@ -9,17 +9,19 @@ from typing import Any, Literal, Self
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpRequest, StreamingHttpResponse
-from ninja import Query, Router, Schema
+from django.http import FileResponse, HttpRequest, StreamingHttpResponse
+from ninja import Query, Router, Schema, Status
 from pydantic import Field, model_validator
 
-from core.accounts.access import RoleAuth, tenant_id_of
+from core.accounts.access import RoleAuth, tenant_id_of, tenant_user
+from core.audit import exports
 from core.audit.presenters import (
-    CSV_COLUMNS,
     READ_CSV_COLUMNS,
     csv_lines,
     event_dict,
-    event_rows,
+    export_dict,
+    history_csv,
+    history_jsonl,
     jsonl_lines,
     read_dicts,
     read_rows,
@@ -101,9 +103,10 @@ class EventStoryOut(EventOut):
     dead_letter: DeadLetterOut | None
 
 
-def _export_answers(content_type: str) -> dict[str, Any]:
-    """The export's 200 is a stream of `content_type`, not JSON: documented by hand."""
-    return {"responses": {200: {"description": "OK", "content": {content_type: {"schema": {"type": "string"}}}}}}
+def _export_answers(*content_types: str) -> dict[str, Any]:
+    """The export's 200 is a stream of one of `content_types`, not JSON: documented by hand."""
+    return {"responses": {200: {"description": "OK", "content": {
+        content_type: {"schema": {"type": "string"}} for content_type in content_types}}}}
 
 
 class TimeWindowQuery(Schema):
@@ -142,6 +145,18 @@ def list_events(request: HttpRequest, query: Query[PageQuery]) -> dict[str, Any]
     """The tenant's events, newest first, filtered; keyset-paginated with `before`."""
     page, next_before = selectors.history_page(tenant_id_of(request), query.filters(), query.before, query.limit)
     return {"events": [event_dict(e) for e in page], "next_before": next_before}
+
+
+class CountOut(Schema):
+    events: int
+    exact: bool = Field(description="false: the planner's estimate, the set being too large to count cheaply")
+
+
+@router.get("/events/count", response=answers({200: CountOut}, 400), auth=READERS)
+def count_events(request: HttpRequest, query: Query[HistoryQuery]) -> dict[str, Any]:
+    """How many events match the filters: exact up to 10,000, an estimate beyond."""
+    matching = selectors.history_count(tenant_id_of(request), query.filters())
+    return {"events": matching.events, "exact": matching.exact}
 
 
 @router.get("/events/{event_id}", response=answers({200: EventStoryOut}, 400, 404), auth=READERS)
@@ -186,16 +201,24 @@ def _stream(request: HttpRequest, rows: Iterator[dict[str, Any]], columns: list[
             name: str) -> StreamingHttpResponse:
     """`rows` as a CSV or JSON-lines attachment `name`.`fmt`, streamed."""
     lines = csv_lines(rows, columns) if fmt == "csv" else jsonl_lines(rows)
+    return _attachment(request, lines, 500, fmt, name)
+
+
+def _attachment(request: HttpRequest, pieces: Iterator[str], per_chunk: int, fmt: Literal["csv", "jsonl"],
+                name: str) -> StreamingHttpResponse:
+    """`pieces` of text as the attachment `name`.`fmt`, streamed `per_chunk` pieces at a time."""
     content_type = "text/csv" if fmt == "csv" else "application/x-ndjson"
-    body = streamed(lines) if isinstance(request, ASGIRequest) else lines
+    body = streamed(pieces, per_chunk) if isinstance(request, ASGIRequest) else pieces
     response = StreamingHttpResponse(body, content_type=f"{content_type}; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
     return response
 
 
 def _export(request: HttpRequest, query: HistoryQuery, fmt: Literal["csv", "jsonl"]) -> StreamingHttpResponse:
-    events = selectors.export(tenant_id_of(request), query.filters())
-    return _stream(request, event_rows(events), CSV_COLUMNS, fmt, "outbox-history")
+    """The history's export: a string per chunk of events (thousands of rows), not per row."""
+    chunks = selectors.export(tenant_id_of(request), query.filters())
+    body = history_csv(chunks) if fmt == "csv" else history_jsonl(chunks)
+    return _attachment(request, body, 1, fmt, "outbox-history")
 
 
 @router.get("/export.csv", response=answers({200: None}, 400), auth=READERS, openapi_extra=_export_answers("text/csv"))
@@ -209,6 +232,61 @@ def export_csv(request: HttpRequest, query: Query[HistoryQuery]) -> StreamingHtt
 def export_jsonl(request: HttpRequest, query: Query[HistoryQuery]) -> StreamingHttpResponse:
     """The filtered history as JSON lines, streamed in commit order."""
     return _export(request, query, "jsonl")
+
+
+# --- exports made in the background (core/audit/exports.py, adr/0021) ------------------------------
+
+# Who may have an export made: auditors and ops (the read-only ops role looks, it changes nothing).
+EXPORTERS = RoleAuth(Role.AUDITOR, Role.OPS)
+
+
+class ExportRequest(HistoryQuery):
+    format: Literal["csv", "jsonl"] = "csv"
+
+
+class ExportOut(Schema):
+    id: int
+    status: str
+    format: str
+    filters: dict[str, Any]
+    requested_at: str = Timestamp()
+    requested_by: str | None
+    rows_estimate: int | None
+    rows_done: int
+    size_bytes: int
+    finished_at: str | None = Timestamp()
+    expires_at: str | None = Timestamp()
+    error: str
+    download: str | None = Field(description="the file's address, once done (until it expires)")
+
+
+@router.post("/exports", response=answers({202: ExportOut}, 400, 409, 422), auth=EXPORTERS)
+def create_export(request: HttpRequest, body: ExportRequest) -> Status[dict[str, Any]]:
+    """Have the filtered history made into a file in the background: 202 with the export; follow
+    its progress at GET /api/audit/exports/{id}, download it from its `download` address."""
+    made = exports.request_export(tenant_user(request), body.filters(), body.format)
+    return Status(202, export_dict(made))
+
+
+@router.get("/exports", response=answers({200: list[ExportOut]}), auth=READERS)
+def list_exports(request: HttpRequest) -> list[dict[str, Any]]:
+    """The agency's last 50 exports, newest first."""
+    return [export_dict(made) for made in exports.exports_of(tenant_id_of(request))[:50]]
+
+
+@router.get("/exports/{export_id}", response=answers({200: ExportOut}, 400, 404), auth=READERS)
+def get_export(request: HttpRequest, export_id: int) -> dict[str, Any]:
+    """One export: its status and progress (rows so far, of about `rows_estimate`)."""
+    return export_dict(exports.export_of(tenant_id_of(request), export_id))
+
+
+@router.get("/exports/{export_id}/file", response=answers({200: None}, 400, 404), auth=READERS,
+            openapi_extra=_export_answers("text/csv", "application/x-ndjson"))
+def download_export(request: HttpRequest, export_id: int) -> FileResponse:
+    """A finished export's file (404 before it is done, or after it expired)."""
+    made, opened = exports.file_of(tenant_id_of(request), export_id)
+    return FileResponse(opened, as_attachment=True, filename=f"outbox-history-{made.id}.{made.format}",
+                        content_type="text/csv" if made.format == "csv" else "application/x-ndjson")
 
 
 # --- the read audit of patient data (core/privacy, adr/0017) ---------------------------------

@@ -10,10 +10,14 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+from django.urls import reverse
+
 from core.accounts.models import User
+from core.audit.models import HistoryExport
 from core.privacy.models import PatientRead
 from outbox.models import OutboxEvent
 from outbox.reader import cursor_of
+from outbox.selectors import HistoryCount
 
 CSV_COLUMNS = ["id", "event_id", "cursor", "created_at", "event_type", "aggregate_type", "aggregate_id",
                "actor_id", "trace_id", "destination", "status", "attempts", "relayed_at", "completed_at",
@@ -46,6 +50,29 @@ def event_dict(event: OutboxEvent) -> dict[str, Any]:
         "completed_at": _iso(event.completed_at),
         "last_error": event.last_error,
         "payload": event.payload,
+    }
+
+
+def matching_text(matching: HistoryCount) -> str:
+    """"1 event matches." / "12,345 events match." / "About 1.2 million events match." """
+    if matching.exact:
+        one = matching.events == 1
+        return f"{matching.events:,} event{'' if one else 's'} match{'es' if one else ''}."
+    about = (f"{matching.events / 1e6:.1f} million" if matching.events >= 1_000_000
+             else f"{round(matching.events, -3):,}")
+    return f"About {about} events match (an estimate: counting them all would read them all)."
+
+
+def export_dict(made: HistoryExport) -> dict[str, Any]:
+    """A background export as the API and the exports page show it."""
+    who = made.requested_by
+    return {
+        "id": made.id, "status": made.status, "format": made.format, "filters": made.filters,
+        "requested_at": _iso(made.requested_at), "requested_by": (who.get_full_name() or who.username) if who else None,
+        "rows_estimate": made.rows_estimate, "rows_done": made.rows_done, "size_bytes": made.size_bytes,
+        "finished_at": _iso(made.finished_at), "expires_at": _iso(made.expires_at), "error": made.error,
+        "download": reverse("api:download_export", kwargs={"export_id": made.id})
+        if made.status == HistoryExport.Status.DONE else None,
     }
 
 
@@ -82,10 +109,6 @@ def read_dicts(reads: list[PatientRead], with_visit_ids: bool = True) -> list[di
     return [read_dict(read, names, with_visit_ids) for read in reads]
 
 
-def event_rows(events: Iterable[OutboxEvent]) -> Iterator[dict[str, Any]]:
-    return (event_dict(event) for event in events)
-
-
 def read_rows(chunks: Iterable[list[PatientRead]]) -> Iterator[dict[str, Any]]:
     """The export's rows, the names of each chunk's users looked up once for the chunk."""
     for chunk in chunks:
@@ -118,3 +141,50 @@ def csv_lines(rows: Iterable[dict[str, Any]], columns: list[str]) -> Iterator[st
     for row in rows:
         writer.writerow([cell(row[column]) for column in columns])
         yield flush()
+
+
+# --- exports of the outbox history: chunks of outbox.selectors.EXPORT_COLUMNS tuples ----------
+#
+# An export is the history's largest read (a month of a large agency is millions of events), so
+# its rows are formatted straight from the tuples, a chunk per string, with the times and the
+# payload's JSON as PostgreSQL wrote them (text), never parsed and written again.
+
+
+def _destination(task_name: str | None, queue: str | None, channel: str | None) -> str:
+    return f"task {task_name} on {queue}" if task_name else f"channel {channel}"
+
+
+def history_csv(chunks: Iterable[list[tuple[Any, ...]]]) -> Iterator[str]:
+    """The header, then one string of CSV rows (CSV_COLUMNS) per chunk."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    yield buffer.getvalue()
+    for chunk in chunks:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows(
+            (id_, event_id, f"{txid}-{id_}", created_at, event_type, aggregate_type, aggregate_id,
+             "" if actor_id is None else actor_id, trace_id, _destination(task_name, queue, channel), status,
+             attempts, relayed_at or "", completed_at or "", last_error, payload)
+            for (id_, event_id, txid, created_at, event_type, aggregate_type, aggregate_id, actor_id, trace_id,
+                 task_name, queue, channel, _priority, status, attempts, _available_at, relayed_at, completed_at,
+                 last_error, payload) in chunk)
+        yield buffer.getvalue()
+
+
+def history_jsonl(chunks: Iterable[list[tuple[Any, ...]]]) -> Iterator[str]:
+    """One string of JSON lines (the fields of event_dict) per chunk."""
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    for chunk in chunks:
+        yield "".join(
+            dumps({"id": id_, "event_id": event_id, "cursor": f"{txid}-{id_}",
+                   "created_at": created_at, "event_type": event_type,
+                   "aggregate_type": aggregate_type, "aggregate_id": aggregate_id,
+                   "actor_id": actor_id, "trace_id": trace_id,
+                   "destination": _destination(task_name, queue, channel), "priority": priority, "status": status,
+                   "attempts": attempts, "available_at": available_at, "relayed_at": relayed_at,
+                   "completed_at": completed_at, "last_error": last_error})[:-1] + ',"payload":' + payload + "}\n"
+            for (id_, event_id, txid, created_at, event_type, aggregate_type, aggregate_id, actor_id, trace_id,
+                 task_name, queue, channel, priority, status, attempts, available_at, relayed_at, completed_at,
+                 last_error, payload) in chunk)

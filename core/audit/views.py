@@ -3,13 +3,17 @@ one read record; exports via the API."""
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.conf import settings
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
-from core.accounts.access import page_tenant_id, role_required
+from core.accounts.access import page_tenant_id, page_user, role_required
 from core.accounts.models import User
+from core.audit import exports
 from core.audit.forms import HistoryFilterForm, ReadFilterForm
-from core.audit.presenters import name_of, user_names
+from core.audit.presenters import export_dict, matching_text, name_of, user_names
+from core.platform.errors import DomainError, Invalid, NotFound
 from core.platform.roles import Role
 from core.privacy import selectors as reads
 from core.privacy.models import PatientRead
@@ -31,12 +35,18 @@ def history(request: HttpRequest) -> HttpResponse:
     form = HistoryFilterForm(request.GET or None)
     events: list[OutboxEvent] = []
     next_before: int | None = None
+    matching = ""
     if form.is_valid() or not request.GET:
         filters = form.filters() if request.GET else selectors.HistoryFilter()
         before = form.cleaned_data.get("before") if request.GET else None
-        events, next_before = selectors.history_page(page_tenant_id(request), filters, before, PAGE_SIZE)
+        try:
+            events, next_before = selectors.history_page(page_tenant_id(request), filters, before, PAGE_SIZE)
+        except Invalid as error:  # the page's anchor is gone (archived): say so beside the filters
+            form.add_error(None, error.message)
+        matching = matching_text(selectors.history_count(page_tenant_id(request), filters))
     return render(request, "audit/history.html", {
-        "form": form, "events": events, "next_before": next_before, "filter_query": _filter_query(request)})
+        "form": form, "events": events, "next_before": next_before, "matching": matching,
+        "filter_query": _filter_query(request), "can_export": _can_export(request)})
 
 
 @role_required(Role.AUDITOR, Role.OPS, Role.OPS_VIEWER)
@@ -77,3 +87,45 @@ def read_detail(request: HttpRequest, read_id: int) -> HttpResponse:
         raise Http404("no such read record")
     names = user_names([record.user_id])
     return render(request, "audit/read.html", {"read": record, "who": name_of(names, record.user_id)})
+
+
+def _can_export(request: HttpRequest) -> bool:
+    return bool(page_user(request).roles & {Role.AUDITOR, Role.OPS})
+
+
+def _exports_page(request: HttpRequest, error: str = "") -> HttpResponse:
+    made = [(item, export_dict(item)) for item in exports.exports_of(page_tenant_id(request))[:50]]
+    return render(request, "audit/exports.html", {"exports": made, "error": error, "can_export": _can_export(request),
+                                                  "keep_days": settings.AUDIT_EXPORT_KEEP_DAYS},
+                  status=400 if error else 200)
+
+
+@require_GET
+@role_required(Role.AUDITOR, Role.OPS, Role.OPS_VIEWER)
+def export_list(request: HttpRequest) -> HttpResponse:
+    """The agency's exports made in the background, with their progress."""
+    return _exports_page(request)
+
+
+@require_POST
+@role_required(Role.AUDITOR, Role.OPS)
+def export_create(request: HttpRequest) -> HttpResponse:
+    """Have an export made of the history filter the form carries (the history page's)."""
+    form = HistoryFilterForm(request.POST)
+    if not form.is_valid():
+        return _exports_page(request, "The filter is not valid: " + "; ".join(
+            f"{name}: {' '.join(str(m) for m in messages)}" for name, messages in form.errors.items()))
+    try:
+        exports.request_export(page_user(request), form.filters(), request.POST.get("format", ""))
+    except DomainError as refused:
+        return _exports_page(request, refused.message)
+    return redirect("audit:exports")
+
+
+@role_required(Role.AUDITOR, Role.OPS, Role.OPS_VIEWER)
+def export_file(request: HttpRequest, export_id: int) -> FileResponse:
+    try:
+        made, opened = exports.file_of(page_tenant_id(request), export_id)
+    except NotFound:
+        raise Http404("no such export file") from None
+    return FileResponse(opened, as_attachment=True, filename=f"outbox-history-{made.id}.{made.format}")

@@ -255,6 +255,12 @@ RETENTION_NOTIFICATIONS_DAYS = env_float("RETENTION_NOTIFICATIONS_DAYS", 180, mi
 # The read audit of patient data (core/privacy, adr/0017): who saw which visits, kept this long
 # (default: about six years, the span US health privacy rules ask records of access to be kept).
 READ_AUDIT_RETENTION_DAYS = env_float("READ_AUDIT_RETENTION_DAYS", 2192, minimum=1)
+# Exports of the outbox history made in the background (core/audit/exports.py, adr/0021): how
+# many of an agency may be unfinished at once, the largest (by the count's estimate: beyond it,
+# narrow the time window), and how long a finished file is kept.
+AUDIT_EXPORTS_AT_ONCE = env_int("AUDIT_EXPORTS_AT_ONCE", 2, minimum=1)
+AUDIT_EXPORT_MAX_ROWS = env_int("AUDIT_EXPORT_MAX_ROWS", 20_000_000, minimum=1)
+AUDIT_EXPORT_KEEP_DAYS = env_float("AUDIT_EXPORT_KEEP_DAYS", 7, minimum=0.0001)
 # The live board's re-fetches of one day by one user and address within this many seconds
 # share one read-audit row (its repeats count them).
 READ_AUDIT_COLLAPSE_S = env_int("READ_AUDIT_COLLAPSE_S", 60, minimum=1)
@@ -454,6 +460,10 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"
+# Files Ferry makes (exports of the history): the default storage's directory, never served
+# as static files (downloads go through views that check the agency and role). Web and workers
+# must share it; with an S3-compatible backend in STORAGES["default"] instead, nothing else changes.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / ".var" / "media")))
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -23,10 +23,12 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.db import transaction
 from django.test import Client, TestCase
 
 from core.accounts.access import RoleAuth
 from core.accounts.models import Tenant, User
+from core.audit.exports import RunExport, request_export
 from core.config.api import api
 from core.dispatch import services as dispatch
 from core.dispatch.optimize import DayPlan, PlannedStop
@@ -40,6 +42,7 @@ from core.platform.roles import Role
 from core.privacy.models import ReadKind
 from core.privacy.services import Reader, record_read
 from outbox.models import OutboxEvent
+from outbox.selectors import HistoryFilter
 from tests.helpers.people import ensure_role_groups, make_user
 from tests.helpers.web import sign_in
 
@@ -158,7 +161,18 @@ def _ops(agency: Agency) -> None:
                        tenant_id=agency.tenant.pk)
     event = OutboxEvent.objects.filter(tenant_id=agency.tenant.pk).order_by("id").first()
     assert event is not None
-    agency.ids.update(run_id=run.id, event_id=event.id)
+    agency.ids.update(run_id=run.id, event_id=event.id, export_id=_export(agency))
+
+
+def _export(agency: Agency) -> int:
+    """A finished export of the agency's history, with its file."""
+    made = request_export(agency.users[Role.AUDITOR], HistoryFilter(), "csv")
+    job = RunExport(made.id, agency.tenant.pk)
+    claimed = job.claim(None)
+    assert claimed is not None
+    with transaction.atomic():
+        job.record(claimed, job.work(claimed))
+    return made.id
 
 
 def _people(agency: Agency) -> None:

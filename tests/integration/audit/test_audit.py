@@ -152,3 +152,26 @@ def test_a_time_with_a_large_offset_filters_in_utc(client: Client, audrey: User,
     assert page.status_code == 200
     assert page.context["form"].is_valid()
     assert b"visit.created" in page.content
+
+
+def test_a_page_below_an_event_the_history_does_not_hold_is_refused_naming_before(
+        client: Client, audrey: User, history: dict[str, list[int]]) -> None:
+    sign_in(client, audrey)
+    for unknown in (history["theirs"][0], max(history["ours"]) + 1000):  # another agency's; none at all
+        response = client.get("/api/audit/events", {"before": unknown})
+        assert response.status_code == 400
+        assert response.json()["field"] == "before"
+    page = client.get("/audit/", {"before": history["theirs"][0]})
+    assert page.status_code == 200
+    assert b"to page from" in page.content
+
+
+def test_the_count_of_matching_events_is_exact_for_a_small_set(
+        client: Client, audrey: User, history: dict[str, list[int]]) -> None:
+    sign_in(client, audrey)
+    assert client.get("/api/audit/events/count").json() == {"events": 7, "exact": True}
+    assert client.get("/api/audit/events/count", {"event_type": "visit.created"}).json() == {"events": 3, "exact": True}
+    assert client.get("/api/audit/events/count", {"status": "dead"}).json() == {"events": 0, "exact": True}
+    assert client.get("/api/audit/events/count", {"status": "lost"}).json()["field"] == "status"
+    page = client.get("/audit/", {"event_type": "visit.created"})
+    assert b"3 events match." in page.content
