@@ -124,11 +124,12 @@ def export(tenant_id: int, filters: HistoryFilter, chunk: int = 5000) -> Iterato
     """Every event of the tenant matching `filters`, oldest first, chunk by chunk (tuples of
     EXPORT_COLUMNS).
 
-    The horizon is the xmin of a snapshot taken at the start: every transaction below it had
-    ended, so each chunk, a query of its own, sees all of their events, wherever they are by
-    then (hot table or history: the view shows each once), and the keyset moves past each
-    once. Events of transactions at or above the horizon (still running when the export
-    started) are left out: they belong to a later export.
+    The horizon, taken once at the start, is the first transaction that may still add events
+    (queries.EXPORT_HORIZON): every transaction below it had ended, so each chunk, a query of
+    its own, sees all of their events, wherever they are by then (hot table or history: the
+    view shows each once, and an event's (created_at, id) never changes), and the keyset
+    moves past each once. Events of transactions at or above the horizon (still running when
+    the export started) are left out: they belong to a later export.
     """
     with connection.cursor() as cursor:
         cursor.execute(queries.EXPORT_HORIZON)

@@ -25,6 +25,7 @@ from core.audit.presenters import (
     jsonl_lines,
     read_dicts,
     read_rows,
+    user_names,
 )
 from core.platform.errors import NotFound
 from core.platform.roles import Role
@@ -56,6 +57,7 @@ class EventOut(Schema):
     aggregate_type: str
     aggregate_id: str
     actor_id: int | None
+    actor: str | None = Field(description="the actor's name (full name, else username), if the event has one")
     trace_id: str
     destination: str
     priority: int
@@ -144,7 +146,8 @@ class PageQuery(HistoryQuery, KeysetPage):
 def list_events(request: HttpRequest, query: Query[PageQuery]) -> dict[str, Any]:
     """The tenant's events, newest first, filtered; keyset-paginated with `before`."""
     page, next_before = selectors.history_page(tenant_id_of(request), query.filters(), query.before, query.limit)
-    return {"events": [event_dict(e) for e in page], "next_before": next_before}
+    names = user_names(e.actor_id for e in page if e.actor_id is not None)
+    return {"events": [event_dict(e, names) for e in page], "next_before": next_before}
 
 
 class CountOut(Schema):
@@ -166,8 +169,9 @@ def get_event(request: HttpRequest, event_id: int) -> dict[str, Any]:
     if story is None:
         raise NotFound(f"event {event_id} not found")
     letter = story.dead_letter
+    actor = story.event.actor_id
     return {
-        **event_dict(story.event),
+        **event_dict(story.event, user_names([actor] if actor is not None else [])),
         "inbox": None if story.inbox is None else {
             "task_name": story.inbox.task_name, "worker": story.inbox.worker,
             "attempt": story.inbox.attempt, "processed_at": story.inbox.processed_at.isoformat()},

@@ -30,7 +30,8 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def event_dict(event: OutboxEvent) -> dict[str, Any]:
+def event_dict(event: OutboxEvent, names: dict[int, str] | None = None) -> dict[str, Any]:
+    """The event as auditors see it; `names` (user_names) gives its actor's name, if it has one."""
     return {
         "id": event.id,
         "event_id": str(event.event_id),
@@ -40,6 +41,7 @@ def event_dict(event: OutboxEvent) -> dict[str, Any]:
         "aggregate_type": event.aggregate_type,
         "aggregate_id": event.aggregate_id,
         "actor_id": event.actor_id,
+        "actor": None if event.actor_id is None else name_of(names or {}, event.actor_id),
         "trace_id": event.trace_id,
         "destination": event.destination,
         "priority": event.priority,

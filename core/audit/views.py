@@ -44,8 +44,10 @@ def history(request: HttpRequest) -> HttpResponse:
         except Invalid as error:  # the page's anchor is gone (archived): say so beside the filters
             form.add_error(None, error.message)
         matching = matching_text(selectors.history_count(page_tenant_id(request), filters))
+    names = user_names(event.actor_id for event in events if event.actor_id is not None)
+    rows = [(event, name_of(names, event.actor_id) if event.actor_id is not None else "") for event in events]
     return render(request, "audit/history.html", {
-        "form": form, "events": events, "next_before": next_before, "matching": matching,
+        "form": form, "events": rows, "next_before": next_before, "matching": matching,
         "filter_query": _filter_query(request), "can_export": _can_export(request)})
 
 
@@ -54,7 +56,9 @@ def event(request: HttpRequest, event_id: int) -> HttpResponse:
     story = selectors.event_story(page_tenant_id(request), event_id)
     if story is None:
         raise Http404("no such event")
-    return render(request, "audit/event.html", {"story": story, "event": story.event})
+    actor = story.event.actor_id
+    who = name_of(user_names([actor]), actor) if actor is not None else ""
+    return render(request, "audit/event.html", {"story": story, "event": story.event, "actor": who})
 
 
 def _people(tenant_id: int) -> list[tuple[int, str]]:
