@@ -98,7 +98,12 @@ class Agency:
     share: float
     actors: int
     tenant_id: int
+    auditor: User = field(repr=False)
     client: Client = field(repr=False)
+
+    def sign_in(self) -> None:
+        """A fresh session (an auditor's idle one ends: a build of 100 M events takes long)."""
+        self.client.force_login(self.auditor)
 
 
 def run_isolated(options: BenchOptions, keep: bool, as_json: bool, report: Report) -> None:
@@ -276,9 +281,7 @@ def _agencies() -> list[Agency]:
         tenant = Tenant.objects.create(name=f"{name} agency", slug=f"audit-bench-{name.lower()}", mfa_roles=[])
         user = User.objects.create_user(username=f"auditor-{name.lower()}", tenant=tenant)
         user.groups.set([auditors])
-        client = Client(HTTP_HOST=settings.ALLOWED_HOSTS[0])
-        client.force_login(user)
-        agencies.append(Agency(name, share, actors, tenant.pk, client))
+        agencies.append(Agency(name, share, actors, tenant.pk, user, Client(HTTP_HOST=settings.ALLOWED_HOSTS[0])))
     return agencies
 
 
@@ -373,6 +376,7 @@ def measure(rows: int, agencies: list[Agency], start: datetime, options: BenchOp
     draw = random.Random(rows)
     result: dict[str, Any] = {}
     for agency in (agencies[0], agencies[-1]):
+        agency.sign_in()
         cases = _cases(agency, rows, start, options.calls, draw)
         for name in FILTERS:
             times = [_timed(agency, name, params) for params in cases[name]]
@@ -406,6 +410,8 @@ def run_inside(options: BenchOptions, as_json: bool, report: Report, progress: R
         figures[rows] = {**timings, **measure(rows, agencies, start, options, progress)}
         if rows == options.sizes[0]:  # the baseline once, at the smallest size (its indexes build fastest)
             figures[rows]["mover_before"] = mover_baseline(agencies, indexes, progress)
+        for line in _table({rows: figures[rows]}, agencies, options):  # each size's figures as soon as known
+            progress(line)
     table = _table(figures, agencies, options)
     if as_json:  # the JSON alone on stdout; the table for people on stderr, with the progress
         report(json.dumps(_summary(figures, agencies)))
