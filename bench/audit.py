@@ -299,8 +299,13 @@ def _sample(agency: Agency, rows: int, wanted: int) -> list[tuple[str, str, int 
     """Rows of the agency's history drawn from random pages: real aggregates and actors."""
     percent = min(100.0, 100.0 * wanted * 4 / max(1.0, rows * agency.share))
     with connection.cursor() as cursor:
-        cursor.execute(queries.AUDIT_SAMPLE, {"percent": percent, "tenant_id": agency.tenant_id, "rows": wanted * 4})
-        return cursor.fetchall()
+        while True:  # sampling whole pages, a small percentage may draw none of the agency's: widen
+            cursor.execute(queries.AUDIT_SAMPLE, {"percent": percent, "tenant_id": agency.tenant_id,
+                                                  "rows": wanted * 4})
+            sample = cursor.fetchall()
+            if len(sample) >= wanted or percent >= 100:
+                return sample
+            percent = min(100.0, percent * 4)
 
 
 def _cases(agency: Agency, rows: int, start: datetime, calls: int,

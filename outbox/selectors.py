@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
 from django.db.models import F, Func, Q, QuerySet, TextField
-from django.db.models.functions import Cast
+from django.db.models.expressions import RawSQL
 
 from core.platform.errors import Invalid
 from outbox import queries
@@ -109,20 +109,16 @@ def history_count(tenant_id: int, filters: HistoryFilter) -> HistoryCount:
     return HistoryCount(max(counted, int(plan[0]["Plan"]["Plan Rows"])), exact=False)
 
 
-# The exported columns: raw values as text where PostgreSQL writes it faster than Python reads
-# it: times in ISO 8601 (UTC), the event id, the payload's JSON text (never parsed here).
-_ISO_UTC = """to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
-_AS_TEXT = {"event_id_text": Cast("event_id", TextField()), "payload_text": Cast("payload", TextField()),
-            **{f"{column}_text": Func(F(column), template=_ISO_UTC, output_field=TextField()) for column in
-               ("created_at", "available_at", "relayed_at", "completed_at")}}
-EXPORT_COLUMNS = ("id", "event_id_text", "txid", "created_at_text", "event_type", "aggregate_type", "aggregate_id",
-                  "actor_id", "trace_id", "task_name", "queue", "channel", "priority", "status", "attempts",
-                  "available_at_text", "relayed_at_text", "completed_at_text", "last_error", "payload_text")
+# The keyset of an export, as text: PostgreSQL writes it faster than Python reads a timestamp.
+_KEY_TIME = Func(F("created_at"), output_field=TextField(),
+                 template="""to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')""")
 
 
-def export(tenant_id: int, filters: HistoryFilter, chunk: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
-    """Every event of the tenant matching `filters`, oldest first, chunk by chunk (tuples of
-    EXPORT_COLUMNS).
+def export(tenant_id: int, filters: HistoryFilter, line: str, chunk: int = 5000) -> Iterator[list[str]]:
+    """Every event of the tenant matching `filters`, oldest first, as lists of up to `chunk`
+    lines: `line` is the SQL expression that writes an event's line (constant text of the
+    caller's, e.g. core.audit.queries.CSV_LINE; never input), so PostgreSQL formats and Python
+    only joins.
 
     The horizon, taken once at the start, is the first transaction that may still add events
     (queries.EXPORT_HORIZON): every transaction below it had ended, so each chunk, a query of
@@ -135,16 +131,16 @@ def export(tenant_id: int, filters: HistoryFilter, chunk: int = 5000) -> Iterato
         cursor.execute(queries.EXPORT_HORIZON)
         (horizon,) = cursor.fetchone()
     rows = history(tenant_id, filters).filter(txid__lt=horizon).annotate(
-        **_AS_TEXT).order_by("created_at", "id")
+        key_time=_KEY_TIME, line=RawSQL(line, ())).order_by("created_at", "id")  # noqa: S611 (constant SQL)
     position: tuple[datetime, int] | None = None
     while True:
         page = rows if position is None else rows.filter(_after(*position))
-        batch = list(page.values_list(*EXPORT_COLUMNS)[:chunk])
+        batch = list(page.values_list("key_time", "id", "line")[:chunk])
         if batch:
-            yield batch
+            yield [text for _, _, text in batch]
         if len(batch) < chunk:
             return
-        position = (datetime.fromisoformat(batch[-1][3]), batch[-1][0])
+        position = (datetime.fromisoformat(batch[-1][0]), batch[-1][1])
 
 
 @dataclass(frozen=True)
@@ -167,6 +163,45 @@ def event_story(tenant_id: int, event_id: int) -> EventStory | None:
         attempts=list(DeliveryAttempt.objects.filter(event_id=event.event_id).order_by("attempt")),
         dead_letter=DeadLetter.objects.filter(event_id=event.event_id).first(),
     )
+
+
+# --- traces: everything one request set going (#19: one event's whole path) -------------------
+
+# How far around its anchor a trace is looked for: a request's events commit together, and the
+# work they set going (tasks, and the events those emit under the same trace id) follows within
+# minutes. The window keeps the search an index range of the tenant's history.
+TRACE_WINDOW = timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class Trace:
+    """The events of one trace id, oldest first, each with its story; the window searched."""
+
+    trace_id: str
+    stories: list[EventStory]
+    since: datetime
+    until: datetime
+
+
+def stories_of(events: list[OutboxEvent]) -> list[EventStory]:
+    """Each event's story: its consumer's inbox row, attempts and dead letter (three queries)."""
+    ids = [event.event_id for event in events]
+    inbox = {entry.event_id: entry for entry in InboxEntry.objects.filter(event_id__in=ids)}
+    letters = {letter.event_id: letter for letter in DeadLetter.objects.filter(event_id__in=ids)}
+    attempts: dict[Any, list[DeliveryAttempt]] = {}
+    for attempt in DeliveryAttempt.objects.filter(event_id__in=ids).order_by("event_id", "attempt"):
+        attempts.setdefault(attempt.event_id, []).append(attempt)
+    return [EventStory(event, inbox.get(event.event_id), attempts.get(event.event_id, []),
+                       letters.get(event.event_id)) for event in events]
+
+
+def trace(tenant_id: int, trace_id: str, around: datetime, limit: int = 200) -> Trace:
+    """The tenant's events of `trace_id` within TRACE_WINDOW of `around`, oldest first (at most
+    `limit`), with their stories."""
+    since, until = around - TRACE_WINDOW, around + TRACE_WINDOW
+    events = list(OutboxEvent.objects.filter(tenant_id=tenant_id, trace_id=trace_id, created_at__gte=since,
+                                             created_at__lt=until).order_by("created_at", "id")[:limit])
+    return Trace(trace_id, stories_of(events), since, until)
 
 
 def open_dead_letters(tenant_id: int | None) -> QuerySet[DeadLetter]:

@@ -16,12 +16,12 @@ from pydantic import Field, model_validator
 from core.accounts.access import RoleAuth, tenant_id_of, tenant_user
 from core.audit import exports
 from core.audit.presenters import (
+    EXPORT_LINES,
     READ_CSV_COLUMNS,
     csv_lines,
     event_dict,
     export_dict,
-    history_csv,
-    history_jsonl,
+    history_text,
     jsonl_lines,
     read_dicts,
     read_rows,
@@ -220,8 +220,8 @@ def _attachment(request: HttpRequest, pieces: Iterator[str], per_chunk: int, fmt
 
 def _export(request: HttpRequest, query: HistoryQuery, fmt: Literal["csv", "jsonl"]) -> StreamingHttpResponse:
     """The history's export: a string per chunk of events (thousands of rows), not per row."""
-    chunks = selectors.export(tenant_id_of(request), query.filters())
-    body = history_csv(chunks) if fmt == "csv" else history_jsonl(chunks)
+    chunks = selectors.export(tenant_id_of(request), query.filters(), EXPORT_LINES[fmt])
+    body = history_text(chunks, fmt)
     return _attachment(request, body, 1, fmt, "outbox-history")
 
 

@@ -37,7 +37,7 @@ from django.utils import timezone
 from core.accounts.models import Tenant, User
 from core.audit import queries
 from core.audit.models import HistoryExport
-from core.audit.presenters import history_csv, history_jsonl
+from core.audit.presenters import EXPORT_LINES, history_text
 from core.platform.channels import tenant_channel
 from core.platform.errors import Conflict, Invalid, NotFound, Unprocessable
 from outbox import jobs
@@ -110,7 +110,7 @@ def _storage_name(made: HistoryExport) -> str:
     return f"audit-exports/{made.tenant_id}/outbox-history-{made.id}.{made.format}"
 
 
-def _counted(made: HistoryExport, chunks: Iterator[list[tuple[Any, ...]]]) -> Iterator[list[tuple[Any, ...]]]:
+def _counted(made: HistoryExport, chunks: Iterator[list[str]]) -> Iterator[list[str]]:
     """`chunks`, noting the rows done on the export about once a second (its own statement,
     outside any transaction: progress, not a change of state)."""
     done, noted = 0, time.monotonic()
@@ -126,8 +126,8 @@ def _counted(made: HistoryExport, chunks: Iterator[list[tuple[Any, ...]]]) -> It
 def write_export(made: HistoryExport) -> Made:
     """The export's file: every matching event in commit-safe order (outbox.selectors.export)
     into a temporary file, then into the default storage under the export's own name."""
-    chunks = _counted(made, export(made.tenant_id, filters_of(made)))
-    pieces = history_csv(chunks) if made.format == HistoryExport.Format.CSV else history_jsonl(chunks)
+    chunks = _counted(made, export(made.tenant_id, filters_of(made), EXPORT_LINES[made.format]))
+    pieces = history_text(chunks, made.format)
     with tempfile.TemporaryFile() as scratch:
         for piece in pieces:
             scratch.write(piece.encode())

@@ -80,3 +80,21 @@ class ReadFilterForm(TimeWindowForm):
 
     def filters(self) -> ReadFilter:
         return ReadFilter(**self.given("since", "until", "user_id", "kind", "subject", "visit_id"))
+
+
+class TraceForm(forms.Form):
+    """What a trace page follows: an event's trace, a trace id (around a time), or an aggregate."""
+
+    event = forms.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX)
+    trace = forms.CharField(required=False, max_length=64)
+    at = forms.DateTimeField(required=False)
+    aggregate_type = forms.CharField(required=False, max_length=50)
+    aggregate_id = forms.CharField(required=False, max_length=64)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        given = [bool(data.get("event")), bool(data.get("trace")),
+                 bool(data.get("aggregate_type") and data.get("aggregate_id"))]
+        if sum(given) != 1:
+            raise forms.ValidationError("Give one of: an event, a trace id, or an aggregate (its type and id).")
+        return data

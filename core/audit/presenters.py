@@ -13,11 +13,12 @@ from typing import Any
 from django.urls import reverse
 
 from core.accounts.models import User
+from core.audit import queries
 from core.audit.models import HistoryExport
 from core.privacy.models import PatientRead
 from outbox.models import OutboxEvent
 from outbox.reader import cursor_of
-from outbox.selectors import HistoryCount
+from outbox.selectors import EventStory, HistoryCount
 
 CSV_COLUMNS = ["id", "event_id", "cursor", "created_at", "event_type", "aggregate_type", "aggregate_id",
                "actor_id", "trace_id", "destination", "status", "attempts", "relayed_at", "completed_at",
@@ -76,6 +77,34 @@ def export_dict(made: HistoryExport) -> dict[str, Any]:
         "download": reverse("api:download_export", kwargs={"export_id": made.id})
         if made.status == HistoryExport.Status.DONE else None,
     }
+
+
+def _ms_after(start: datetime, moment: datetime | None) -> str:
+    return "" if moment is None else f"+{(moment - start).total_seconds() * 1000:,.0f} ms"
+
+
+def path_steps(story: EventStory) -> list[tuple[str, datetime, str, str]]:
+    """One event's path as (step, when, offset from its commit, detail), in time order: committed,
+    relayed, each delivery attempt (worker, how long, outcome), the consumer's effect, completed."""
+    event, start = story.event, story.event.created_at
+    steps: list[tuple[str, datetime, str, str]] = [("committed", start, "+0 ms", event.destination)]
+    if event.relayed_at:
+        steps.append(("relayed", event.relayed_at, _ms_after(start, event.relayed_at),
+                      f"delivery {event.attempts}" if event.task_name else "published"))
+    for attempt in story.attempts:
+        took = (f"{(attempt.finished_at - attempt.started_at).total_seconds() * 1000:,.0f} ms"
+                if attempt.finished_at else "did not finish")
+        detail = f"on {attempt.worker}, {took}, {attempt.outcome}" + (f": {attempt.error}" if attempt.error else "")
+        steps.append((f"attempt {attempt.attempt}", attempt.started_at, _ms_after(start, attempt.started_at), detail))
+    if story.inbox:
+        steps.append(("effect recorded", story.inbox.processed_at, _ms_after(start, story.inbox.processed_at),
+                      f"{story.inbox.task_name} on {story.inbox.worker}"))
+    if event.completed_at:
+        steps.append(("completed", event.completed_at, _ms_after(start, event.completed_at), ""))
+    if story.dead_letter:
+        steps.append(("dead letter", story.dead_letter.created_at, _ms_after(start, story.dead_letter.created_at),
+                      story.dead_letter.error))
+    return sorted(steps, key=lambda step: step[1])
 
 
 def user_names(user_ids: Iterable[int]) -> dict[int, str]:
@@ -145,48 +174,16 @@ def csv_lines(rows: Iterable[dict[str, Any]], columns: list[str]) -> Iterator[st
         yield flush()
 
 
-# --- exports of the outbox history: chunks of outbox.selectors.EXPORT_COLUMNS tuples ----------
-#
-# An export is the history's largest read (a month of a large agency is millions of events), so
-# its rows are formatted straight from the tuples, a chunk per string, with the times and the
-# payload's JSON as PostgreSQL wrote them (text), never parsed and written again.
+# --- exports of the outbox history: chunks of lines PostgreSQL wrote (core/audit/queries.py) --
+
+# The SQL that writes an event's line, by format (for outbox.selectors.export).
+EXPORT_LINES = {"csv": queries.CSV_LINE, "jsonl": queries.JSONL_LINE}
 
 
-def _destination(task_name: str | None, queue: str | None, channel: str | None) -> str:
-    return f"task {task_name} on {queue}" if task_name else f"channel {channel}"
-
-
-def history_csv(chunks: Iterable[list[tuple[Any, ...]]]) -> Iterator[str]:
-    """The header, then one string of CSV rows (CSV_COLUMNS) per chunk."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    yield buffer.getvalue()
+def history_text(chunks: Iterable[list[str]], fmt: str) -> Iterator[str]:
+    """An export's text, one string per chunk of lines: CSV (CSV_COLUMNS, after a header) or
+    JSON lines (the fields of event_dict, without the actor's name)."""
+    if fmt == "csv":
+        yield ",".join(CSV_COLUMNS) + "\n"
     for chunk in chunks:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerows(
-            (id_, event_id, f"{txid}-{id_}", created_at, event_type, aggregate_type, aggregate_id,
-             "" if actor_id is None else actor_id, trace_id, _destination(task_name, queue, channel), status,
-             attempts, relayed_at or "", completed_at or "", last_error, payload)
-            for (id_, event_id, txid, created_at, event_type, aggregate_type, aggregate_id, actor_id, trace_id,
-                 task_name, queue, channel, _priority, status, attempts, _available_at, relayed_at, completed_at,
-                 last_error, payload) in chunk)
-        yield buffer.getvalue()
-
-
-def history_jsonl(chunks: Iterable[list[tuple[Any, ...]]]) -> Iterator[str]:
-    """One string of JSON lines (the fields of event_dict) per chunk."""
-    dumps = json.JSONEncoder(separators=(",", ":")).encode
-    for chunk in chunks:
-        yield "".join(
-            dumps({"id": id_, "event_id": event_id, "cursor": f"{txid}-{id_}",
-                   "created_at": created_at, "event_type": event_type,
-                   "aggregate_type": aggregate_type, "aggregate_id": aggregate_id,
-                   "actor_id": actor_id, "trace_id": trace_id,
-                   "destination": _destination(task_name, queue, channel), "priority": priority, "status": status,
-                   "attempts": attempts, "available_at": available_at, "relayed_at": relayed_at,
-                   "completed_at": completed_at, "last_error": last_error})[:-1] + ',"payload":' + payload + "}\n"
-            for (id_, event_id, txid, created_at, event_type, aggregate_type, aggregate_id, actor_id, trace_id,
-                 task_name, queue, channel, priority, status, attempts, available_at, relayed_at, completed_at,
-                 last_error, payload) in chunk)
+        yield "".join(chunk)

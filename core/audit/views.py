@@ -6,13 +6,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from core.accounts.access import page_tenant_id, page_user, role_required
 from core.accounts.models import User
 from core.audit import exports
-from core.audit.forms import HistoryFilterForm, ReadFilterForm
-from core.audit.presenters import export_dict, matching_text, name_of, user_names
+from core.audit.forms import HistoryFilterForm, ReadFilterForm, TraceForm
+from core.audit.presenters import export_dict, matching_text, name_of, path_steps, user_names
 from core.platform.errors import DomainError, Invalid, NotFound
 from core.platform.roles import Role
 from core.privacy import selectors as reads
@@ -133,3 +134,37 @@ def export_file(request: HttpRequest, export_id: int) -> FileResponse:
     except NotFound:
         raise Http404("no such export file") from None
     return FileResponse(opened, as_attachment=True, filename=f"outbox-history-{made.id}.{made.format}")
+
+
+@require_GET
+@role_required(Role.AUDITOR, Role.OPS, Role.OPS_VIEWER)
+def trace(request: HttpRequest) -> HttpResponse:
+    """Everything one request set going (`?event=ID`: that event's trace; `?trace=ID&at=TIME`),
+    or the last events of one aggregate (`?aggregate_type=…&aggregate_id=…`), each with its path."""
+    tenant_id = page_tenant_id(request)
+    form = TraceForm(request.GET)
+    if not form.is_valid():
+        return render(request, "audit/trace.html", {"form": form}, status=400)
+    data = form.cleaned_data
+    found: selectors.Trace | None = None
+    stories: list[selectors.EventStory] = []
+    if data["event"]:
+        anchor = selectors.event_story(tenant_id, data["event"])
+        if anchor is None:
+            raise Http404("no such event")
+        if anchor.event.trace_id:
+            found = selectors.trace(tenant_id, anchor.event.trace_id, anchor.event.created_at)
+            stories = found.stories
+        else:
+            stories = [anchor]  # an event of no request (beat's, a command's): its own path
+    elif data["trace"]:
+        found = selectors.trace(tenant_id, data["trace"], data["at"] or timezone.now())
+        stories = found.stories
+    else:
+        events = list(selectors.history(tenant_id, selectors.HistoryFilter(
+            aggregate_type=data["aggregate_type"], aggregate_id=data["aggregate_id"]))[:50])
+        stories = selectors.stories_of(events[::-1])
+    names = user_names(story.event.actor_id for story in stories if story.event.actor_id is not None)
+    shown = [(story, path_steps(story), name_of(names, story.event.actor_id) if story.event.actor_id else "")
+             for story in stories]
+    return render(request, "audit/trace.html", {"form": form, "trace": found, "stories": shown})

@@ -170,6 +170,7 @@ PAGES: dict[str, frozenset[Role]] = {
     "GET /audit/": frozenset({A, OP, OV}),
     "GET /audit/events/<int:event_id>/": frozenset({A, OP, OV}),
     "GET /audit/exports/": frozenset({A, OP, OV}),
+    "GET /audit/trace/": frozenset({A, OP, OV}),
     "POST /audit/exports/new/": frozenset({A, OP}),
     "GET /audit/exports/<int:export_id>/file": frozenset({A, OP, OV}),
     "GET /audit/reads/": frozenset({A}),
@@ -380,6 +381,7 @@ FORMS: dict[str, dict[str, str]] = {
     "POST /audit/exports/new/": {"format": "csv"},
 }
 QUERIES: dict[str, dict[str, str]] = {
+    "GET /audit/trace/": {"trace": "a-request-id"},
     "GET /api/dispatch/route-plans": {"date": DAY.isoformat()},
     "GET /api/search": {"q": "hygiene"},
     "GET /learning/search/": {"q": "hygiene"},
