@@ -106,10 +106,17 @@ class Agency:
         self.client.force_login(self.auditor)
 
 
-def run_isolated(options: BenchOptions, keep: bool, as_json: bool, report: Report) -> None:
-    report(f"audit_bench: building {BENCH_DB} (migrations) …")
+def run_isolated(options: BenchOptions, keep: bool, as_json: bool, report: Report, reuse: bool = False) -> None:
+    """Build and measure in BENCH_DB, dropped afterwards unless `keep`. With `reuse`, the history
+    a kept run built is measured again, after any new migrations (no build)."""
     args = ["--history", ",".join(str(size) for size in options.sizes), "--calls", str(options.calls),
             "--export-days", str(options.export_days), *(["--json"] if as_json else [])]
+    if reuse:
+        report(f"audit_bench: measuring the history kept in {BENCH_DB} (migrating it first) …")
+        scratch.manage(BENCH_DB, "audit_bench", "migrate", "--noinput", "-v", "0")
+        scratch.manage(BENCH_DB, "audit_bench", "audit_bench", "--inside", "--reuse", *args)
+        return
+    report(f"audit_bench: building {BENCH_DB} (migrations) …")
     scratch.run_isolated(BENCH_DB, "audit_bench", args, keep)
 
 
@@ -274,13 +281,16 @@ def mover_baseline(agencies: list[Agency], indexes: list[tuple[str, str, bool]],
 
 
 def _agencies() -> list[Agency]:
-    """The agencies and a signed-in auditor of each (no second factor: the bench times pages)."""
+    """The agencies and an auditor of each (no second factor: the bench times pages); those of
+    a kept run if there are."""
     auditors = Group.objects.get(name=Role.AUDITOR.value)
     agencies = []
     for name, share, actors in AGENCIES:
-        tenant = Tenant.objects.create(name=f"{name} agency", slug=f"audit-bench-{name.lower()}", mfa_roles=[])
-        user = User.objects.create_user(username=f"auditor-{name.lower()}", tenant=tenant)
-        user.groups.set([auditors])
+        tenant, _ = Tenant.objects.get_or_create(slug=f"audit-bench-{name.lower()}",
+                                                 defaults={"name": f"{name} agency", "mfa_roles": []})
+        user, made = User.objects.get_or_create(username=f"auditor-{name.lower()}", defaults={"tenant": tenant})
+        if made:
+            user.groups.set([auditors])
         agencies.append(Agency(name, share, actors, tenant.pk, user, Client(HTTP_HOST=settings.ALLOWED_HOSTS[0])))
     return agencies
 
@@ -401,7 +411,17 @@ def measure(rows: int, agencies: list[Agency], start: datetime, options: BenchOp
 # --- inside: the run and its report -------------------------------------------------------------
 
 
-def run_inside(options: BenchOptions, as_json: bool, report: Report, progress: Report) -> None:
+def _kept(progress: Report) -> tuple[datetime, dict[str, float]]:
+    """A kept history, analysed again (its statistics, new ones included): its start."""
+    with _db() as db:
+        partitions = [name for (name,) in db.execute(queries.AUDIT_PARTITION_NAMES).fetchall()]
+        (start,) = db.execute(queries.AUDIT_FIRST_EVENT).fetchone()  # type: ignore[misc]
+    took = _in_parallel([_statement(sql.SQL("ANALYZE {}").format(sql.Identifier(name))) for name in partitions],
+                        "analysing", progress)
+    return start, {"load_s": 0.0, "index_s": 0.0, "vacuum_s": took}
+
+
+def run_inside(options: BenchOptions, as_json: bool, report: Report, progress: Report, reuse: bool = False) -> None:
     if connection.settings_dict["NAME"] != BENCH_DB:
         raise RuntimeError(f"audit_bench --inside runs only in {BENCH_DB}")
     logging.getLogger("ferry.http").setLevel(logging.WARNING)  # a line per request would drown the report
@@ -409,11 +429,14 @@ def run_inside(options: BenchOptions, as_json: bool, report: Report, progress: R
     indexes = _schema_indexes()
     start = datetime.now(UTC) - timedelta(days=365)
     figures: dict[int, dict[str, Any]] = {}
-    for rows in options.sizes:
-        progress(f"audit_bench: a history of {rows:,} events")
-        timings = build(rows, agencies, indexes, start, progress)
+    for rows in options.sizes[-1:] if reuse else options.sizes:
+        progress(f"audit_bench: a history of {rows:,} events{' (kept)' if reuse else ''}")
+        if reuse:
+            start, timings = _kept(progress)
+        else:
+            timings = build(rows, agencies, indexes, start, progress)
         figures[rows] = {**timings, **measure(rows, agencies, start, options, progress)}
-        if rows == options.sizes[0]:  # the baseline once, at the smallest size (its indexes build fastest)
+        if rows == options.sizes[0] and not reuse:  # the baseline once, at the smallest size (fastest built)
             figures[rows]["mover_before"] = mover_baseline(agencies, indexes, progress)
         for line in _table({rows: figures[rows]}, agencies, options):  # each size's figures as soon as known
             progress(line)
@@ -436,9 +459,10 @@ def _summary(figures: dict[int, dict[str, Any]], agencies: list[Agency]) -> dict
     summary["export_jsonl_rows_per_s"] = largest["export_jsonl"]["rows_per_s"]
     summary["mover_events_per_s"] = largest["mover"]["events_per_s"]
     smallest = figures[min(figures)]
-    summary["mover_baseline"] = {"history_rows": min(figures), "before_events_per_s":
-                                 smallest["mover_before"]["events_per_s"],
-                                 "now_events_per_s": smallest["mover"]["events_per_s"]}
+    if "mover_before" in smallest:
+        summary["mover_baseline"] = {"history_rows": min(figures), "before_events_per_s":
+                                     smallest["mover_before"]["events_per_s"],
+                                     "now_events_per_s": smallest["mover"]["events_per_s"]}
     summary["sizes"] = {str(rows): values for rows, values in figures.items()}
     return summary
 

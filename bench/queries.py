@@ -263,3 +263,6 @@ AUDIT_INDEXES_BEFORE_NAMES = ("outbox_history_tenant_aggregate", "outbox_history
 AUDIT_INDEXES_NOW_NAMES = ("outbox_history_tenant_time", "outbox_history_tenant_type",
                            "outbox_history_tenant_aggregate", "outbox_history_tenant_actor",
                            "outbox_history_tenant_unusual_status")
+
+# A kept history's first event (the year's start): a probe of each partition's primary key.
+AUDIT_FIRST_EVENT = "SELECT created_at FROM outbox_history WHERE id = 1"

@@ -33,6 +33,9 @@ class Command(BaseCommand):
                             help="days of the large agency exported")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
         parser.add_argument("--keep", action="store_true", help=f"keep {bench.BENCH_DB} afterwards")
+        parser.add_argument("--reuse", action="store_true",
+                            help=f"measure again the history a --keep run left in {bench.BENCH_DB} (its largest "
+                                 "size), after applying new migrations; nothing is built or dropped")
         parser.add_argument("--inside", action="store_true", help="(internal) run inside the bench database")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -45,6 +48,6 @@ class Command(BaseCommand):
             print(line, file=sys.stderr, flush=True)
 
         if options["inside"]:
-            bench.run_inside(settings, options["json"], self.stdout.write, progress)
+            bench.run_inside(settings, options["json"], self.stdout.write, progress, reuse=options["reuse"])
             return
-        bench.run_isolated(settings, options["keep"], options["json"], progress)
+        bench.run_isolated(settings, options["keep"], options["json"], progress, reuse=options["reuse"])

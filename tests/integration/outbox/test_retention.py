@@ -14,7 +14,8 @@ from django.test import override_settings
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from core.accounts.models import User, UserSession
+from core.accounts.models import Tenant, User, UserSession
+from core.audit.models import HistoryExport
 from core.learning.models import Notification
 from core.ops.models import HealRun
 from core.platform.retention import POLICIES
@@ -85,14 +86,15 @@ def test_every_growing_table_has_a_policy_run_hourly_by_beat() -> None:
         ("outbox_inbox", "processed_at"), ("outbox_attempt", "started_at"), ("outbox_deadletter", "created_at"),
         ("ops_healrun", "requested_at"), ("learning_notification", "created_at"),
         ("core_usersession", "last_seen_at"), ("privacy_patientread", "at"), ("learning_digest", "created_at"),
-            ("ops_opsaction", "at")}
+        ("ops_opsaction", "at"), ("audit_historyexport", "requested_at")}
     task = PeriodicTask.objects.get(task="outbox.enforce_retention")
     assert (task.enabled, task.interval.every, task.interval.period) == (True, 3600, "seconds")
 
 
 @with_outbox_db
 @override_settings(RETENTION_BATCH=2)
-def test_old_rows_go_in_batches_young_and_unsettled_ones_stay_and_the_run_is_recorded(bob: User, lena: User) -> None:
+def test_old_rows_go_in_batches_young_and_unsettled_ones_stay_and_the_run_is_recorded(
+        bob: User, lena: User, harbor: Tenant) -> None:
     version = published(bob, bob)
     for _ in range(7):
         inbox(OLD)
@@ -119,14 +121,18 @@ def test_old_rows_go_in_batches_young_and_unsettled_ones_stay_and_the_run_is_rec
     patient_read(lena, SIX_YEARS_AGO)  # the read audit keeps six years
     patient_read(lena, OLD)
     patient_read(lena, YOUNG)
+    for status in ("expired", "done", "failed"):  # a year after their files: the settled ones go
+        HistoryExport.objects.create(tenant=harbor, format="csv", status=status,
+                                     requested_at=timezone.now() - OLD)
 
     deleted = enforce_retention()
 
     assert deleted == {"inbox": 7, "attempts": 3, "dead_letters": 2, "heal_runs": 2, "notifications": 2,
-                       "user_sessions": 2, "patient_reads": 1, "digests": 0, "ops_actions": 0}
+                       "user_sessions": 2, "patient_reads": 1, "digests": 0, "ops_actions": 0, "history_exports": 2}
     assert counts() == {"inbox": 1, "attempts": 2, "dead_letters": 2, "heal_runs": 2, "notifications": 1,
                         "user_sessions": 1, "patient_reads": 2}
     assert DeadLetter.objects.get(created_at__lt=timezone.now() - timedelta(days=300)).redriven_at is None
+    assert list(HistoryExport.objects.values_list("status", flat=True)) == ["done"]
     assert HealRun.objects.get(requested_at__lt=timezone.now() - timedelta(days=300)).status == "running"
     [recorded] = OutboxEvent.objects.filter(event_type="retention.applied")
     assert recorded.tenant_id is None  # a platform event: no agency's auditors see it
