@@ -224,4 +224,7 @@ def file_of(tenant_id: int, export_id: int) -> tuple[HistoryExport, File]:
     made = export_of(tenant_id, export_id)
     if made.status != Status.DONE or not made.file_name:
         raise NotFound(f"export {export_id} has no file ({made.status})")
-    return made, default_storage.open(made.file_name, "rb")
+    try:
+        return made, default_storage.open(made.file_name, "rb")
+    except FileNotFoundError:  # expiring at this moment (its file goes first, then its row)
+        raise NotFound(f"export {export_id} has no file (expired)") from None

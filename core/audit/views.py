@@ -98,11 +98,11 @@ def _can_export(request: HttpRequest) -> bool:
     return bool(page_user(request).roles & {Role.AUDITOR, Role.OPS})
 
 
-def _exports_page(request: HttpRequest, error: str = "") -> HttpResponse:
+def _exports_page(request: HttpRequest, error: str = "", status: int = 400) -> HttpResponse:
     made = [(item, export_dict(item)) for item in exports.exports_of(page_tenant_id(request))[:50]]
     return render(request, "audit/exports.html", {"exports": made, "error": error, "can_export": _can_export(request),
                                                   "keep_days": settings.AUDIT_EXPORT_KEEP_DAYS},
-                  status=400 if error else 200)
+                  status=status if error else 200)
 
 
 @require_GET
@@ -123,7 +123,7 @@ def export_create(request: HttpRequest) -> HttpResponse:
     try:
         exports.request_export(page_user(request), form.filters(), request.POST.get("format", ""))
     except DomainError as refused:
-        return _exports_page(request, refused.message)
+        return _exports_page(request, refused.message, refused.status)
     return redirect("audit:exports")
 
 
