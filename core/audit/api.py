@@ -11,6 +11,7 @@ from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import FileResponse, HttpRequest, StreamingHttpResponse
 from ninja import Query, Router, Schema, Status
+from ninja.schema import DjangoGetter
 from pydantic import Field, model_validator
 
 from core.accounts.access import RoleAuth, tenant_id_of, tenant_user
@@ -246,6 +247,15 @@ EXPORTERS = RoleAuth(Role.AUDITOR, Role.OPS)
 
 class ExportRequest(HistoryQuery):
     format: Literal["csv", "jsonl"] = "csv"
+
+    @model_validator(mode="before")
+    @classmethod
+    def is_an_object(cls, data: Any) -> Any:
+        """Every field has a default, so anything but an object (`true`, `[]`) must be refused here."""
+        given = data._obj if isinstance(data, DjangoGetter) else data  # how ninja hands a body over
+        if not isinstance(given, dict):
+            raise ValueError("the body must be a JSON object")
+        return data
 
 
 class ExportOut(Schema):

@@ -101,6 +101,8 @@ def test_bad_requests_are_refused_naming_the_field_and_nothing_is_queued(
         return client.post("/api/audit/exports", body, content_type="application/json")
 
     assert ask({"format": "xlsx"}).json()["field"] == "format"
+    for not_an_object in ("true", "[]", "3"):
+        assert client.post("/api/audit/exports", not_an_object, content_type="application/json").status_code == 400
     assert ask({"since": "2026-11-02T00:00:00Z", "until": "2026-11-01T00:00:00Z"}).status_code == 400
     settings.AUDIT_EXPORT_MAX_ROWS = 4
     too_many = ask({})
