@@ -153,16 +153,14 @@ class EventStory:
     dead_letter: DeadLetter | None
 
 
+def event_of(tenant_id: int, event_id: int) -> OutboxEvent | None:
+    """One of the tenant's events (None for another tenant's, or none)."""
+    return OutboxEvent.objects.filter(tenant_id=tenant_id, id=event_id).first()
+
+
 def event_story(tenant_id: int, event_id: int) -> EventStory | None:
-    event = OutboxEvent.objects.filter(tenant_id=tenant_id, id=event_id).first()
-    if event is None:
-        return None
-    return EventStory(
-        event=event,
-        inbox=InboxEntry.objects.filter(event_id=event.event_id).first(),
-        attempts=list(DeliveryAttempt.objects.filter(event_id=event.event_id).order_by("attempt")),
-        dead_letter=DeadLetter.objects.filter(event_id=event.event_id).first(),
-    )
+    event = event_of(tenant_id, event_id)
+    return None if event is None else stories_of([event])[0]
 
 
 # --- traces: everything one request set going (#19: one event's whole path) -------------------

@@ -149,14 +149,14 @@ def trace(request: HttpRequest) -> HttpResponse:
     found: selectors.Trace | None = None
     stories: list[selectors.EventStory] = []
     if data["event"]:
-        anchor = selectors.event_story(tenant_id, data["event"])
+        anchor = selectors.event_of(tenant_id, data["event"])
         if anchor is None:
             raise Http404("no such event")
-        if anchor.event.trace_id:
-            found = selectors.trace(tenant_id, anchor.event.trace_id, anchor.event.created_at)
+        if anchor.trace_id:
+            found = selectors.trace(tenant_id, anchor.trace_id, anchor.created_at)
             stories = found.stories
         else:
-            stories = [anchor]  # an event of no request (beat's, a command's): its own path
+            stories = selectors.stories_of([anchor])  # an event of no request (beat's, a command's): its own path
     elif data["trace"]:
         found = selectors.trace(tenant_id, data["trace"], data["at"] or timezone.now())
         stories = found.stories
