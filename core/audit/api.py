@@ -19,6 +19,7 @@ from core.audit import exports
 from core.audit.presenters import (
     EXPORT_LINES,
     READ_CSV_COLUMNS,
+    actor_names,
     csv_lines,
     event_dict,
     export_dict,
@@ -26,7 +27,6 @@ from core.audit.presenters import (
     jsonl_lines,
     read_dicts,
     read_rows,
-    user_names,
 )
 from core.platform.errors import NotFound
 from core.platform.roles import Role
@@ -147,7 +147,7 @@ class PageQuery(HistoryQuery, KeysetPage):
 def list_events(request: HttpRequest, query: Query[PageQuery]) -> dict[str, Any]:
     """The tenant's events, newest first, filtered; keyset-paginated with `before`."""
     page, next_before = selectors.history_page(tenant_id_of(request), query.filters(), query.before, query.limit)
-    names = user_names(e.actor_id for e in page if e.actor_id is not None)
+    names = actor_names(page)
     return {"events": [event_dict(e, names) for e in page], "next_before": next_before}
 
 
@@ -170,9 +170,8 @@ def get_event(request: HttpRequest, event_id: int) -> dict[str, Any]:
     if story is None:
         raise NotFound(f"event {event_id} not found")
     letter = story.dead_letter
-    actor = story.event.actor_id
     return {
-        **event_dict(story.event, user_names([actor] if actor is not None else [])),
+        **event_dict(story.event, actor_names([story.event])),
         "inbox": None if story.inbox is None else {
             "task_name": story.inbox.task_name, "worker": story.inbox.worker,
             "attempt": story.inbox.attempt, "processed_at": story.inbox.processed_at.isoformat()},

@@ -31,8 +31,18 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def actor_names(events: Iterable[OutboxEvent]) -> dict[int, str]:
+    """The names of the events' actors, in one query (for actor_of)."""
+    return user_names(event.actor_id for event in events if event.actor_id is not None)
+
+
+def actor_of(names: dict[int, str], event: OutboxEvent) -> str | None:
+    """The event's actor by name (from actor_names), or None: an event of the system."""
+    return None if event.actor_id is None else name_of(names, event.actor_id)
+
+
 def event_dict(event: OutboxEvent, names: dict[int, str] | None = None) -> dict[str, Any]:
-    """The event as auditors see it; `names` (user_names) gives its actor's name, if it has one."""
+    """The event as auditors see it; `names` (actor_names) gives its actor's name, if it has one."""
     return {
         "id": event.id,
         "event_id": str(event.event_id),
@@ -42,7 +52,7 @@ def event_dict(event: OutboxEvent, names: dict[int, str] | None = None) -> dict[
         "aggregate_type": event.aggregate_type,
         "aggregate_id": event.aggregate_id,
         "actor_id": event.actor_id,
-        "actor": None if event.actor_id is None else name_of(names or {}, event.actor_id),
+        "actor": actor_of(names or {}, event),
         "trace_id": event.trace_id,
         "destination": event.destination,
         "priority": event.priority,
