@@ -110,34 +110,43 @@ def _storage_name(made: HistoryExport) -> str:
     return f"audit-exports/{made.tenant_id}/outbox-history-{made.id}.{made.format}"
 
 
-def _counted(made: HistoryExport, chunks: Iterator[list[str]]) -> Iterator[list[str]]:
-    """`chunks`, noting the rows done on the export about once a second (its own statement,
-    outside any transaction: progress, not a change of state)."""
-    done, noted = 0, time.monotonic()
-    for chunk in chunks:
-        done += len(chunk)
-        yield chunk
-        if time.monotonic() - noted >= PROGRESS_EVERY_S:
-            HistoryExport.objects.filter(id=made.id, claimed_event=made.claimed_event).update(rows_done=done)
-            noted = time.monotonic()
-    HistoryExport.objects.filter(id=made.id, claimed_event=made.claimed_event).update(rows_done=done)
+@dataclass
+class _Progress:
+    """The rows an export has written so far, noted on it about once a second (its own
+    statement, outside any transaction: progress, not a change of state)."""
+
+    made: HistoryExport
+    done: int = 0
+
+    def counted(self, chunks: Iterator[list[str]]) -> Iterator[list[str]]:
+        noted = time.monotonic()
+        for chunk in chunks:
+            self.done += len(chunk)
+            yield chunk
+            if time.monotonic() - noted >= PROGRESS_EVERY_S:
+                self._note()
+                noted = time.monotonic()
+        self._note()
+
+    def _note(self) -> None:
+        HistoryExport.objects.filter(id=self.made.id, claimed_event=self.made.claimed_event).update(
+            rows_done=self.done)
 
 
 def write_export(made: HistoryExport) -> Made:
     """The export's file: every matching event in commit-safe order (outbox.selectors.export)
     into a temporary file, then into the default storage under the export's own name."""
-    chunks = _counted(made, export(made.tenant_id, filters_of(made), EXPORT_LINES[made.format]))
-    pieces = history_text(chunks, made.format)
+    progress = _Progress(made)
+    chunks = progress.counted(export(made.tenant_id, filters_of(made), EXPORT_LINES[made.format]))
     with tempfile.TemporaryFile() as scratch:
-        for piece in pieces:
+        for piece in history_text(chunks, made.format):
             scratch.write(piece.encode())
         size = scratch.tell()
         scratch.seek(0)
         name = _storage_name(made)
         default_storage.delete(name)  # an earlier delivery's, if it got this far
         stored = default_storage.save(name, File(scratch, name=name))
-    rows = HistoryExport.objects.values_list("rows_done", flat=True).get(id=made.id)
-    return Made(rows, size, stored)
+    return Made(progress.done, size, stored)
 
 
 def _announce(event_type: str, made: HistoryExport, **payload: Any) -> None:
