@@ -388,6 +388,10 @@ _LIVE_HORIZON = sql.SQL("""(
 # and every event still to commit comes after it. A stream that starts here replays nothing.
 CURRENT_POSITION = sql.SQL("SELECT {horizon} - 1").format(horizon=_LIVE_HORIZON).as_string()
 
+# A timestamp column as ISO 8601 text in UTC ("2026-12-06T11:34:21.344159+00:00", what Python's
+# datetime.fromisoformat reads back): the keyset of an export and the times of its lines.
+ISO_UTC = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
+
 # An export's horizon (outbox.selectors.export): every event of a transaction below it has
 # committed or never will, as of this statement; an export takes it once, at its start.
 EXPORT_HORIZON = sql.SQL("SELECT {horizon}").format(horizon=_LIVE_HORIZON).as_string()

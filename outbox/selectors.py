@@ -110,8 +110,7 @@ def history_count(tenant_id: int, filters: HistoryFilter) -> HistoryCount:
 
 
 # The keyset of an export, as text: PostgreSQL writes it faster than Python reads a timestamp.
-_KEY_TIME = Func(F("created_at"), output_field=TextField(),
-                 template="""to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')""")
+_KEY_TIME = Func(F("created_at"), template=queries.ISO_UTC.format("%(expressions)s"), output_field=TextField())
 
 
 def export(tenant_id: int, filters: HistoryFilter, line: str, chunk: int = 5000) -> Iterator[list[str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from outbox.jobs import JobTable
+from outbox.queries import ISO_UTC
 
 # Background exports of the history (core/audit/exports.py, outbox/jobs.py).
 HISTORY_EXPORTS = JobTable("audit_historyexport")
@@ -17,7 +18,7 @@ HISTORY_EXPORTS = JobTable("audit_historyexport")
 
 
 def _iso(column: str) -> str:
-    return f"""coalesce(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'), '')"""
+    return f"coalesce({ISO_UTC.format(column)}, '')"
 
 
 def _quoted(text: str) -> str:
