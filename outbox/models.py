@@ -119,7 +119,8 @@ class DeliveryAttempt(models.Model):
 
 
 class DeadLetter(models.Model):
-    """An event whose delivery failed for good; ops can redrive it."""
+    """An event whose delivery failed for good; ops can redrive it or discard it. Open until
+    one of the two (redriven_at, discarded_at)."""
 
     outbox_id = models.BigIntegerField()
     event_id = models.UUIDField(unique=True)
@@ -134,12 +135,19 @@ class DeadLetter(models.Model):
     redriven_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # Set aside by an operator (core/ops bulk discard): the event stays dead and is not sent
+    # again; the letter is closed like a redriven one.
+    discarded_at = models.DateTimeField(null=True, blank=True)
+    discarded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         db_table = "outbox_deadletter"
         ordering = ["-created_at"]
         indexes = [
-            models.Index(fields=["created_at"], condition=models.Q(redriven_at__isnull=True),
+            models.Index(fields=["created_at"],
+                         condition=models.Q(redriven_at__isnull=True, discarded_at__isnull=True),
                          name="outbox_deadletter_open"),
             BrinIndex(fields=["created_at"], name="outbox_deadletter_created"),
         ]

@@ -284,7 +284,8 @@ SELECT id, event_id, tenant_id, task_name, event_type, %(error)s, %(traceback)s,
 FROM dead, (SELECT count(*) FROM woken) w
 ON CONFLICT (event_id) DO UPDATE
     SET error = EXCLUDED.error, traceback = EXCLUDED.traceback, attempts = EXCLUDED.attempts,
-        created_at = EXCLUDED.created_at, redriven_at = NULL, redriven_by_id = NULL
+        created_at = EXCLUDED.created_at, redriven_at = NULL, redriven_by_id = NULL,
+        discarded_at = NULL, discarded_by_id = NULL
 RETURNING id
 """).format(columns=_DEAD_LETTER_COLUMNS, advance=sql.SQL(_ADVANCE_KEYS.format(source="dead")),
             wake_relay=sql.SQL(WAKE_RELAY)).as_string()
@@ -320,7 +321,7 @@ SELECT id, status FROM moved
 REDRIVE = """
 WITH letters AS (
     UPDATE outbox_deadletter SET redriven_at = now(), redriven_by_id = %(actor_id)s
-    WHERE id = ANY(%(ids)s) AND redriven_at IS NULL
+    WHERE id = ANY(%(ids)s) AND redriven_at IS NULL AND discarded_at IS NULL
     RETURNING outbox_id
 )
 UPDATE outbox_event e SET status = 'pending', available_at = now(), last_error = '',
@@ -486,7 +487,7 @@ SELECT {fingerprint} AS fingerprint, d.task_name, split_part(d.error, ':', 1) AS
        {message} AS message, count(*) AS letters, min(d.created_at) AS first_seen,
        max(d.created_at) AS last_seen, (array_agg(d.id ORDER BY d.created_at DESC, d.id DESC))[1] AS sample_id
 FROM outbox_deadletter d
-WHERE d.redriven_at IS NULL AND (%(tenant_id)s::bigint IS NULL OR d.tenant_id = %(tenant_id)s)
+WHERE d.redriven_at IS NULL AND d.discarded_at IS NULL AND (%(tenant_id)s::bigint IS NULL OR d.tenant_id = %(tenant_id)s)
 GROUP BY 1, 2, 3, 4
 ORDER BY letters DESC, last_seen DESC
 LIMIT %(limit)s
@@ -495,7 +496,7 @@ LIMIT %(limit)s
 # The open dead letters of one fingerprint (what a redrive of the group sends).
 DEAD_LETTERS_OF_FINGERPRINT = sql.SQL("""
 SELECT d.id FROM outbox_deadletter d
-WHERE d.redriven_at IS NULL AND (%(tenant_id)s::bigint IS NULL OR d.tenant_id = %(tenant_id)s)
+WHERE d.redriven_at IS NULL AND d.discarded_at IS NULL AND (%(tenant_id)s::bigint IS NULL OR d.tenant_id = %(tenant_id)s)
   AND {fingerprint} = %(fingerprint)s
 ORDER BY d.id
 LIMIT %(limit)s

@@ -203,7 +203,7 @@ def trace(tenant_id: int, trace_id: str, around: datetime, limit: int = 200) -> 
 
 def open_dead_letters(tenant_id: int | None) -> QuerySet[DeadLetter]:
     """Dead letters not yet redriven; of one tenant, or of all (platform staff, None)."""
-    letters = DeadLetter.objects.filter(redriven_at__isnull=True)
+    letters = DeadLetter.objects.filter(redriven_at__isnull=True, discarded_at__isnull=True)
     return letters if tenant_id is None else letters.filter(tenant_id=tenant_id)
 
 

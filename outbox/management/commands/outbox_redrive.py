@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from outbox.delivery import redrive
-from outbox.models import DeadLetter
+from outbox.selectors import open_dead_letters
 
 
 class Command(BaseCommand):
@@ -18,7 +18,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         ids: list[int] = options["ids"]
         if options["all"]:
-            ids = list(DeadLetter.objects.filter(redriven_at__isnull=True).values_list("id", flat=True))
+            ids = list(open_dead_letters(None).values_list("id", flat=True))
         if not ids:
             raise CommandError("give dead-letter ids, or --all")
         count = redrive(ids, actor_id=None)
