@@ -18,4 +18,5 @@ class OutboxConfig(AppConfig):
         register(Policy("attempts", "outbox_attempt", "started_at",
                         lambda: timedelta(days=settings.RETENTION_ATTEMPTS_DAYS), "finished_at IS NOT NULL"))
         register(Policy("dead_letters", "outbox_deadletter", "created_at",
-                        lambda: timedelta(days=settings.RETENTION_DEAD_LETTERS_DAYS), "redriven_at IS NOT NULL OR discarded_at IS NOT NULL"))
+                        lambda: timedelta(days=settings.RETENTION_DEAD_LETTERS_DAYS),
+                        "redriven_at IS NOT NULL OR discarded_at IS NOT NULL"))

@@ -84,3 +84,14 @@ def redrive(dead_letter_ids: Sequence[int], actor_id: int | None) -> int:
         count = len(cursor.fetchall())
     log.info("outbox.redriven", dead_letters=len(dead_letter_ids), requeued=count, actor_id=actor_id)
     return count
+
+
+@transaction.atomic  # joins the caller's transaction (core.ops.services counts it with its job)
+def discard(dead_letter_ids: Sequence[int], actor_id: int | None) -> int:
+    """Close dead letters without sending their events again; returns how many it closed.
+    Idempotent: a letter already redriven or discarded is not counted."""
+    with connection.cursor() as cursor:
+        cursor.execute(queries.DISCARD, {"ids": list(dead_letter_ids), "actor_id": actor_id})
+        count = len(cursor.fetchall())
+    log.info("outbox.discarded", dead_letters=len(dead_letter_ids), discarded=count, actor_id=actor_id)
+    return count

@@ -487,17 +487,40 @@ SELECT {fingerprint} AS fingerprint, d.task_name, split_part(d.error, ':', 1) AS
        {message} AS message, count(*) AS letters, min(d.created_at) AS first_seen,
        max(d.created_at) AS last_seen, (array_agg(d.id ORDER BY d.created_at DESC, d.id DESC))[1] AS sample_id
 FROM outbox_deadletter d
-WHERE d.redriven_at IS NULL AND d.discarded_at IS NULL AND (%(tenant_id)s::bigint IS NULL OR d.tenant_id = %(tenant_id)s)
+WHERE d.redriven_at IS NULL AND d.discarded_at IS NULL
+  AND (%(tenant_id)s::bigint IS NULL OR d.tenant_id = %(tenant_id)s)
 GROUP BY 1, 2, 3, 4
 ORDER BY letters DESC, last_seen DESC
 LIMIT %(limit)s
 """).format(fingerprint=_DEAD_FINGERPRINT, message=_DEAD_MESSAGE).as_string()
 
-# The open dead letters of one fingerprint (what a redrive of the group sends).
-DEAD_LETTERS_OF_FINGERPRINT = sql.SQL("""
-SELECT d.id FROM outbox_deadletter d
-WHERE d.redriven_at IS NULL AND d.discarded_at IS NULL AND (%(tenant_id)s::bigint IS NULL OR d.tenant_id = %(tenant_id)s)
-  AND {fingerprint} = %(fingerprint)s
-ORDER BY d.id
-LIMIT %(limit)s
-""").format(fingerprint=_DEAD_FINGERPRINT).as_string()
+# The open dead letters an operator's filter chooses (outbox.selectors.DeadLetterFilter): of
+# one tenant or all, by event type, task, fingerprint, a window of when they died, and none
+# that died after `as_of` (the moment the operator saw the count). Each condition is off when
+# its parameter is NULL. Dead letters are few (retention keeps them bounded), so one scan of
+# the open ones, read through outbox_deadletter_open, answers every combination.
+_DEAD_LETTERS_MATCHING = sql.SQL("""
+FROM outbox_deadletter d
+WHERE d.redriven_at IS NULL AND d.discarded_at IS NULL
+  AND (%(tenant_id)s::bigint IS NULL OR d.tenant_id = %(tenant_id)s)
+  AND (%(event_type)s::text IS NULL OR d.event_type = %(event_type)s)
+  AND (%(task_name)s::text IS NULL OR d.task_name = %(task_name)s)
+  AND (%(fingerprint)s::text IS NULL OR {fingerprint} = %(fingerprint)s)
+  AND (%(since)s::timestamptz IS NULL OR d.created_at >= %(since)s)
+  AND (%(until)s::timestamptz IS NULL OR d.created_at < %(until)s)
+  AND (%(as_of)s::timestamptz IS NULL OR d.created_at <= %(as_of)s)
+""").format(fingerprint=_DEAD_FINGERPRINT)
+
+# How many letters match, and the next chunk of their ids (in id order, after `after_id`).
+COUNT_DEAD_LETTERS_MATCHING = sql.SQL("SELECT count(*) {matching}").format(
+    matching=_DEAD_LETTERS_MATCHING).as_string()
+DEAD_LETTERS_MATCHING = sql.SQL("SELECT d.id {matching} AND d.id > %(after_id)s ORDER BY d.id LIMIT %(limit)s").format(
+    matching=_DEAD_LETTERS_MATCHING).as_string()
+
+# Set dead letters aside: closed without sending their events again (the events stay dead).
+# Returns the ids it closed; a letter closed already (redriven or discarded) is left as it is.
+DISCARD = """
+UPDATE outbox_deadletter SET discarded_at = now(), discarded_by_id = %(actor_id)s
+WHERE id = ANY(%(ids)s) AND redriven_at IS NULL AND discarded_at IS NULL
+RETURNING id
+"""

@@ -253,9 +253,45 @@ def dead_letter_groups(tenant_id: int | None, limit: int = 20) -> list[DeadLette
             for fingerprint, task, exception, message, count, first, last, sample in rows if sample in samples]
 
 
-def dead_letters_of_fingerprint(tenant_id: int | None, fingerprint: str, limit: int = 10_000) -> list[int]:
-    """The ids of the open dead letters of one group."""
+@dataclass(frozen=True)
+class DeadLetterFilter:
+    """Which open dead letters an operator chooses; every field but the tenant is optional.
+    tenant_id None is every tenant's (platform staff only). as_of leaves out letters that died
+    after it: the set an operator saw counted is the set acted on."""
+
+    tenant_id: int | None
+    event_type: str | None = None
+    task_name: str | None = None
+    fingerprint: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    as_of: datetime | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {"tenant_id": self.tenant_id, "event_type": self.event_type, "task_name": self.task_name,
+                "fingerprint": self.fingerprint, "since": self.since, "until": self.until, "as_of": self.as_of}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The filter as JSON (times in ISO 8601), without its empty fields."""
+        return {key: value.isoformat() if isinstance(value, datetime) else value
+                for key, value in self.params().items() if value is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DeadLetterFilter:
+        times = {key: datetime.fromisoformat(data[key]) for key in ("since", "until", "as_of") if data.get(key)}
+        return cls(tenant_id=data.get("tenant_id"), event_type=data.get("event_type"),
+                   task_name=data.get("task_name"), fingerprint=data.get("fingerprint"), **times)
+
+
+def count_dead_letters(chosen: DeadLetterFilter) -> int:
+    """How many open dead letters the filter chooses (the preview of a bulk action)."""
     with connection.cursor() as cursor:
-        cursor.execute(queries.DEAD_LETTERS_OF_FINGERPRINT, {"tenant_id": tenant_id, "fingerprint": fingerprint,
-                                                            "limit": limit})
+        cursor.execute(queries.COUNT_DEAD_LETTERS_MATCHING, chosen.params())
+        return int(cursor.fetchone()[0])
+
+
+def dead_letters_matching(chosen: DeadLetterFilter, after_id: int = 0, limit: int = 10_000) -> list[int]:
+    """The ids of the open dead letters the filter chooses, in id order after `after_id`."""
+    with connection.cursor() as cursor:
+        cursor.execute(queries.DEAD_LETTERS_MATCHING, {**chosen.params(), "after_id": after_id, "limit": limit})
         return [int(row[0]) for row in cursor.fetchall()]

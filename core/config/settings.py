@@ -246,7 +246,7 @@ RELAY_BATCH_SIZE = env_int("RELAY_BATCH_SIZE", 1000, minimum=1)
 # sweep's redelivery deadline are hours), hence its minimum of a day.
 RETENTION_INBOX_DAYS = env_float("RETENTION_INBOX_DAYS", 14, minimum=1)
 RETENTION_ATTEMPTS_DAYS = env_float("RETENTION_ATTEMPTS_DAYS", 30, minimum=0.0001)
-# Dead letters that were redriven; one never redriven stays until someone acts on it.
+# Dead letters that were redriven or discarded; an open one stays until someone acts on it.
 RETENTION_DEAD_LETTERS_DAYS = env_float("RETENTION_DEAD_LETTERS_DAYS", 180, minimum=0.0001)
 RETENTION_HEAL_RUNS_DAYS = env_float("RETENTION_HEAL_RUNS_DAYS", 90, minimum=0.0001)
 # The operators' action log (core/ops: redrives, heal requests): kept a year for the record.

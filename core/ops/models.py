@@ -85,6 +85,7 @@ class OpsAction(models.Model):
 
     class Action(models.TextChoices):
         REDRIVE = "redrive"
+        DISCARD = "discard"
         HEAL = "heal"
 
     tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -92,7 +93,8 @@ class OpsAction(models.Model):
                               related_name="+")
     actor_label = models.CharField(max_length=150)
     action = models.CharField(max_length=20, choices=Action.choices)
-    # What was chosen: {"ids": [...]}, {"all": true}, {"fingerprint": ..., "cause": ...}, {"heal": ..., ...}
+    # What was chosen: {"ids": [...]}, {"all": true}, {"fingerprint": ...}, {"heal": ..., ...}, or a
+    # bulk action's filter with its "bulk_id"
     target = models.JSONField(default=dict)
     count = models.IntegerField(default=0)
     at = models.DateTimeField(default=timezone.now)
@@ -102,3 +104,59 @@ class OpsAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_label}: {self.action} ({self.count})"
+
+
+class BulkAction(models.Model):
+    """Redrive or discard every open dead letter an operator's filter chose, in the background
+    (core/ops/services.py, adr/0022): how many the filter matched when they confirmed it, how
+    many it has examined and acted on so far, and the outcome.
+
+    A long-running job with the lifecycle columns of outbox/jobs.py. It works in chunks, each
+    one transaction that closes its letters and counts them here, so a redelivery after a
+    killed worker goes on where the last chunk ended and nothing is sent twice. tenant NULL is
+    every tenant's letters (platform staff, by the command)."""
+
+    class Kind(models.TextChoices):
+        REDRIVE = "redrive"
+        DISCARD = "discard"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                               db_index=False)
+    action = models.CharField(max_length=10, choices=Kind.choices)
+    # The filter (outbox.selectors.DeadLetterFilter.to_dict), with the as_of the count was taken at.
+    filters = models.JSONField(default=dict)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="+")
+    actor_label = models.CharField(max_length=150)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    matched = models.IntegerField(default=0)  # open letters the filter chose when it was confirmed
+    examined = models.IntegerField(default=0)  # of those, how many the job has come to
+    acted = models.IntegerField(default=0)  # and closed (redriven or discarded) itself
+    last_id = models.BigIntegerField(default=0)  # the last dead letter examined (the chunks go in id order)
+    requested_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    claimed_event = models.UUIDField(null=True, blank=True)
+    attempts = models.IntegerField(default=0)
+    deadline_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "-requested_at"], name="ops_bulkaction_tenant")]
+
+    def __str__(self) -> str:
+        return f"bulk {self.action} #{self.pk} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+    @property
+    def percent(self) -> int:
+        return 100 if self.finished or not self.matched else min(100, self.examined * 100 // self.matched)

@@ -27,3 +27,10 @@ ORDER BY name, finished_at DESC, id DESC
 """
 HEAL_LAST_RUN_REPAIRS = LAST_PLATFORM_RUNS.format(column="repaired")
 HEAL_LAST_RUN_FINISHED = LAST_PLATFORM_RUNS.format(column="extract(epoch FROM finished_at)")
+
+# Bulk actions on dead letters (core/ops/services.py) are long-running jobs too. One lost with
+# its worker keeps what its chunks committed; the reaper fails it with the reason, and the
+# operator may request the rest again (a new count, of the letters still open).
+BULK_ACTIONS = JobTable("ops_bulkaction")
+
+REAP_ABANDONED_BULK_ACTIONS = BULK_ACTIONS.abandon_statement()

@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from core.ops.models import HealRun, OpsAction
+from core.ops.models import BulkAction, HealRun, OpsAction
 from core.platform.errors import NotFound
 from core.platform.tasks import QUEUES
 from outbox.models import DeadLetter
@@ -258,3 +258,28 @@ def fresh_dry_runs(tenant_id: int) -> dict[str, HealRunView]:
 def recent_actions(tenant_id: int, limit: int = 20) -> list[OpsAction]:
     """The agency's latest operator actions (redrives, heal requests), newest first."""
     return list(OpsAction.objects.filter(tenant_id=tenant_id).order_by("-at", "-id")[:limit])
+
+
+
+# --- bulk actions on dead letters ----------------------------------------------------------
+
+
+def bulk_actions_for(tenant_id: int, limit: int = 50) -> list[BulkAction]:
+    """The agency's latest bulk actions, newest first (platform staff's, over every tenant,
+    are the command's and not listed here)."""
+    return list(BulkAction.objects.filter(tenant_id=tenant_id).order_by("-requested_at", "-id")[:limit])
+
+
+def bulk_action_for(tenant_id: int, bulk_id: int) -> BulkAction:
+    """One of the agency's bulk actions; NotFound for another agency's, as for none."""
+    job = BulkAction.objects.filter(tenant_id=tenant_id, id=bulk_id).first()
+    if job is None:
+        raise NotFound(f"bulk action {bulk_id} not found")
+    return job
+
+
+def bulk_action_dict(job: BulkAction) -> dict[str, Any]:
+    return {"id": job.id, "action": job.action, "status": job.status, "filters": job.filters,
+            "requested_by": job.actor_label, "requested_at": job.requested_at, "started_at": job.started_at,
+            "finished_at": job.finished_at, "matched": job.matched, "examined": job.examined, "acted": job.acted,
+            "percent": job.percent, "error": job.error}

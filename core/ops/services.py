@@ -12,6 +12,7 @@ from __future__ import annotations
 import getpass
 import socket
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 import structlog
@@ -21,14 +22,14 @@ from django.utils import timezone
 
 from core.accounts.models import User
 from core.ops import queries
-from core.ops.models import HealRun, OpsAction
+from core.ops.models import BulkAction, HealRun, OpsAction
 from core.platform.channels import platform_channel, tenant_channel
-from core.platform.errors import NotFound
+from core.platform.errors import Conflict, NotFound
 from core.platform.heals import CONFIRMS, HEALS, HealResult, Repair
 from outbox import jobs
-from outbox.delivery import redrive
+from outbox.delivery import discard, redrive
 from outbox.emit import emit
-from outbox.selectors import dead_letters_of_fingerprint, open_dead_letters
+from outbox.selectors import DeadLetterFilter, count_dead_letters, dead_letters_matching, open_dead_letters
 
 log = structlog.get_logger(__name__)
 
@@ -101,7 +102,7 @@ def redrive_dead_letters(tenant_id: int, actor: User, *, ids: list[int] | None =
     it twice requeues nothing the second time."""
     letters = open_dead_letters(tenant_id)
     if fingerprint is not None:
-        wanted = dead_letters_of_fingerprint(tenant_id, fingerprint)
+        wanted = dead_letters_matching(DeadLetterFilter(tenant_id, fingerprint=fingerprint))
         target: dict[str, object] = {"fingerprint": fingerprint}
     elif ids is not None:
         wanted = list(letters.filter(id__in=ids).values_list("id", flat=True))
@@ -232,3 +233,138 @@ def verify_heal_runs(limit: int = 50) -> list[HealRun]:
     runs = HealRun.objects.filter(status=HealRun.Status.SUCCEEDED, dry_run=False, repaired__gt=0,
                                   verified_at__isnull=True).order_by("id")[:limit]
     return [verify_heal_run(run) for run in runs]
+
+
+# --- bulk actions: redrive or discard every open dead letter a filter chooses (adr/0022) ------
+
+# Letters closed per chunk: one short transaction each, and a progress event.
+BULK_CHUNK = 500
+# ops.run_bulk_action's hard time limit (core/ops/tasks.py), and when a run still `running`
+# was lost with its worker (as for heal runs).
+BULK_TASK_TIME_LIMIT_S = 600
+ABANDONED_BULK_S = BULK_TASK_TIME_LIMIT_S + 60
+# A command's run has no time limit; presumed lost after an hour.
+ABANDONED_BULK_COMMAND_S = 3600
+BULK_ACTIONS = {BulkAction.Kind.REDRIVE: redrive, BulkAction.Kind.DISCARD: discard}
+
+
+def _bulk_channel(job: BulkAction) -> str:
+    return tenant_channel(job.tenant_id) if job.tenant_id is not None else PLATFORM_OPS_CHANNEL
+
+
+def _announce_bulk(event_type: str, job: BulkAction) -> None:
+    emit(event_type, aggregate_type="bulk_action", aggregate_id=job.id, channel=_bulk_channel(job),
+         tenant_id=job.tenant_id, actor_id=job.actor_id,
+         payload={"bulk_id": job.id, "action": job.action, "status": job.status, "matched": job.matched,
+                  "examined": job.examined, "acted": job.acted})
+
+
+def _new_bulk_action(action: str, chosen: DeadLetterFilter, actor: User | None, actor_label: str,
+                     **fields: object) -> BulkAction:
+    """Count what the filter chooses now (as_of: now, unless the operator saw the count
+    earlier) and record the job and the operator's action. Conflict, naming `filter`, when it
+    chooses nothing: there is nothing to confirm."""
+    if action not in BULK_ACTIONS:
+        raise NotFound(f"no bulk action {action!r}; there are redrive and discard", field="action")
+    chosen = replace(chosen, as_of=chosen.as_of or timezone.now())
+    matched = count_dead_letters(chosen)
+    if not matched:
+        raise Conflict("no open dead letter matches this filter (they may have been redriven or discarded "
+                       "already)", field="filter")
+    label = (actor_label or (actor.username if actor else "unknown"))[:150]
+    job = BulkAction.objects.create(tenant_id=chosen.tenant_id, action=action, filters=chosen.to_dict(),
+                                    matched=matched, actor=actor, actor_label=label, **fields)
+    OpsAction.objects.create(tenant_id=chosen.tenant_id, actor=actor, actor_label=label, action=action,
+                             count=matched, target={**chosen.to_dict(), "bulk_id": job.id})
+    return job
+
+
+@transaction.atomic(durable=True)
+def request_bulk_action(action: str, chosen: DeadLetterFilter, actor: User) -> BulkAction:
+    """Queue a background redrive or discard of the open dead letters `chosen` picks (no
+    later than its as_of) and record it in the action log; ops.run_bulk_action does it in
+    chunks, announcing its progress. Conflict if the filter picks nothing."""
+    job = _new_bulk_action(action, chosen, actor, actor.username)
+    emit("ops.bulk_requested", aggregate_type="bulk_action", aggregate_id=job.id, task="ops.run_bulk_action",
+         tenant_id=job.tenant_id, actor_id=actor.id, payload={"bulk_id": job.id})
+    _announce_bulk("ops.bulk_progress", job)
+    return job
+
+
+@transaction.atomic(durable=True)
+def start_command_bulk_action(action: str, chosen: DeadLetterFilter) -> BulkAction:
+    """A bulk action of `manage.py dead_letters`, run in that process at once (no outbox hop:
+    it must work when workers do not)."""
+    now = timezone.now()
+    return _new_bulk_action(action, chosen, None, command_actor_label(), status=BulkAction.Status.RUNNING,
+                            started_at=now, attempts=1, deadline_at=now + timedelta(seconds=ABANDONED_BULK_COMMAND_S))
+
+
+@transaction.atomic(durable=True)
+def claim_bulk_action(job_id: int, tenant_id: int | None, event_id: uuid.UUID | str | None) -> BulkAction | None:
+    """queued -> running for this delivery (or resume the one this event already holds)."""
+    if jobs.claim(queries.BULK_ACTIONS, job_id, tenant_id, str(event_id) if event_id else None,
+                  ABANDONED_BULK_S) is None:
+        return None
+    return BulkAction.objects.get(id=job_id)
+
+
+@transaction.atomic(durable=True)
+def run_bulk_chunk(job_id: int, chunk: int | None = None) -> bool:
+    """Act on the next `chunk` (default BULK_CHUNK) letters the job's filter chooses, in one transaction with the
+    job's count of them; announce the progress. Returns True if there may be more."""
+    chunk = chunk or BULK_CHUNK
+    job = BulkAction.objects.select_for_update().get(id=job_id)
+    if job.status != BulkAction.Status.RUNNING:
+        return False
+    ids = dead_letters_matching(DeadLetterFilter.from_dict(job.filters), after_id=job.last_id, limit=chunk)
+    if not ids:
+        return False
+    # Letters closed meanwhile by someone else are skipped by the statement, not counted.
+    job.acted += BULK_ACTIONS[BulkAction.Kind(job.action)](ids, actor_id=job.actor_id)
+    job.examined += len(ids)
+    job.last_id = ids[-1]
+    job.save(update_fields=["acted", "examined", "last_id"])
+    _announce_bulk("ops.bulk_progress", job)
+    return len(ids) == chunk
+
+
+def execute_bulk_action(job: BulkAction) -> str:
+    """Every chunk of the job (each its own transaction), after failing the bulk actions that
+    earlier processes abandoned. Returns "" or the error that stopped it."""
+    reap_abandoned_bulk_actions()
+    try:
+        while run_bulk_chunk(job.id):
+            pass
+    except Exception as exc:  # recorded on the job, which ops see; what committed stays done
+        log.exception("ops.bulk_action_failed", bulk_id=job.id)
+        return f"{type(exc).__name__}: {exc}"[:4000]
+    return ""
+
+
+@transaction.atomic  # not durable: the task calls it inside its effects() transaction
+def finish_bulk_action(job_id: int, error: str = "") -> BulkAction:
+    """running -> succeeded, or failed with the error; announce it. A job that is not
+    running any more (the reaper failed it) keeps its outcome."""
+    status = BulkAction.Status.FAILED if error else BulkAction.Status.SUCCEEDED
+    finished = BulkAction.objects.filter(id=job_id, status=BulkAction.Status.RUNNING).update(
+        status=status, error=error, finished_at=timezone.now(), claimed_event=None)
+    job = BulkAction.objects.get(id=job_id)
+    if finished:
+        _announce_bulk("ops.bulk_finished", job)
+        log.info("ops.bulk_action_finished", bulk_id=job.id, action=job.action, status=job.status,
+                 matched=job.matched, examined=job.examined, acted=job.acted)
+    return job
+
+
+@transaction.atomic(durable=True)
+def reap_abandoned_bulk_actions() -> list[int]:
+    """Fail the bulk actions left `running` past their deadline by a process that died."""
+    with connection.cursor() as cursor:
+        cursor.execute(queries.REAP_ABANDONED_BULK_ACTIONS, {
+            "error": "no outcome before its deadline: the process running it was lost"})
+        reaped = [int(row[0]) for row in cursor.fetchall()]
+    for job in BulkAction.objects.filter(id__in=reaped).order_by("id"):
+        _announce_bulk("ops.bulk_finished", job)
+        log.warning("ops.bulk_action_abandoned", bulk_id=job.id)
+    return reaped

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from core.ops.jobs import RunHeal
+from core.ops.jobs import RunBulkAction, RunHeal
 from core.ops.models import HealRun
-from core.ops.services import HEAL_TASK_TIME_LIMIT_S, request_heal, verify_heal_runs
+from core.ops.services import BULK_TASK_TIME_LIMIT_S, HEAL_TASK_TIME_LIMIT_S, request_heal, verify_heal_runs
 from core.platform.tasks import ferry_task
 from outbox.consumers import OutboxTask
 
@@ -31,3 +31,11 @@ def verify_heal_runs_task(tenant_id: int | None = None) -> int:
     """Beat, every minute: count the repairs of recent runs that took effect. Returns how many
     runs it looked at."""
     return len(verify_heal_runs())
+
+
+@ferry_task(name="ops.run_bulk_action", queue="batch", soft_time_limit=BULK_TASK_TIME_LIMIT_S - 60,
+            time_limit=BULK_TASK_TIME_LIMIT_S, base=OutboxTask, bind=True)
+def run_bulk_action(self: OutboxTask, tenant_id: int | None, bulk_id: int) -> str:
+    """Redrive or discard the dead letters a bulk action chose (core/ops/jobs.py). Returns the
+    job's final status, or "skipped" when it was finished or another delivery holds it."""
+    return self.run_job(RunBulkAction(int(bulk_id), tenant_id)) or "skipped"

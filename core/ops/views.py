@@ -15,21 +15,22 @@ from dataclasses import asdict
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from core.accounts.access import page_tenant_id, page_user, role_required
 from core.ops import selectors
+from core.ops.forms import BulkActionForm
 from core.ops.models import HealRun
 from core.ops.services import redrive_dead_letters as redrive_letters
-from core.ops.services import request_heal
+from core.ops.services import request_bulk_action, request_heal
 from core.platform.errors import DomainError
 from core.platform.heals import HEALS
 from core.platform.roles import Role
-from outbox.selectors import dead_letter_groups
+from outbox.selectors import count_dead_letters, dead_letter_groups
 
 HEAL_TITLES = {"search_index": "Search index", "pending_gradings": "Pending gradings", "reputation": "Reputation"}
 HEAL_HELP = {
@@ -74,6 +75,7 @@ def index(request: HttpRequest) -> HttpResponse:
         "agency": selectors.agency_outbox(tenant_id), "platform": selectors.platform_figures(),
         "dead_letters": selectors.dead_letters_for(tenant_id, PAGE_DEAD_LETTERS),
         "dead_letter_groups": dead_letter_groups(tenant_id), "actions": selectors.recent_actions(tenant_id),
+        "bulk_actions": selectors.bulk_actions_for(tenant_id, limit=5),
         "runs": selectors.heal_runs_for(tenant_id, limit=10), "heals": _heals(tenant_id),
         "can_act": page_user(request).has_role(Role.OPS), "schedules": selectors.schedules_for(tenant_id),
         "periodic_tasks_url": _periodic_tasks_url(), "refresh_ms": REFRESH_MS,
@@ -204,3 +206,56 @@ def redrive_dead_letters(request: HttpRequest) -> HttpResponse:
     messages.success(request, f"{count} of {chosen} dead event{'s' if chosen != 1 else ''} "
                               f"pending again; the relay delivers {'them' if count != 1 else 'it'} anew.")
     return _back(request, reverse("ops:index"))
+
+
+def _bulk_page(request: HttpRequest, form: BulkActionForm) -> HttpResponse:
+    """The filter, and once it is valid, how many open letters it chooses now (the preview)."""
+    tenant_id = page_tenant_id(request)
+    preview = None
+    if form.is_bound and form.is_valid():
+        as_of = timezone.now()
+        preview = {"matched": count_dead_letters(form.chosen(tenant_id, as_of)), "as_of": as_of.isoformat(),
+                   "action": form.cleaned_data["action"]}
+    return render(request, "ops/bulk.html", {
+        "form": form, "preview": preview, "can_act": page_user(request).has_role(Role.OPS),
+        "groups": dead_letter_groups(tenant_id), "jobs": selectors.bulk_actions_for(tenant_id, limit=20)})
+
+
+@require_GET
+@role_required(*READERS)
+def bulk_dead_letters(request: HttpRequest) -> HttpResponse:
+    """Redrive or discard dead letters by filter: the filter and, once given, how many open
+    letters it chooses now, with the button that confirms that count (ops only)."""
+    return _bulk_page(request, BulkActionForm(request.GET or None))
+
+
+@require_POST
+@role_required(Role.OPS)
+def confirm_bulk_dead_letters(request: HttpRequest) -> HttpResponse:
+    """Confirm a preview: queue the background job on the letters it counted, then show its
+    progress. A preview missing or over an hour old is looked at again first."""
+    form = BulkActionForm(request.POST)
+    if form.is_valid():
+        as_of = form.confirmed_as_of()
+        if as_of is None:
+            messages.error(request, "That preview is too old or missing: look at the count again, then confirm.")
+        else:
+            try:
+                job = request_bulk_action(form.cleaned_data["action"], form.chosen(page_tenant_id(request), as_of),
+                                          page_user(request))
+            except DomainError as exc:
+                messages.error(request, exc.message)
+            else:
+                return redirect("ops:bulk_action", bulk_id=job.id)
+    return _bulk_page(request, form)
+
+
+@require_GET
+@role_required(*READERS)
+def bulk_action(request: HttpRequest, bulk_id: int) -> HttpResponse:
+    """One bulk action and its progress, refreshed live."""
+    try:
+        job = selectors.bulk_action_for(page_tenant_id(request), bulk_id)
+    except DomainError:
+        raise Http404("no such bulk action") from None
+    return render(request, "ops/bulk_action.html", {"job": job})

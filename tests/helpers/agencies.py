@@ -36,13 +36,15 @@ from core.learning import notifications, review
 from core.learning import services as learning
 from core.learning.models import Kind, Notification, ReviewCard, Version
 from core.ops.models import HealRun
-from core.ops.services import request_heal
+from core.ops.services import request_bulk_action, request_heal
 from core.people import services as people
 from core.platform.roles import Role
 from core.privacy.models import ReadKind
 from core.privacy.services import Reader, record_read
+from outbox import delivery
+from outbox.emit import emit
 from outbox.models import OutboxEvent
-from outbox.selectors import HistoryFilter
+from outbox.selectors import DeadLetterFilter, HistoryFilter
 from tests.helpers.people import ensure_role_groups, make_user
 from tests.helpers.web import sign_in
 
@@ -161,7 +163,19 @@ def _ops(agency: Agency) -> None:
                        tenant_id=agency.tenant.pk)
     event = OutboxEvent.objects.filter(tenant_id=agency.tenant.pk).order_by("id").first()
     assert event is not None
-    agency.ids.update(run_id=run.id, event_id=event.id, export_id=_export(agency))
+    agency.ids.update(run_id=run.id, event_id=event.id, export_id=_export(agency), bulk_id=_bulk_action(agency))
+
+
+def _bulk_action(agency: Agency) -> int:
+    """Two dead letters of the agency, and a bulk redrive of them (queued: no worker runs it here,
+    so the letters stay open for the calls that act on them)."""
+    for key in ("a", "b"):
+        with transaction.atomic():
+            emitted = emit("test.effect_requested", aggregate_type="test", aggregate_id=key, payload={"key": key},
+                           task="tests.record_effect", tenant_id=agency.tenant.pk)
+        event = OutboxEvent.objects.get(event_id=emitted.event_id)
+        delivery.kill(event.id, f"TimeoutError: {key} took too long", "")
+    return request_bulk_action("redrive", DeadLetterFilter(agency.tenant.pk), agency.users[Role.OPS]).id
 
 
 def _export(agency: Agency) -> int:

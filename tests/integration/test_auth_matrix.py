@@ -110,6 +110,10 @@ API: dict[str, frozenset[Role]] = {
     "POST /api/ops/heal/<name>": frozenset({OP}),
     "GET /api/ops/heal-runs": frozenset({OP, OV, A}),
     "GET /api/ops/heal-runs/<run_id>": frozenset({OP, OV, A}),
+    "GET /api/ops/dead-letters/preview": frozenset({OP, OV, A}),
+    "POST /api/ops/dead-letters/bulk": frozenset({OP}),
+    "GET /api/ops/bulk-actions": frozenset({OP, OV, A}),
+    "GET /api/ops/bulk-actions/<bulk_id>": frozenset({OP, OV, A}),
     "GET /api/audit/events": frozenset({A, OP, OV}),
     "GET /api/audit/events/<event_id>": frozenset({A, OP, OV}),
     "GET /api/audit/events/count": frozenset({A, OP, OV}),
@@ -164,6 +168,9 @@ PAGES: dict[str, frozenset[Role]] = {
     "GET /ops/": frozenset({OP, OV, A}),
     "GET /ops/figures.json": frozenset({OP, OV, A}),
     "POST /ops/dead-letters/redrive/": frozenset({OP}),
+    "GET /ops/dead-letters/bulk/": frozenset({OP, OV, A}),
+    "POST /ops/dead-letters/bulk/confirm/": frozenset({OP}),
+    "GET /ops/bulk/<int:bulk_id>/": frozenset({OP, OV, A}),
     "GET /ops/heal/": frozenset({OP, OV, A}),
     "GET /ops/heal/rows": frozenset({OP, OV, A}),
     "POST /ops/heal/<str:name>/": frozenset({OP}),
@@ -367,6 +374,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "POST /api/problems/<problem_id>/submissions": {"source": "def add(a, b):\n    return a + b\n"},
     "POST /api/review/cards/<card_id>/answers": {"choices": [1]},
     "POST /api/ops/heal/<name>": {"dry_run": True},
+    "POST /api/ops/dead-letters/bulk": {"action": "redrive"},
 }
 # Form posts of pages, filled in like the forms are.
 FORMS: dict[str, dict[str, str]] = {

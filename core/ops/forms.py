@@ -1,0 +1,66 @@
+"""The ops pages' forms: the filter of a bulk action on dead letters."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+
+from core.ops.models import BulkAction
+from outbox.selectors import DeadLetterFilter
+
+# A confirmation acts on the letters counted by a preview at most this old: past it, the
+# operator looks again at what they are about to change.
+PREVIEW_FRESH_S = 3600
+
+
+class BulkActionForm(forms.Form):
+    """Which open dead letters (every field narrows, none is required), and what to do with them."""
+
+    action = forms.ChoiceField(choices=BulkAction.Kind.choices, initial=BulkAction.Kind.REDRIVE,
+                               widget=forms.RadioSelect)
+    event_type = forms.CharField(required=False, max_length=100, label="Event type")
+    task_name = forms.CharField(required=False, max_length=200, label="Task")
+    fingerprint = forms.RegexField(required=False, regex=r"^[0-9a-f]{32}$", label="Cause (fingerprint)",
+                                   error_messages={"invalid": "Not a cause of the Dead letters by cause table."})
+    since = forms.DateTimeField(required=False, label="Died from",
+                                widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    until = forms.DateTimeField(required=False, label="Died before",
+                                widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    # The moment the preview counted the letters: the confirmation acts on no later ones.
+    as_of = forms.DateTimeField(required=False, widget=forms.HiddenInput)
+
+    def _utc(self, field: str) -> dt.datetime | None:
+        value: dt.datetime | None = self.cleaned_data.get(field)
+        try:
+            return value.astimezone(dt.UTC) if value else None
+        except (OverflowError, ValueError):
+            raise forms.ValidationError("Out of range.") from None
+
+    def clean_since(self) -> dt.datetime | None:
+        return self._utc("since")
+
+    def clean_until(self) -> dt.datetime | None:
+        return self._utc("until")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("since") and data.get("until") and data["until"] <= data["since"]:
+            self.add_error("until", "Must be after Died from.")
+        return data
+
+    def chosen(self, tenant_id: int, as_of: dt.datetime | None = None) -> DeadLetterFilter:
+        data = self.cleaned_data
+        return DeadLetterFilter(tenant_id, event_type=data.get("event_type") or None,
+                                task_name=data.get("task_name") or None, fingerprint=data.get("fingerprint") or None,
+                                since=data.get("since"), until=data.get("until"), as_of=as_of)
+
+    def confirmed_as_of(self) -> dt.datetime | None:
+        """The preview's moment, if it is recent enough to act on; None otherwise."""
+        as_of: dt.datetime | None = self.cleaned_data.get("as_of")
+        now = timezone.now()
+        if as_of is None or not now - dt.timedelta(seconds=PREVIEW_FRESH_S) <= as_of <= now:
+            return None
+        return as_of
