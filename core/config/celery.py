@@ -23,6 +23,8 @@ Why each default (read once here, not repeated on tasks):
   message whose worker has not acked within it; shorter than a running task would mean
   a second, concurrent delivery of a healthy task.
 - beat: exactly one sends, the leader; other beats stand by (core/platform/beat.py).
+- queues can be paused by platform staff (ADR 0022): each worker checks Postgres every
+  QUEUE_PAUSE_POLL_S and stops or starts its own consumers.
 - queues by latency class (ADR 0003): interactive, default, batch. Tasks are defined with
   core.platform.tasks.ferry_task, which records each task's queue; the router sends it
   there, also when beat sends it by name.
@@ -37,6 +39,7 @@ from celery import Celery, signals
 from django.db import close_old_connections
 from kombu import Queue
 
+from core.ops.worker import QueuePauses
 from core.platform.metrics import connect_beat_signals
 from core.platform.tasks import QUEUES, FerryTask, route_by_declared_queue
 from core.platform.worker_metrics import connect_worker_signals
@@ -88,6 +91,8 @@ app.autodiscover_tasks()
 # Prometheus metrics of workers and beats, each on its port when one is set (docs/observability.md).
 connect_worker_signals()
 connect_beat_signals()
+# Queues paused by platform staff: each worker stops and starts its own consumers (adr/0022).
+app.steps["consumer"].add(QueuePauses)
 
 
 @signals.task_prerun.connect

@@ -291,6 +291,9 @@ RELAY_MAX_TENANTS = env_int("RELAY_MAX_TENANTS", 100, minimum=1)
 # A heal run's repairs are checked (ops.verify_heal_runs, every minute) until all took effect
 # or this long after the run finished; what is unconfirmed by then stays so.
 HEAL_VERIFY_WINDOW_S = env_int("HEAL_VERIFY_WINDOW_S", 3600, minimum=1)
+# How often each worker reads which queues platform staff paused (core/ops/worker.py): a pause
+# or a resume takes effect within this long.
+QUEUE_PAUSE_POLL_S = env_float("QUEUE_PAUSE_POLL_S", 5, minimum=0.1)
 
 # --- beat (core/platform/beat.py, adr/0015) ---------------------------------------------
 

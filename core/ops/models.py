@@ -87,6 +87,8 @@ class OpsAction(models.Model):
         REDRIVE = "redrive"
         DISCARD = "discard"
         HEAL = "heal"
+        PAUSE = "pause"
+        RESUME = "resume"
 
     tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
@@ -160,3 +162,17 @@ class BulkAction(models.Model):
     @property
     def percent(self) -> int:
         return 100 if self.finished or not self.matched else min(100, self.examined * 100 // self.matched)
+
+
+class QueuePause(models.Model):
+    """A Celery queue paused by platform staff (core/ops/services.py, adr/0022): while its row
+    exists, workers do not consume from it (core/ops/worker.py checks every few seconds); the
+    relay keeps publishing, so its messages wait in the broker. Resuming deletes the row."""
+
+    queue = models.CharField(max_length=50, unique=True)
+    paused_at = models.DateTimeField(default=timezone.now)
+    actor_label = models.CharField(max_length=150)
+    reason = models.CharField(max_length=500, blank=True)
+
+    def __str__(self) -> str:
+        return f"queue {self.queue} paused by {self.actor_label}"

@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from core.ops.models import BulkAction, HealRun, OpsAction
+from core.ops.models import BulkAction, HealRun, OpsAction, QueuePause
 from core.platform.errors import NotFound
 from core.platform.tasks import QUEUES
 from outbox.models import DeadLetter
@@ -223,18 +223,34 @@ def workers_alive(broker_reachable: bool = True) -> WorkerFigures:
 
 
 @dataclass(frozen=True)
+class PausedQueue:
+    queue: str
+    paused_at: datetime
+    by: str  # platform staff's name or command label: the platform's, not any agency's
+    reason: str
+
+
+def paused_queues() -> list[PausedQueue]:
+    """The queues platform staff paused (workers do not consume them), oldest pause first."""
+    return [PausedQueue(p.queue, p.paused_at, p.actor_label, p.reason)
+            for p in QueuePause.objects.order_by("paused_at", "queue")]
+
+
+@dataclass(frozen=True)
 class PlatformFigures:
     relay_lag_s: float  # age of the oldest event of any agency due for relaying
     broker: BrokerFigures
     workers: WorkerFigures
+    paused: list[PausedQueue]
 
 
 def platform_figures() -> PlatformFigures:
     """Health of the shared machinery every agency's events pass through: relay lag, queue
-    depths, workers. Counts of events by agency are not among them (those are the agency's)."""
+    depths, workers, paused queues. Counts of events by agency are not among them (those are
+    the agency's)."""
     broker = broker_figures()
     return PlatformFigures(relay_lag_s=round(float(outbox_figures()["lag_s"]), 1), broker=broker,
-                           workers=workers_alive(broker_reachable=broker.queues is not None))
+                           workers=workers_alive(broker_reachable=broker.queues is not None), paused=paused_queues())
 
 
 # --- heal runs: the dry run that a repair follows --------------------------------------------------

@@ -22,10 +22,11 @@ from django.utils import timezone
 
 from core.accounts.models import User
 from core.ops import queries
-from core.ops.models import BulkAction, HealRun, OpsAction
+from core.ops.models import BulkAction, HealRun, OpsAction, QueuePause
 from core.platform.channels import platform_channel, tenant_channel
 from core.platform.errors import Conflict, NotFound
 from core.platform.heals import CONFIRMS, HEALS, HealResult, Repair
+from core.platform.tasks import QUEUES
 from outbox import jobs
 from outbox.delivery import discard, redrive
 from outbox.emit import emit
@@ -368,3 +369,43 @@ def reap_abandoned_bulk_actions() -> list[int]:
         _announce_bulk("ops.bulk_finished", job)
         log.warning("ops.bulk_action_abandoned", bulk_id=job.id)
     return reaped
+
+
+# --- queue pauses (platform staff; adr/0022) ----------------------------------------------------
+
+
+def _check_queue(queue: str) -> str:
+    if queue not in QUEUES:
+        raise NotFound(f"queue {queue!r} not found; there are {', '.join(QUEUES)}", field="queue")
+    return queue
+
+
+def _queue_action(action: str, queue: str, actor_label: str, reason: str) -> None:
+    OpsAction.objects.create(actor_label=actor_label[:150], action=action, count=1,
+                             target={"queue": queue, "reason": reason} if reason else {"queue": queue})
+    emit("ops.queue_paused" if action == OpsAction.Action.PAUSE else "ops.queue_resumed",
+         aggregate_type="queue", aggregate_id=queue, channel=PLATFORM_OPS_CHANNEL,
+         payload={"queue": queue, "actor": actor_label, "reason": reason})
+
+
+@transaction.atomic(durable=True)
+def pause_queue(queue: str, actor_label: str, reason: str = "") -> QueuePause:
+    """Stop workers consuming from `queue` (they check within QUEUE_PAUSE_POLL_S); the relay
+    keeps publishing to it. Recorded in the action log. Conflict if it is paused already."""
+    pause, created = QueuePause.objects.get_or_create(
+        queue=_check_queue(queue), defaults={"actor_label": actor_label[:150], "reason": reason[:500]})
+    if not created:
+        raise Conflict(f"queue {queue} is paused already (by {pause.actor_label} at {pause.paused_at:%Y-%m-%d %H:%M})",
+                       field="queue")
+    _queue_action(OpsAction.Action.PAUSE, queue, actor_label, reason[:500])
+    log.warning("ops.queue_paused", queue=queue, actor=actor_label, reason=reason)
+    return pause
+
+
+@transaction.atomic(durable=True)
+def resume_queue(queue: str, actor_label: str) -> None:
+    """Let workers consume from `queue` again. Conflict if it is not paused."""
+    if not QueuePause.objects.filter(queue=_check_queue(queue)).delete()[0]:
+        raise Conflict(f"queue {queue} is not paused", field="queue")
+    _queue_action(OpsAction.Action.RESUME, queue, actor_label, "")
+    log.warning("ops.queue_resumed", queue=queue, actor=actor_label)

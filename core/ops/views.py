@@ -103,6 +103,7 @@ def figures(request: HttpRequest) -> JsonResponse:
             "relay_lag_s": platform.relay_lag_s, "queues": platform.broker.queues,
             "reserved": platform.broker.reserved, "broker_error": platform.broker.error,
             "workers": platform.workers.alive, "workers_error": platform.workers.error,
+            "paused_queues": [p.queue for p in platform.paused],
         }
     return JsonResponse(body)
 

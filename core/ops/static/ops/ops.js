@@ -57,6 +57,10 @@
     for (const element of document.querySelectorAll("[data-alert-when]")) {
       element.classList.toggle("alert", Number(lookup(data, element.dataset.alertWhen)) > 0);
     }
+    const paused = document.getElementById("paused-changed");
+    if (paused && data.platform && data.platform.paused_queues) {
+      paused.hidden = paused.dataset.paused === data.platform.paused_queues.join(",");
+    }
     const table = document.querySelector("#dead-letters table[data-rendered-count]");
     const changed = document.getElementById("dead-letters-changed");
     if (table && changed) changed.hidden = Number(table.dataset.renderedCount) === data.agency.dead_letters;
