@@ -11,18 +11,158 @@ transaction open, and never miss an event that committed before they started.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import F, Func, Q, QuerySet, TextField
+from django.db.models import F, Func, JSONField, Q, QuerySet, TextField, Value
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast
 
 from core.platform.errors import Invalid
 from outbox import queries
 from outbox.models import DeadLetter, DeliveryAttempt, InboxEntry, OutboxEvent
+
+# --- the payload filter: `payload.visit_id = 42` (adr/0024) --------------------------------------
+
+PAYLOAD_FILTER_CHARS = 1000
+PAYLOAD_PATH_KEYS = 8
+PAYLOAD_PATH_CHARS = 200
+# A number's power of ten is kept within this: PostgreSQL's numeric refuses 1e200000 (an error,
+# not a refusal), and no payload holds such a number.
+PAYLOAD_NUMBER_EXPONENT = 1000
+
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+# A value starting like a number must be one ("007", "1,5", "+3" and ".5" are refused, not
+# taken for text); a bare word is text without spaces, quotes, backslashes or JSON's brackets.
+_LIKE_A_NUMBER = re.compile(r"[-+.0-9]")
+_BARE_WORD = re.compile(r"[^\s\"'\\{}\[\],]+")
+# What PostgreSQL cannot store in text or jsonb: NUL, and lone surrogates (not UTF-8).
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+_LITERALS: dict[str, bool | None] = {"true": True, "false": False, "null": None}
+
+_HOW_TO_WRITE = "write it as payload.KEY = VALUE, e.g. payload.visit_id = 42"
+
+JsonScalar = str | int | Decimal | bool | None
+
+
+def _json_text(value: JsonScalar) -> str:
+    """The value as JSON; a decimal exactly as written (json would make it a float)."""
+    return str(value) if isinstance(value, Decimal) else json.dumps(value, ensure_ascii=False)
+
+
+def _refused(message: str) -> Invalid:
+    return Invalid(message, field="payload")
+
+
+@dataclass(frozen=True)
+class PayloadMatch:
+    """Events whose payload holds `value` at `path` (keys from the payload's top), written
+    `payload.visit_id = 42` or `payload.address.city = "Salem"`.
+
+    It matches by JSON containment, `payload @> '{"visit_id": 42}'` (nested for a dotted path),
+    which the history's GIN index answers (outbox/sql/0005). So a number matches only a number
+    (42 and 42.0 alike, never "42"), a string only a string, null only a key present with null;
+    and a value inside an array is not found by its key's path.
+    """
+
+    path: tuple[str, ...]
+    value: JsonScalar
+
+    @classmethod
+    def parse(cls, text: str) -> PayloadMatch:
+        """`payload.PATH = VALUE` read; Invalid naming `payload`, saying what is wrong, if it is
+        not: PATH is up to 8 keys (letters, digits, _; not starting with a digit) joined by dots;
+        VALUE a JSON number, true, false, null, a JSON string in double quotes, or a bare word
+        (taken as a string)."""
+        if len(text) > PAYLOAD_FILTER_CHARS:
+            raise _refused(f"the filter is longer than {PAYLOAD_FILTER_CHARS} characters")
+        if _UNSTORABLE.search(text):
+            raise _refused("the filter holds a NUL character or a lone surrogate")
+        written_path, equals, written_value = text.partition("=")
+        if not equals:
+            raise _refused(f"there is no '=': {_HOW_TO_WRITE}")
+        return cls(_path(written_path.strip()), _value(written_value.strip()))
+
+    def __str__(self) -> str:
+        """The filter as written, in one canonical form (PayloadMatch.parse reads it back)."""
+        return f"payload.{'.'.join(self.path)} = {_json_text(self.value)}"
+
+    def containment(self) -> str:
+        """The JSON a matching payload contains: {"visit_id": 42}, nested for a dotted path."""
+        document = _json_text(self.value)
+        for key in reversed(self.path):
+            document = f"{{{json.dumps(key)}: {document}}}"
+        return document
+
+    def q(self) -> Q:
+        """payload @> the containment document, passed as a parameter (cast to jsonb)."""
+        return Q(payload__contains=Cast(Value(self.containment()), JSONField()))
+
+
+def _path(written: str) -> tuple[str, ...]:
+    if not written:
+        raise _refused(f"the path before '=' is empty: {_HOW_TO_WRITE}")
+    top, dot, keys = written.partition(".")
+    if top != "payload":
+        raise _refused(f"the path {written!r} does not start with 'payload.': {_HOW_TO_WRITE}")
+    if not dot or not keys:
+        raise _refused(f"the path names no key after 'payload.': {_HOW_TO_WRITE}")
+    if len(keys) > PAYLOAD_PATH_CHARS:
+        raise _refused(f"the path is longer than {PAYLOAD_PATH_CHARS} characters after 'payload.'")
+    path = tuple(keys.split("."))
+    if len(path) > PAYLOAD_PATH_KEYS:
+        raise _refused(f"the path has {len(path)} keys, more than {PAYLOAD_PATH_KEYS}")
+    for key in path:
+        if not key:
+            raise _refused("the path has an empty key (two dots together, or a dot at the end)")
+        if not _KEY.fullmatch(key):
+            raise _refused(f"{key!r} is not a key the filter can name: letters, digits and _, not starting "
+                           "with a digit")
+    return path
+
+
+def _value(written: str) -> JsonScalar:
+    if not written:
+        raise _refused("there is no value after '='")
+    if written.startswith('"'):
+        return _quoted(written)
+    if written in _LITERALS:
+        return _LITERALS[written]
+    if _LIKE_A_NUMBER.match(written):
+        return _number(written)
+    if _BARE_WORD.fullmatch(written):
+        return written
+    raise _refused(f"{written!r} is not a value: give a number, true, false, null, one word, "
+                   'or text in double quotes ("like this")')
+
+
+def _quoted(written: str) -> str:
+    try:
+        value: str = json.loads(written)  # JSON that starts with a quote is a string, or refused
+    except ValueError:
+        raise _refused(f"{written!r} is not a string in double quotes (a \" or \\ inside one is "
+                       "written \\\" or \\\\)") from None
+    if _UNSTORABLE.search(value):
+        raise _refused("the string holds a NUL character or a lone surrogate")
+    return value
+
+
+def _number(written: str) -> int | Decimal:
+    if not _NUMBER.fullmatch(written):
+        raise _refused(f"{written!r} starts like a number but is not a JSON number; "
+                       f"to match text, quote it: {json.dumps(written, ensure_ascii=False)}")
+    if not any(mark in written for mark in ".eE"):
+        return int(written)
+    number = Decimal(written)
+    if abs(number.adjusted()) > PAYLOAD_NUMBER_EXPONENT:
+        raise _refused(f"{written!r} is beyond the numbers a payload holds")
+    return number
 
 
 @dataclass(frozen=True)
@@ -36,6 +176,7 @@ class HistoryFilter:
     aggregate_id: str | None = None
     status: str | None = None
     actor_id: int | None = None
+    payload: PayloadMatch | None = None
 
     def q(self) -> Q:
         conditions = Q()
@@ -45,6 +186,8 @@ class HistoryFilter:
                              ("actor_id", self.actor_id)):
             if value is not None:
                 conditions &= Q(**{field: value})
+        if self.payload is not None:
+            conditions &= self.payload.q()
         return conditions
 
 
