@@ -35,7 +35,7 @@ from core.privacy import selectors as reads
 from core.privacy.models import ReadKind
 from core.privacy.selectors import ReadFilter
 from outbox import selectors
-from outbox.selectors import HistoryFilter
+from outbox.selectors import HistoryFilter, PayloadMatch
 
 router = Router(tags=["audit"])
 READERS = RoleAuth(Role.AUDITOR, Role.OPS, Role.OPS_VIEWER)
@@ -134,9 +134,17 @@ class HistoryQuery(TimeWindowQuery):
     aggregate_id: Text | None = Field(None, max_length=64)
     status: Literal["pending", "relayed", "completed", "dead"] | None = None
     actor_id: int | None = Field(None, ge=1, le=2**62)
+    # Read in filters(), not by pydantic: its refusal then names `payload` (Invalid, 400).
+    payload: str | None = Field(None, description=(
+        "events whose payload holds a value at a path: `payload.KEY = VALUE`, e.g. `payload.visit_id = 42` or "
+        "`payload.address.city = \"Salem\"` (up to 8 keys joined by dots; the value a JSON number, true, false, "
+        "null, a string in double quotes, or one bare word taken as a string). A number matches only a number: "
+        "42 is not \"42\" (docs/audit.md)"))
 
     def filters(self) -> HistoryFilter:
-        return HistoryFilter(**self.model_dump(include=set(HistoryQuery.model_fields)))
+        """The filter asked for; Invalid naming `payload` if that cannot be read."""
+        given = self.model_dump(include=set(HistoryQuery.model_fields) - {"payload"})
+        return HistoryFilter(**given, payload=None if self.payload is None else PayloadMatch.parse(self.payload))
 
 
 class PageQuery(HistoryQuery, KeysetPage):

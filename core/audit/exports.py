@@ -42,7 +42,7 @@ from core.platform.channels import tenant_channel
 from core.platform.errors import Conflict, Invalid, NotFound, Unprocessable
 from outbox import jobs
 from outbox.emit import emit
-from outbox.selectors import HistoryFilter, export, history_count
+from outbox.selectors import HistoryFilter, PayloadMatch, export, history_count
 
 EXPORT_TASK = "audit.run_export"
 EXPORT_TIME_LIMIT_S = 600  # at the bench's export rate, well above AUDIT_EXPORT_MAX_ROWS
@@ -56,9 +56,16 @@ Status = HistoryExport.Status
 # --- the request -----------------------------------------------------------------------------------
 
 
+def _stored(value: Any) -> Any:
+    """A filter's value as JSON: a time in ISO 8601, a payload match as written (canonical: its
+    PayloadMatch.parse gives the same match back), the rest as they are."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value) if isinstance(value, PayloadMatch) else value
+
+
 def _filters_json(filters: HistoryFilter) -> dict[str, Any]:
-    return {name: value.isoformat() if isinstance(value, datetime) else value
-            for name, value in filters.__dict__.items() if value is not None}
+    return {name: _stored(value) for name, value in filters.__dict__.items() if value is not None}
 
 
 def filters_of(export: HistoryExport) -> HistoryFilter:
@@ -67,6 +74,8 @@ def filters_of(export: HistoryExport) -> HistoryFilter:
     for name in ("since", "until"):
         if stored.get(name):
             stored[name] = datetime.fromisoformat(stored[name])
+    if stored.get("payload"):
+        stored["payload"] = PayloadMatch.parse(stored["payload"])
     return HistoryFilter(**stored)
 
 

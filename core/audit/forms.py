@@ -5,10 +5,11 @@ from typing import Any
 
 from django import forms
 
+from core.platform.errors import Invalid
 from core.privacy.models import ReadKind
 from core.privacy.selectors import ReadFilter
 from outbox.models import Status
-from outbox.selectors import HistoryFilter
+from outbox.selectors import PAYLOAD_FILTER_CHARS, HistoryFilter, PayloadMatch
 
 BIGINT_MAX = 2**63 - 1
 
@@ -57,11 +58,25 @@ class HistoryFilterForm(TimeWindowForm):
     aggregate_id = forms.CharField(required=False, max_length=64, label="Aggregate id")
     status = forms.ChoiceField(required=False, choices=[("", "any"), *Status.choices])
     actor_id = forms.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX, label="Actor id")
+    payload = forms.CharField(required=False, max_length=PAYLOAD_FILTER_CHARS, label="Payload",
+                              help_text='payload.KEY = VALUE; text with spaces in "double quotes"',
+                              widget=forms.TextInput(attrs={"placeholder": "payload.visit_id = 42",
+                                                            "aria-describedby": "help-payload"}))
     before = forms.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX, widget=forms.HiddenInput)
+
+    def clean_payload(self) -> PayloadMatch | None:
+        """`payload.KEY = VALUE` read (outbox.selectors.PayloadMatch), or None if left empty."""
+        written: str = self.cleaned_data.get("payload") or ""
+        if not written:
+            return None
+        try:
+            return PayloadMatch.parse(written)
+        except Invalid as refused:
+            raise forms.ValidationError(refused.message) from None
 
     def filters(self) -> HistoryFilter:
         return HistoryFilter(**self.given(
-            "since", "until", "event_type", "aggregate_type", "aggregate_id", "status", "actor_id"))
+            "since", "until", "event_type", "aggregate_type", "aggregate_id", "status", "actor_id", "payload"))
 
 
 class ReadFilterForm(TimeWindowForm):

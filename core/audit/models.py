@@ -29,7 +29,8 @@ class HistoryExport(models.Model):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                                      related_name="+")
     requested_at = models.DateTimeField(default=timezone.now)
-    # The history filter (outbox.selectors.HistoryFilter's fields; times as ISO 8601 text).
+    # The history filter (outbox.selectors.HistoryFilter's fields; times as ISO 8601 text, the
+    # payload match as written: `payload.visit_id = 42`).
     filters = models.JSONField(default=dict)
     format = models.CharField(max_length=5, choices=Format.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
