@@ -20,3 +20,7 @@ class OutboxConfig(AppConfig):
         register(Policy("dead_letters", "outbox_deadletter", "created_at",
                         lambda: timedelta(days=settings.RETENTION_DEAD_LETTERS_DAYS),
                         "redriven_at IS NOT NULL OR discarded_at IS NOT NULL"))
+        register(Policy("metric_minutes", "outbox_metric_minute", "at",
+                        lambda: timedelta(days=settings.RETENTION_METRIC_MINUTES_DAYS)))
+        register(Policy("metric_hours", "outbox_metric_hour", "at",
+                        lambda: timedelta(days=settings.RETENTION_METRIC_HOURS_DAYS)))

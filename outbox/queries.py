@@ -170,9 +170,45 @@ RELAY_LISTEN = sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)).as_st
 RELAY_TRY_IDLE = "SELECT pg_advisory_lock(%s)"
 RELAY_END_IDLE = "SELECT pg_advisory_unlock(%s)"
 
-# Move completed events from the hot table to the history, oldest first, in one statement.
+# Latency histograms have this many buckets (outbox_metric_bucket: 0..16; outbox/metrics.py).
+METRIC_BUCKETS = 17
+
+
+def _histogram(column: str) -> sql.Composable:
+    """ARRAY[count of rows whose `column` is bucket 0, ..., bucket 16]."""
+    return sql.SQL("ARRAY[{}]").format(sql.SQL(", ").join(
+        sql.SQL("count(*) FILTER (WHERE {} = {})::int").format(sql.Identifier(column), sql.Literal(b))
+        for b in range(METRIC_BUCKETS)))
+
+
+def _rollup(table: str, unit: str) -> sql.Composable:
+    """Add the moved events' figures to the rollup `table` at `unit` ('minute' or 'hour'), in
+    key order so that two movers never wait on each other's rows in opposite orders."""
+    return sql.SQL("""
+INSERT INTO {table} AS m (at, tenant_id, event_type, task_name, queue, emitted, relayed, completed, retried,
+                         lag_hist, effect_hist)
+SELECT date_trunc({unit}, at, 'UTC'), tenant_id, event_type, task_name, queue, sum(emitted), sum(relayed),
+       sum(completed), sum(retried), {lag}, {effect}
+FROM points
+GROUP BY 1, 2, 3, 4, 5
+ORDER BY 2, 1, 3, 4, 5
+ON CONFLICT (tenant_id, at, event_type, task_name, queue) DO UPDATE
+SET emitted = m.emitted + EXCLUDED.emitted, relayed = m.relayed + EXCLUDED.relayed,
+    completed = m.completed + EXCLUDED.completed, retried = m.retried + EXCLUDED.retried,
+    lag_hist = outbox_hist_add(m.lag_hist, EXCLUDED.lag_hist),
+    effect_hist = outbox_hist_add(m.effect_hist, EXCLUDED.effect_hist)
+""").format(table=sql.Identifier(table), unit=sql.Literal(unit), lag=_histogram("lag_bucket"),
+            effect=_histogram("effect_bucket"))
+
+
+# Move completed events from the hot table to the history, oldest first, in one statement,
+# and add them to the figures' rollups per minute and per hour (adr/0023): emitted in their
+# created minute, relayed in their relayed minute, completed with their retries and latencies
+# in their completed minute. Every completed event passes here exactly once, so the rollups
+# count each once, in the transaction that moves it. The statement's row count is the number
+# of events moved (data-modifying CTEs run whether or not the main statement reads them).
 # (outbox_history is created LIKE outbox_event: the column order of `*` is the same.)
-MOVE_COMPLETED = """
+MOVE_COMPLETED = sql.SQL("""
 WITH moved AS (
     DELETE FROM outbox_event
     WHERE ctid = ANY(ARRAY(
@@ -180,9 +216,29 @@ WITH moved AS (
         ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
     ))
     RETURNING *
+), keyed AS (
+    SELECT coalesce(tenant_id, 0) AS tenant_id, event_type, coalesce(task_name, '') AS task_name,
+           coalesce(queue, '') AS queue, created_at, available_at, relayed_at, completed_at, attempts
+    FROM moved
+), points AS (
+    SELECT created_at AS at, tenant_id, event_type, task_name, queue, 1 AS emitted, 0 AS relayed,
+           0 AS completed, 0 AS retried, NULL::int AS lag_bucket, NULL::int AS effect_bucket
+    FROM keyed
+    UNION ALL
+    -- relay lag: from due (available_at) to relayed
+    SELECT relayed_at, tenant_id, event_type, task_name, queue, 0, 1, 0, 0,
+           outbox_metric_bucket(1000 * extract(epoch FROM greatest(relayed_at - available_at, interval '0'))), NULL
+    FROM keyed WHERE relayed_at IS NOT NULL
+    UNION ALL
+    -- commit -> effect: from created (the emitting transaction) to completed
+    SELECT completed_at, tenant_id, event_type, task_name, queue, 0, 0, 1, greatest(attempts - 1, 0), NULL,
+           outbox_metric_bucket(1000 * extract(epoch FROM greatest(completed_at - created_at, interval '0')))
+    FROM keyed WHERE completed_at IS NOT NULL
+), by_minute AS ({minute}
+), by_hour AS ({hour}
 )
 INSERT INTO outbox_history SELECT * FROM moved
-"""
+""").format(minute=_rollup("outbox_metric_minute", "minute"), hour=_rollup("outbox_metric_hour", "hour")).as_string()
 
 # A worker starts executing an event: record the attempt; its number counts executions,
 # including ones whose worker died without a trace (a poison message is caught by it). Nothing
@@ -523,4 +579,52 @@ DISCARD = """
 UPDATE outbox_deadletter SET discarded_at = now(), discarded_by_id = %(actor_id)s
 WHERE id = ANY(%(ids)s) AND redriven_at IS NULL AND discarded_at IS NULL
 RETURNING id
+"""
+
+
+# --- the figures' rollups (adr/0023) -------------------------------------------------------
+
+# Dead letters are counted apart from the mover (dead events stay in the hot table): each run
+# recounts `dead` of every minute and hour since %(since)s from the dead letters themselves,
+# so a letter killed again (its created_at moves) or a run cut short is set right by the next.
+# First the window's counts go to zero, then the upserts set them (two statements: one
+# statement may not change a row twice).
+ZERO_DEAD = """
+UPDATE {table} SET dead = 0 WHERE at >= %(since)s AND dead <> 0
+"""
+COUNT_DEAD = """
+INSERT INTO {table} AS m (at, tenant_id, event_type, task_name, queue, dead)
+SELECT date_trunc({unit}, d.created_at, 'UTC'), coalesce(d.tenant_id, 0), d.event_type,
+       coalesce(d.task_name, ''), coalesce(e.queue, ''), count(*)
+FROM outbox_deadletter d LEFT JOIN outbox_event e ON e.id = d.outbox_id
+WHERE d.created_at >= %(since)s
+GROUP BY 1, 2, 3, 4, 5
+ORDER BY 2, 1, 3, 4, 5
+ON CONFLICT (tenant_id, at, event_type, task_name, queue) DO UPDATE SET dead = EXCLUDED.dead
+"""
+DEAD_COUNTED_UNTIL = "SELECT until FROM outbox_metric_state WHERE name = 'dead'"
+DEAD_COUNTED = """
+INSERT INTO outbox_metric_state (name, until) VALUES ('dead', %(until)s)
+ON CONFLICT (name) DO UPDATE SET until = EXCLUDED.until
+"""
+
+# One tenant's series over a window, in buckets of %(step)s seconds (aligned to the epoch),
+# from the rollup table given: sums of the counts and of the histograms, per bucket.
+METRIC_SERIES = """
+SELECT to_timestamp(floor(extract(epoch FROM at) / %(step)s) * %(step)s) AS bucket,
+       sum(emitted)::bigint, sum(relayed)::bigint, sum(completed)::bigint, sum(retried)::bigint,
+       sum(dead)::bigint, outbox_hist_sum(lag_hist), outbox_hist_sum(effect_hist)
+FROM {table}
+WHERE tenant_id = %(tenant_id)s AND at >= %(since)s AND at < %(until)s
+GROUP BY 1
+ORDER BY 1
+"""
+# The same window's completions by queue (task events; channel events have no queue).
+METRIC_BY_QUEUE = """
+SELECT to_timestamp(floor(extract(epoch FROM at) / %(step)s) * %(step)s) AS bucket, queue,
+       sum(completed)::bigint
+FROM {table}
+WHERE tenant_id = %(tenant_id)s AND at >= %(since)s AND at < %(until)s AND queue <> ''
+GROUP BY 1, 2
+ORDER BY 1, 2
 """

@@ -17,6 +17,7 @@ from outbox import queries
 from outbox.archive import archive_expired
 from outbox.delivery import SweepResult, sweep_stalled
 from outbox.emit import emit
+from outbox.metrics import count_dead
 
 log = structlog.get_logger(__name__)
 
@@ -73,3 +74,9 @@ def enforce_retention_task(tenant_id: int | None = None) -> dict[str, int]:
     """Keep the inbox, attempts, dead letters, heal runs and notifications bounded, and archive
     old months of the outbox history when OUTBOX_ARCHIVE_DIR is set."""
     return enforce_retention()
+
+
+@ferry_task(name="outbox.count_dead_letters", queue="default", soft_time_limit=50, time_limit=60)
+def count_dead_letters_task(tenant_id: int | None = None) -> str:
+    """Beat, every minute: recount dead letters into the figures' rollups (outbox/metrics.py)."""
+    return count_dead().isoformat()

@@ -248,6 +248,10 @@ RETENTION_INBOX_DAYS = env_float("RETENTION_INBOX_DAYS", 14, minimum=1)
 RETENTION_ATTEMPTS_DAYS = env_float("RETENTION_ATTEMPTS_DAYS", 30, minimum=0.0001)
 # Dead letters that were redriven or discarded; an open one stays until someone acts on it.
 RETENTION_DEAD_LETTERS_DAYS = env_float("RETENTION_DEAD_LETTERS_DAYS", 180, minimum=0.0001)
+# The outbox's figures over time (outbox/metrics.py): per minute for a month, per hour for a year.
+RETENTION_METRIC_MINUTES_DAYS = env_float("RETENTION_METRIC_MINUTES_DAYS", 30, minimum=1)
+RETENTION_METRIC_HOURS_DAYS = env_float("RETENTION_METRIC_HOURS_DAYS", 365, minimum=1)
+# Heal runs, and bulk actions on dead letters (their progress; the action log keeps the record).
 RETENTION_HEAL_RUNS_DAYS = env_float("RETENTION_HEAL_RUNS_DAYS", 90, minimum=0.0001)
 # The operators' action log (core/ops: redrives, heal requests): kept a year for the record.
 RETENTION_OPS_ACTIONS_DAYS = env_float("RETENTION_OPS_ACTIONS_DAYS", 365, minimum=1)

@@ -17,6 +17,9 @@ class OpsConfig(AppConfig):
                         lambda: timedelta(days=settings.RETENTION_HEAL_RUNS_DAYS), "status IN ('succeeded', 'failed')"))
         register(Policy("ops_actions", "ops_opsaction", "at",
                         lambda: timedelta(days=settings.RETENTION_OPS_ACTIONS_DAYS)))
+        # A bulk action's record is its action log entry (kept a year); the job row, its progress.
+        register(Policy("bulk_actions", "ops_bulkaction", "requested_at",
+                        lambda: timedelta(days=settings.RETENTION_HEAL_RUNS_DAYS), "status IN ('succeeded', 'failed')"))
         self._register_metrics()
 
     @staticmethod

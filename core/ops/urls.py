@@ -10,6 +10,7 @@ app_name = "ops"
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.index, name="index"),
     path("figures.json", views.figures, name="figures"),
+    path("charts/", views.chart_panel, name="charts"),
     path("dead-letters/redrive/", views.redrive_dead_letters, name="redrive"),
     path("dead-letters/bulk/", views.bulk_dead_letters, name="bulk"),
     path("dead-letters/bulk/confirm/", views.confirm_bulk_dead_letters, name="bulk_confirm"),

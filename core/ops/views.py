@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from core.accounts.access import page_tenant_id, page_user, role_required
-from core.ops import selectors
+from core.ops import charts, selectors
 from core.ops.forms import BulkActionForm
 from core.ops.models import HealRun
 from core.ops.services import redrive_dead_letters as redrive_letters
@@ -30,6 +30,7 @@ from core.ops.services import request_bulk_action, request_heal
 from core.platform.errors import DomainError
 from core.platform.heals import HEALS
 from core.platform.roles import Role
+from outbox import metrics
 from outbox.selectors import count_dead_letters, dead_letter_groups
 
 HEAL_TITLES = {"search_index": "Search index", "pending_gradings": "Pending gradings", "reputation": "Reputation"}
@@ -66,12 +67,34 @@ def _periodic_tasks_url() -> str:
         return ""
 
 
+# The charts' range when the page names none, and how often an open page redraws them.
+DEFAULT_RANGE = "1h"
+CHARTS_REFRESH_MS = 30_000
+
+
+def _charts(request: HttpRequest, tenant_id: int) -> dict[str, Any]:
+    """The agency's charts over ?range= (1h, 24h, 7d, 30d; an unknown one is the default)."""
+    key = request.GET.get("range", DEFAULT_RANGE)
+    key = key if key in metrics.RANGES else DEFAULT_RANGE
+    series = metrics.series(tenant_id, key)
+    return {"charts": charts.charts(series), "range": series.range, "ranges": list(metrics.RANGES.values()),
+            "charts_refresh_ms": CHARTS_REFRESH_MS}
+
+
+@require_GET
+@role_required(*READERS)
+def chart_panel(request: HttpRequest) -> HttpResponse:
+    """The charts alone (?range=), for the page to redraw while it is open."""
+    return render(request, "ops/_charts.html", _charts(request, page_tenant_id(request)))
+
+
 @require_GET
 @role_required(*READERS)
 def index(request: HttpRequest) -> HttpResponse:
-    """The ops page: figures, dead letters, heals and their runs, schedules."""
+    """The ops page: figures now and over time, dead letters, heals and their runs, schedules."""
     tenant_id = page_tenant_id(request)
     return render(request, "ops/index.html", {
+        **_charts(request, tenant_id),
         "agency": selectors.agency_outbox(tenant_id), "platform": selectors.platform_figures(),
         "dead_letters": selectors.dead_letters_for(tenant_id, PAGE_DEAD_LETTERS),
         "dead_letter_groups": dead_letter_groups(tenant_id), "actions": selectors.recent_actions(tenant_id),

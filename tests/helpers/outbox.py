@@ -63,7 +63,8 @@ def events_of(event_type: str, **filters: Any) -> list[OutboxEvent]:
 def truncate_outbox() -> None:
     """Empty the outbox tables Django's flush does not know (unmanaged, SQL-only)."""
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE outbox_event, outbox_history, outbox_key")
+        cursor.execute("TRUNCATE outbox_event, outbox_history, outbox_key, outbox_metric_minute, outbox_metric_hour, "
+                       "outbox_metric_state")
 
 
 def outbox_counts() -> dict[str, int]:

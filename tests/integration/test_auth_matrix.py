@@ -167,6 +167,7 @@ PAGES: dict[str, frozenset[Role]] = {
     "POST /learning/digest/": frozenset({L, R}),
     "GET /ops/": frozenset({OP, OV, A}),
     "GET /ops/figures.json": frozenset({OP, OV, A}),
+    "GET /ops/charts/": frozenset({OP, OV, A}),
     "POST /ops/dead-letters/redrive/": frozenset({OP}),
     "GET /ops/dead-letters/bulk/": frozenset({OP, OV, A}),
     "POST /ops/dead-letters/bulk/confirm/": frozenset({OP}),

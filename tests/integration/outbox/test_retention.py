@@ -17,7 +17,7 @@ from django_celery_beat.models import PeriodicTask
 from core.accounts.models import Tenant, User, UserSession
 from core.audit.models import HistoryExport
 from core.learning.models import Notification
-from core.ops.models import HealRun
+from core.ops.models import BulkAction, HealRun
 from core.platform.retention import POLICIES
 from core.privacy.models import PatientRead, ReadKind
 from outbox.models import DeadLetter, DeliveryAttempt, InboxEntry, OutboxEvent
@@ -86,7 +86,8 @@ def test_every_growing_table_has_a_policy_run_hourly_by_beat() -> None:
         ("outbox_inbox", "processed_at"), ("outbox_attempt", "started_at"), ("outbox_deadletter", "created_at"),
         ("ops_healrun", "requested_at"), ("learning_notification", "created_at"),
         ("core_usersession", "last_seen_at"), ("privacy_patientread", "at"), ("learning_digest", "created_at"),
-        ("ops_opsaction", "at"), ("audit_historyexport", "requested_at")}
+        ("ops_opsaction", "at"), ("audit_historyexport", "requested_at"), ("ops_bulkaction", "requested_at"),
+        ("outbox_metric_minute", "at"), ("outbox_metric_hour", "at")}
     task = PeriodicTask.objects.get(task="outbox.enforce_retention")
     assert (task.enabled, task.interval.every, task.interval.period) == (True, 3600, "seconds")
 
@@ -124,11 +125,22 @@ def test_old_rows_go_in_batches_young_and_unsettled_ones_stay_and_the_run_is_rec
     for status in ("expired", "done", "failed"):  # a year after their files: the settled ones go
         HistoryExport.objects.create(tenant=harbor, format="csv", status=status,
                                      requested_at=timezone.now() - OLD)
+    for status in ("succeeded", "running"):  # an unfinished bulk action stays
+        BulkAction.objects.create(tenant=harbor, action="redrive", actor_label="oscar", status=status,
+                                  requested_at=timezone.now() - OLD)
+    # The figures: minutes are kept 30 days, hours a year.
+    for table, ages in (("outbox_metric_minute", (timedelta(days=31), timedelta(days=29))),
+                        ("outbox_metric_hour", (OLD, timedelta(days=300)))):
+        for age in ages:
+            with connection.cursor() as cursor:
+                cursor.execute(f"INSERT INTO {table} (at, tenant_id, event_type, task_name, queue, emitted) "
+                               "VALUES (%s, %s, 'x.y', '', '', 1)", [timezone.now() - age, harbor.id])
 
     deleted = enforce_retention()
 
     assert deleted == {"inbox": 7, "attempts": 3, "dead_letters": 2, "heal_runs": 2, "notifications": 2,
-                       "user_sessions": 2, "patient_reads": 1, "digests": 0, "ops_actions": 0, "history_exports": 2}
+                       "user_sessions": 2, "patient_reads": 1, "digests": 0, "ops_actions": 0, "history_exports": 2,
+                       "bulk_actions": 1, "metric_minutes": 1, "metric_hours": 1}
     assert counts() == {"inbox": 1, "attempts": 2, "dead_letters": 2, "heal_runs": 2, "notifications": 1,
                         "user_sessions": 1, "patient_reads": 2}
     assert DeadLetter.objects.get(created_at__lt=timezone.now() - timedelta(days=300)).redriven_at is None

@@ -103,3 +103,39 @@
 
   refresh().then(schedule);
 })();
+
+// The charts: redrawn from the server (the same template as the page's) every few tens of
+// seconds while the page is open; a range link swaps them in place and keeps the URL in step.
+(function () {
+  "use strict";
+  const panel = document.getElementById("chart-panel");
+  if (!panel) return;
+  const every = Number(panel.dataset.refreshMs) || 30000;
+
+  function currentRange() {
+    const charts = panel.querySelector(".charts");
+    return charts ? charts.dataset.range : "1h";
+  }
+
+  async function draw(range) {
+    try {
+      const answer = await fetch(panel.dataset.chartsUrl + "?range=" + encodeURIComponent(range),
+                                 { credentials: "same-origin" });
+      if (answer.ok) panel.innerHTML = await answer.text();
+    } catch (error) {
+      // the server is away for a moment: the next tick tries again
+    }
+  }
+
+  panel.addEventListener("click", function (event) {
+    const link = event.target.closest("a[data-range]");
+    if (!link) return;
+    event.preventDefault();
+    const url = new URL(window.location.href);
+    url.searchParams.set("range", link.dataset.range);
+    window.history.replaceState(null, "", url.pathname + url.search + "#charts");
+    draw(link.dataset.range);
+  });
+
+  setInterval(function () { if (!document.hidden) draw(currentRange()); }, every);
+})();
