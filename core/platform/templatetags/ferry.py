@@ -1,4 +1,5 @@
-"""Template tags every page may use: status badges, durations for people, JSON for people.
+"""Template tags every page may use: status badges, durations for people, JSON for people,
+links to an object's trace.
 
 `{% load ferry %}` in a template.
 """
@@ -6,12 +7,16 @@
 from __future__ import annotations
 
 import json
+from typing import Any
+from urllib.parse import urlencode
 
 from django import template
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from core.platform.channels import STREAM_PATH
+from core.platform.roles import Role
 
 register = template.Library()
 
@@ -68,3 +73,26 @@ def pretty_json(value: object) -> str:
 def live_stream_url() -> str:
     """Where the page's EventSource connects (the live stream is served beside Django's URLs)."""
     return STREAM_PATH
+
+
+# --- links to the trace page ----------------------------------------------------------------------
+
+# Who may open the trace page (core/audit/views.py trace).
+TRACE_READERS = frozenset({Role.AUDITOR, Role.OPS, Role.OPS_VIEWER})
+
+
+@register.simple_tag(takes_context=True)
+def may_trace(context: dict[str, Any]) -> bool:
+    """Whether the signed-in user may open the trace page (`{% may_trace as tracer %}`)."""
+    user = context.get("user")
+    return bool(user is not None and getattr(user, "tenant_id", None) and TRACE_READERS & set(user.roles))
+
+
+@register.simple_tag(takes_context=True)
+def trace_link(context: dict[str, Any], aggregate_type: str, aggregate_id: object, label: str = "Trace") -> str:
+    """A link to the whole path of an object's latest events (`{% trace_link "submission" s.id %}`),
+    for users who may read traces; nothing for the others."""
+    if not may_trace(context):
+        return ""
+    query = urlencode({"aggregate_type": aggregate_type, "aggregate_id": str(aggregate_id)})
+    return format_html('<a class="trace-link small" href="{}?{}">{}</a>', reverse("audit:trace"), query, label)

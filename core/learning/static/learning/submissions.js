@@ -31,7 +31,16 @@
       tr.dataset.id = s.id;
       cell(tr, String(s.id));
       cell(tr, new Date(s.created_at).toLocaleString(), "nowrap");
-      cell(tr, badge(s.status));
+      const status = document.createElement("span");
+      status.appendChild(badge(s.status));
+      if (body.dataset.traceUrl) {  // for users who may read traces: the submission's whole path
+        const link = document.createElement("a");
+        link.className = "trace-link small";
+        link.href = body.dataset.traceUrl + "?aggregate_type=submission&aggregate_id=" + encodeURIComponent(s.id);
+        link.textContent = "Trace";
+        status.append(" ", link);
+      }
+      cell(tr, status);
       cell(tr, s.summary && s.summary.total ? s.summary.passed + " / " + s.summary.total : "", "num");
       return tr;
     });
