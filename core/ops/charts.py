@@ -28,13 +28,20 @@ LATENCY_MAX_MS = 300_000
 class Line:
     label: str
     tone: str  # a CSS class: the line's colour
-    segments: list[str]  # "x,y x,y ..." for each unbroken run of points
+    segments: list[str]  # "x,y x,y ..." for each unbroken run of two points or more
+
+    @property
+    def dots(self) -> list[tuple[str, str]]:
+        """Points standing alone (a polyline of one point draws nothing): drawn as dots."""
+        alone = [segment.split(",", 1) for segment in self.segments if " " not in segment]
+        return [(x, y) for x, y in alone]
 
 
 @dataclass(frozen=True)
 class Tick:
     at: float
     label: str
+    anchor: str = "middle"  # where the label sits on the tick (SVG text-anchor)
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,9 @@ def _segments(values: list[float | None], x: Callable[[int], float], y: Callable
 def _x_ticks(steps: list[datetime], x: Callable[[int], float], span: timedelta) -> list[Tick]:
     fmt = "%H:%M" if span <= timedelta(days=1) else "%b %d"
     local = [timezone.localtime(s) for s in steps]
-    return [Tick(x(i), local[i].strftime(fmt)) for i in sorted({0, len(steps) // 2, len(steps) - 1})]
+    last = len(steps) - 1
+    return [Tick(x(i), local[i].strftime(fmt), "start" if i == 0 else "end" if i == last else "middle")
+            for i in sorted({0, len(steps) // 2, last})]
 
 
 def _nice_top(value: float) -> float:

@@ -20,7 +20,7 @@ class BulkActionForm(forms.Form):
     """Which open dead letters (every field narrows, none is required), and what to do with them."""
 
     action = forms.ChoiceField(choices=BulkAction.Kind.choices, initial=BulkAction.Kind.REDRIVE,
-                               widget=forms.RadioSelect)
+                               widget=forms.RadioSelect, required=False)
     event_type = forms.CharField(required=False, max_length=100, label="Event type")
     task_name = forms.CharField(required=False, max_length=200, label="Task")
     fingerprint = forms.RegexField(required=False, regex=r"^[0-9a-f]{32}$", label="Cause (fingerprint)",
@@ -38,6 +38,10 @@ class BulkActionForm(forms.Form):
             return value.astimezone(dt.UTC) if value else None
         except (OverflowError, ValueError):
             raise forms.ValidationError("Out of range.") from None
+
+    def clean_action(self) -> str:
+        """Redrive unless discard is chosen (a link to the page names only the filter)."""
+        return str(self.cleaned_data.get("action") or BulkAction.Kind.REDRIVE)
 
     def clean_since(self) -> dt.datetime | None:
         return self._utc("since")

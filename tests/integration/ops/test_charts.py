@@ -57,3 +57,10 @@ def test_a_step_without_completions_breaks_the_latency_line_and_counts_zero(harb
 def test_an_empty_range_draws_empty_charts(harbor: Tenant) -> None:
     drawn = charts(series(harbor.id, "30d", now=timezone.now() - timedelta(days=400)))
     assert [c.total for c in drawn] == ["emitted 0, completed 0, retried 0, dead 0", "no completions in the range", ""]
+
+
+def test_a_lone_point_is_drawn_as_a_dot(client: Client, oscar: User, harbor: Tenant) -> None:
+    traffic(harbor, 1, 5)
+    sign_in(client, oscar)
+    panel = client.get("/ops/charts/?range=24h").content.decode()
+    assert re.search(r'<circle class="dot tone-1" cx="[0-9.]+" cy="[0-9.]+"', panel)  # the p50 of one step
