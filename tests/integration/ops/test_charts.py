@@ -52,6 +52,8 @@ def test_a_step_without_completions_breaks_the_latency_line_and_counts_zero(harb
     assert len(p50.segments) == 2  # two minutes with completions, apart
     assert [line.label for line in queues.lines] == ["default"]
     assert latency.total == "worst p99 in the range 50 ms"
+    assert [line.label for line in latency.lines] == ["p50", "p95", "p99", "relay lag p95"]
+    assert len(latency.lines[3].segments) == 2  # the relay's lag, measured in the same two minutes
 
 
 def test_an_empty_range_draws_empty_charts(harbor: Tenant) -> None:
