@@ -15,7 +15,8 @@ from django.db import connection
 
 from core.platform.db import conninfo
 from outbox import queries, selectors
-from outbox.selectors import EXACT_COUNT_UP_TO, HistoryFilter
+from outbox.models import OutboxEvent
+from outbox.selectors import EXACT_COUNT_UP_TO, HistoryFilter, PayloadMatch
 from tests.helpers.web import emit_on
 
 pytestmark = pytest.mark.usefixtures("outbox_db")
@@ -98,6 +99,9 @@ def _filters(start: datetime) -> dict[str, HistoryFilter]:
         "status_dead": HistoryFilter(status="dead"),
         "type_and_window": HistoryFilter(event_type="visit.updated", since=middle, until=middle + timedelta(days=7)),
         "actor_and_type": HistoryFilter(actor_id=117, event_type="visit.created"),
+        "payload": HistoryFilter(payload=PayloadMatch.parse("payload.visit_id = 1234")),
+        "payload_and_type": HistoryFilter(event_type="visit.updated",
+                                          payload=PayloadMatch.parse("payload.visit_id = 7")),
     }
 
 
@@ -115,6 +119,19 @@ def test_every_filter_reads_a_few_index_entries_of_the_history_not_a_partition(
             assert not whole, (name, page, whole)
             # A page of 50 reads a few entries in each month, not the months' thousands.
             assert _rows_read(scans) <= 1500, (name, page, _rows_read(scans))
+
+
+def test_a_payload_filter_probes_the_payload_index_of_each_month_that_holds_matches(year: datetime) -> None:
+    filters = HistoryFilter(payload=PayloadMatch.parse("payload.visit_id = 1234"))
+    nodes = _analyzed(selectors.history(LARGE, filters)[:51])
+    probed = {node["Index Name"].removesuffix("_payload_idx") for node in nodes
+              if node["Node Type"] == "Bitmap Index Scan" and node["Index Name"].endswith("_payload_idx")}
+    found = list(selectors.history(LARGE, filters))
+    truth = OutboxEvent.objects.filter(tenant_id=LARGE, payload__visit_id=1234)  # read without the index
+    assert sorted(event.id for event in found) == sorted(truth.values_list("id", flat=True))
+    assert len(found) == 9  # g = 1234 + 7000 k, all of the large agency
+    assert {f"outbox_history_y{event.created_at:%Y}m{event.created_at:%m}" for event in found} <= probed
+    assert _rows_read(_history_scans(nodes)) <= 50
 
 
 def test_a_time_window_reads_only_the_partitions_of_its_months(year: datetime) -> None:

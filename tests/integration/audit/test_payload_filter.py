@@ -110,6 +110,15 @@ def test_a_dotted_path_finds_a_nested_value_and_a_bare_word_is_text(
     assert _ids(client, "payload.city = Salem") == []  # paths start at the payload's top
 
 
+def test_text_with_quotes_percent_signs_and_accents_is_matched_exactly(harbor: Tenant, audrey: User) -> None:
+    note = 'Mme Lefèvre: 50% "off", \\ and \'%s\''
+    noted = happened(harbor, {"note": note})
+    happened(harbor, {"note": note.upper()})
+    client = signed_in(audrey)
+    assert _ids(client, f"payload.note = {json.dumps(note)}") == [noted]
+    assert _ids(client, f"payload.note = {json.dumps(note, ensure_ascii=False)}") == [noted]
+
+
 def test_another_agencys_auditor_sees_only_their_own_events_with_the_same_payload(
         northside: Tenant, visits: dict[str, list[int]]) -> None:
     nina = make_user("nina", northside, Role.AUDITOR)
