@@ -248,6 +248,8 @@ RETENTION_INBOX_DAYS = env_float("RETENTION_INBOX_DAYS", 14, minimum=1)
 RETENTION_ATTEMPTS_DAYS = env_float("RETENTION_ATTEMPTS_DAYS", 30, minimum=0.0001)
 # Dead letters that were redriven or discarded; an open one stays until someone acts on it.
 RETENTION_DEAD_LETTERS_DAYS = env_float("RETENTION_DEAD_LETTERS_DAYS", 180, minimum=0.0001)
+# The record of dispatchers' schedules' runs (core/dispatch/schedules.py).
+RETENTION_SCHEDULE_RUNS_DAYS = env_float("RETENTION_SCHEDULE_RUNS_DAYS", 180, minimum=1)
 # The outbox's figures over time (outbox/metrics.py): per minute for a month, per hour for a year.
 RETENTION_METRIC_MINUTES_DAYS = env_float("RETENTION_METRIC_MINUTES_DAYS", 30, minimum=1)
 RETENTION_METRIC_HOURS_DAYS = env_float("RETENTION_METRIC_HOURS_DAYS", 365, minimum=1)

@@ -12,11 +12,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 
 from core.accounts.access import RoleAuth, get_for_tenant, tenant_user
-from core.dispatch import selectors, services
-from core.dispatch.models import Clinician, OptimizeJob, RoutePlan, Visit
+from core.dispatch import schedules, selectors, services
+from core.dispatch.models import Clinician, OptimizeJob, RoutePlan, Schedule, Visit
 from core.dispatch.selectors import PlanView
 from core.platform.errors import Invalid
 from core.platform.roles import Role
@@ -341,3 +341,126 @@ def route_plan(request: HttpRequest, plan_id: int) -> Any:
     view = selectors.plan_view(plan)
     _shown(request, ReadKind.API_ROUTE_PLAN, plan.pk, view.visit_ids())
     return plan_out(view)
+
+
+# --- schedules (core/dispatch/schedules.py, adr/0025) -------------------------------------------
+
+
+class ScheduleIn(Schema):
+    name: Text = Field(max_length=100)
+    cron: Text | None = Field(None, max_length=100, description='five fields in the agency\'s time zone, '
+                                                                  'e.g. "0 17 * * 1-5"; or give every_minutes')
+    every_minutes: int | None = Field(None, description="instead of cron: every N minutes (5 to 20160)")
+    days_ahead: int = Field(1, description="Optimize Day for the run's local date plus this many days (0 to 14)")
+    priority: int = Field(5, description="0 (first) to 9, among runs due at the same time")
+    enabled: bool = True
+
+
+class SchedulePatch(Schema):
+    name: Text | None = Field(None, max_length=100)
+    cron: Text | None = Field(None, max_length=100)
+    every_minutes: int | None = None
+    days_ahead: int | None = None
+    priority: int | None = None
+    enabled: bool | None = None
+
+
+class ScheduleOut(Schema):
+    id: int
+    name: str
+    action: str
+    cron: str
+    every_minutes: int | None
+    days_ahead: int
+    priority: int
+    enabled: bool
+    time_zone: str
+    next_run_at: dt.datetime | None
+    last_run_at: dt.datetime | None
+
+
+class ScheduleRunOut(Schema):
+    id: int
+    due_at: dt.datetime
+    ran_at: dt.datetime
+    outcome: str
+    day: dt.date
+    job_id: int | None
+    missed: int
+
+
+def schedule_out(schedule: Schedule) -> dict[str, Any]:
+    return {"id": schedule.pk, "name": schedule.name, "action": schedule.action, "cron": schedule.cron,
+            "every_minutes": schedule.every_minutes, "days_ahead": schedule.days_ahead,
+            "priority": schedule.priority, "enabled": schedule.enabled,
+            "time_zone": schedules.zone_of(schedule.tenant_id).key, "next_run_at": schedule.next_run_at,
+            "last_run_at": schedule.last_run_at}
+
+
+def _fields(payload: ScheduleIn) -> schedules.ScheduleFields:
+    return schedules.ScheduleFields(name=payload.name, cron=payload.cron or "", every_minutes=payload.every_minutes,
+                                    days_ahead=payload.days_ahead, priority=payload.priority,
+                                    enabled=payload.enabled)
+
+
+@router.get("/schedules", response=answers({200: list[ScheduleOut]}), auth=READ)
+def list_schedules(request: HttpRequest) -> Any:
+    """The agency's schedules, by name."""
+    return [schedule_out(s) for s in Schedule.objects.filter(tenant_id=_tenant(request)).order_by("name", "id")]
+
+
+@router.post("/schedules", response=answers({201: ScheduleOut}, 400, 422), auth=WRITE)
+def create_schedule(request: HttpRequest, payload: ScheduleIn) -> Any:
+    """A recurring Optimize Day for the agency, from the next due time on."""
+    tenant_id, actor_id = _caller(request)
+    return Status(201, schedule_out(schedules.create_schedule(tenant_id, _fields(payload), actor_id=actor_id)))
+
+
+@router.get("/schedules/{schedule_id}", response=answers({200: ScheduleOut}, 400, 404), auth=READ)
+def get_schedule(request: HttpRequest, schedule_id: int) -> Any:
+    return schedule_out(get_for_tenant(Schedule.objects.all(), _tenant(request), schedule_id, "schedule"))
+
+
+@router.patch("/schedules/{schedule_id}", response=answers({200: ScheduleOut}, 400, 404, 422), auth=WRITE)
+def update_schedule(request: HttpRequest, schedule_id: int, payload: SchedulePatch) -> Any:
+    """Change any of the fields; giving cron drops every_minutes and the other way round. The
+    next run follows the new settings."""
+    tenant_id, actor_id = _caller(request)
+    current = get_for_tenant(Schedule.objects.all(), tenant_id, schedule_id, "schedule")
+    changes = _changes(payload)
+    if "cron" in changes:
+        changes.setdefault("every_minutes", None)
+    elif "every_minutes" in changes:
+        changes["cron"] = ""
+    merged = {name: changes.get(name, getattr(current, name))
+              for name in ("name", "cron", "every_minutes", "days_ahead", "priority", "enabled")}
+    return schedule_out(schedules.update_schedule(tenant_id, schedule_id, schedules.ScheduleFields(**merged),
+                                                  actor_id=actor_id))
+
+
+@router.post("/schedules/{schedule_id}/pause", response=answers({200: ScheduleOut}, 400, 404), auth=WRITE)
+def pause_schedule(request: HttpRequest, schedule_id: int) -> Any:
+    tenant_id, actor_id = _caller(request)
+    return schedule_out(schedules.set_schedule_enabled(tenant_id, schedule_id, False, actor_id=actor_id))
+
+
+@router.post("/schedules/{schedule_id}/resume", response=answers({200: ScheduleOut}, 400, 404), auth=WRITE)
+def resume_schedule(request: HttpRequest, schedule_id: int) -> Any:
+    """Run again from the next due time after now (nothing missed while paused is run)."""
+    tenant_id, actor_id = _caller(request)
+    return schedule_out(schedules.set_schedule_enabled(tenant_id, schedule_id, True, actor_id=actor_id))
+
+
+@router.delete("/schedules/{schedule_id}", response=answers({204: None}, 400, 404), auth=WRITE)
+def delete_schedule(request: HttpRequest, schedule_id: int) -> Any:
+    tenant_id, actor_id = _caller(request)
+    schedules.delete_schedule(tenant_id, schedule_id, actor_id=actor_id)
+    return Status(204, None)
+
+
+@router.get("/schedules/{schedule_id}/runs", response=answers({200: list[ScheduleRunOut]}, 400, 404), auth=READ)
+def schedule_runs(request: HttpRequest, schedule_id: int) -> Any:
+    """The schedule's last 50 runs, newest first."""
+    schedule = get_for_tenant(Schedule.objects.all(), _tenant(request), schedule_id, "schedule")
+    return [{"id": r.pk, "due_at": r.due_at, "ran_at": r.ran_at, "outcome": r.outcome, "day": r.day,
+             "job_id": r.job_id, "missed": r.missed} for r in schedule.runs.all()[:50]]

@@ -61,3 +61,15 @@ def save_with(form: forms.Form, write: Callable[[dict[str, Any]], T]) -> T | Non
     except DomainError as exc:
         form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         return None
+
+
+class ScheduleForm(forms.Form):
+    """A recurring Optimize Day: cron in the agency's time zone, or every N minutes."""
+
+    name = forms.CharField(max_length=100)
+    cron = forms.CharField(required=False, max_length=100, label="Cron (minute hour day month weekday)",
+                           help_text='In the agency\'s time zone, e.g. "0 17 * * 1-5": weekdays at 17:00.')
+    every_minutes = forms.IntegerField(required=False, label="Or every N minutes")
+    days_ahead = forms.IntegerField(initial=1, label="Optimize the day this many days after the run")
+    priority = forms.IntegerField(initial=5, label="Priority (0 first, 9 last)")
+    enabled = forms.BooleanField(required=False, initial=True)

@@ -215,3 +215,73 @@ class UnassignedVisit(models.Model):
 
     def __str__(self) -> str:
         return f"visit {self.visit_id} unassigned: {self.reason}"
+
+
+class Schedule(models.Model):
+    """A recurring job a dispatcher set for their agency (core/dispatch/schedules.py, adr/0025):
+    Optimize Day for the day `days_ahead` after each run, in cron form (evaluated in the
+    agency's time zone) or every N minutes.
+
+    Each due run is one deferred outbox event (available_at = next_run_at, the schedule's
+    priority) carrying `version`; an edit, a pause or a resume bumps the version, so an event
+    of an older version finds nothing to do. Runs missed while the system was down are run
+    once, when the event is finally delivered (the catch-up policy), then the schedule goes on
+    from the next due time after now."""
+
+    class Action(models.TextChoices):
+        OPTIMIZE_DAY = "optimize_day"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=100)
+    action = models.CharField(max_length=20, choices=Action.choices, default=Action.OPTIMIZE_DAY)
+    days_ahead = models.PositiveSmallIntegerField(default=1)
+    cron = models.CharField(max_length=100, blank=True)  # five fields, in the agency's time zone
+    every_minutes = models.PositiveIntegerField(null=True, blank=True)
+    priority = models.PositiveSmallIntegerField(default=5)  # 0 first, as the outbox's
+    enabled = models.BooleanField(default=True)
+    version = models.PositiveIntegerField(default=1)
+    next_run_at = models.DateTimeField(null=True, blank=True)  # None while paused
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["tenant", "name"], name="dispatch_schedule_tenant")]
+        constraints = [
+            models.CheckConstraint(condition=(Q(cron="") & Q(every_minutes__isnull=False))
+                                   | (~Q(cron="") & Q(every_minutes__isnull=True)), name="schedule_one_form"),
+            models.CheckConstraint(condition=Q(priority__lte=9), name="schedule_priority"),
+            models.CheckConstraint(condition=Q(days_ahead__lte=14), name="schedule_days_ahead"),
+        ]
+
+    def __str__(self) -> str:
+        return f"schedule {self.name} ({self.cron or f'every {self.every_minutes} min'})"
+
+
+class ScheduleRun(models.Model):
+    """One run of a schedule: when it was due, when it ran, what it did, and how many due
+    times before it were missed (the system was down) and not run again."""
+
+    class Outcome(models.TextChoices):
+        REQUESTED = "requested"  # a new Optimize Day job
+        ALREADY_ACTIVE = "already_active"  # one for that day was queued or running: that one stands
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="runs")
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+", db_index=False)
+    due_at = models.DateTimeField()
+    ran_at = models.DateTimeField()
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    day = models.DateField()
+    job = models.ForeignKey(OptimizeJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    missed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-due_at", "-id"]
+        indexes = [models.Index(fields=["schedule", "-due_at"], name="dispatch_schedulerun_recent")]
+        constraints = [models.UniqueConstraint(fields=["schedule", "due_at"], name="schedule_run_once")]
+
+    def __str__(self) -> str:
+        return f"run of schedule {self.schedule_id} due {self.due_at:%Y-%m-%d %H:%M}"

@@ -264,6 +264,12 @@ def request_optimize(tenant_id: int, day: date, *, actor_id: int | None) -> Opti
     The job row and the task event commit together: a job is never queued without its task,
     and a rolled-back request leaves neither.
     """
+    return request_optimize_within(tenant_id, day, actor_id=actor_id)
+
+
+def request_optimize_within(tenant_id: int, day: date, *, actor_id: int | None) -> OptimizeRequest:
+    """request_optimize inside the caller's transaction (a schedule's run records itself with
+    the job it requested, core/dispatch/schedules.py)."""
     stale_s = settings.OPTIMIZE_STALE_AFTER_S
     error = f"abandoned: no progress for {stale_s} s (the worker was lost)"
     for (job_id,) in _fetch(queries.ABANDON_STALE_JOBS, {"tenant_id": tenant_id, "date": day, "error": error}):

@@ -6,9 +6,11 @@ It runs as the event's tenant (core.platform.tenancy) and receives ids only.
 from __future__ import annotations
 
 import math
+from datetime import datetime
 
 from django.conf import settings
 
+from core.dispatch import schedules
 from core.dispatch.jobs import OptimizeDay
 from core.platform.tasks import ferry_task
 from outbox.consumers import OutboxTask
@@ -27,3 +29,13 @@ def optimize_day(self: OutboxTask, tenant_id: int, job_id: int) -> str | None:
     """Solve the job's day and write the next route-plan version (core/dispatch/jobs.py);
     nothing new for a finished job."""
     return self.run_job(OptimizeDay(tenant_id, job_id))
+
+
+@ferry_task(name="dispatch.run_schedule", queue="default", soft_time_limit=30, time_limit=45, base=OutboxTask,
+            bind=True)
+def run_schedule(self: OutboxTask, tenant_id: int, schedule_id: int, version: int, due_at: str) -> str:
+    """A schedule's due run (core/dispatch/schedules.py): the run, its Optimize Day request and
+    the next due event commit with this delivery's inbox row. Returns the outcome."""
+    with self.effects():
+        return schedules.run_schedule(tenant_id, int(schedule_id), int(version),
+                                      datetime.fromisoformat(due_at)).outcome

@@ -16,4 +16,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("visits/<int:visit_id>/edit", views.visit_edit, name="visit_edit"),
     path("clinicians/new", views.clinician_create, name="clinician_create"),
     path("clinicians/<int:clinician_id>/edit", views.clinician_edit, name="clinician_edit"),
+    path("schedules/", views.schedule_list, name="schedules"),
+    path("schedules/new", views.schedule_create, name="schedule_create"),
+    path("schedules/<int:schedule_id>/", views.schedule_detail, name="schedule"),
+    path("schedules/<int:schedule_id>/edit", views.schedule_edit, name="schedule_edit"),
+    path("schedules/<int:schedule_id>/<str:change>", views.schedule_action, name="schedule_action"),
 ]

@@ -15,12 +15,13 @@ from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
 
 from core.accounts.access import get_for_tenant, page_tenant_id, page_user, role_required
-from core.dispatch import demo, selectors, services
-from core.dispatch.forms import ClinicianForm, VisitForm, save_with
-from core.dispatch.models import Clinician, Visit
+from core.dispatch import demo, schedules, selectors, services
+from core.dispatch.forms import ClinicianForm, ScheduleForm, VisitForm, save_with
+from core.dispatch.models import Clinician, Schedule, Visit
 from core.platform.errors import DomainError, NotFound
 from core.platform.roles import Role
 from core.privacy import services as privacy
@@ -159,3 +160,93 @@ def clinician_edit(request: HttpRequest, clinician_id: int) -> HttpResponse:
             return redirect("dispatch:index")
     return render(request, "dispatch/form.html", {"form": form, "title": clinician.name,
                                                   "back": reverse("dispatch:index")})
+
+
+# --- schedules (core/dispatch/schedules.py) ------------------------------------------------------
+
+
+def _schedule_fields(data: dict[str, Any]) -> schedules.ScheduleFields:
+    return schedules.ScheduleFields(name=data["name"], cron=data.get("cron") or "",
+                                    every_minutes=data.get("every_minutes"), days_ahead=data["days_ahead"],
+                                    priority=data["priority"], enabled=bool(data.get("enabled")))
+
+
+def _schedules_page(request: HttpRequest, form: ScheduleForm) -> HttpResponse:
+    tenant_id = _caller(request)[0]
+    return render(request, "dispatch/schedules.html", {
+        "schedules": Schedule.objects.filter(tenant_id=tenant_id).order_by("name", "id"), "form": form,
+        "zone": schedules.zone_of(tenant_id).key, "can_edit": page_user(request).has_role(Role.DISPATCHER)})
+
+
+@require_GET
+@role_required(Role.DISPATCHER, Role.AUDITOR)
+def schedule_list(request: HttpRequest) -> HttpResponse:
+    """The agency's schedules with their next and last runs, and a form for a new one."""
+    return _schedules_page(request, ScheduleForm())
+
+
+@require_POST
+@role_required(Role.DISPATCHER)
+def schedule_create(request: HttpRequest) -> HttpResponse:
+    tenant_id, actor_id = _caller(request)
+    form = ScheduleForm(request.POST)
+    made = save_with(form, lambda data: schedules.create_schedule(tenant_id, _schedule_fields(data),
+                                                                  actor_id=actor_id))
+    if made is None:
+        return _schedules_page(request, form)
+    messages.success(request, f"Schedule {made.name!r} saved; next run {_when(made)}.")
+    return redirect("dispatch:schedules")
+
+
+def _when(schedule: Schedule) -> str:
+    if schedule.next_run_at is None:
+        return "none (paused)"
+    return timezone.localtime(schedule.next_run_at, schedules.zone_of(schedule.tenant_id)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _schedule_page(request: HttpRequest, schedule: Schedule, form: ScheduleForm) -> HttpResponse:
+    return render(request, "dispatch/schedule.html", {
+        "schedule": schedule, "form": form, "runs": schedule.runs.select_related("job")[:50],
+        "zone": schedules.zone_of(schedule.tenant_id).key, "can_edit": page_user(request).has_role(Role.DISPATCHER)})
+
+
+@require_GET
+@role_required(Role.DISPATCHER, Role.AUDITOR)
+def schedule_detail(request: HttpRequest, schedule_id: int) -> HttpResponse:
+    """One schedule: its settings (a form for dispatchers) and its last runs."""
+    schedule = _owned(Schedule.objects.all(), _caller(request)[0], schedule_id, "schedule")
+    initial = {name: getattr(schedule, name) for name in ("name", "cron", "every_minutes", "days_ahead", "priority",
+                                                          "enabled")}
+    return _schedule_page(request, schedule, ScheduleForm(initial=initial))
+
+
+@require_POST
+@role_required(Role.DISPATCHER)
+def schedule_edit(request: HttpRequest, schedule_id: int) -> HttpResponse:
+    tenant_id, actor_id = _caller(request)
+    schedule = _owned(Schedule.objects.all(), tenant_id, schedule_id, "schedule")
+    form = ScheduleForm(request.POST)
+    saved = save_with(form, lambda data: schedules.update_schedule(tenant_id, schedule.pk, _schedule_fields(data),
+                                                                   actor_id=actor_id))
+    if saved is None:
+        return _schedule_page(request, schedule, form)
+    messages.success(request, f"Schedule {saved.name!r} saved; next run {_when(saved)}.")
+    return redirect("dispatch:schedule", schedule_id=saved.pk)
+
+
+@require_POST
+@role_required(Role.DISPATCHER)
+def schedule_action(request: HttpRequest, schedule_id: int, change: str) -> HttpResponse:
+    """Pause, resume or delete a schedule."""
+    tenant_id, actor_id = _caller(request)
+    _owned(Schedule.objects.all(), tenant_id, schedule_id, "schedule")  # another agency's: 404
+    if change == "delete":
+        schedules.delete_schedule(tenant_id, schedule_id, actor_id=actor_id)
+        messages.success(request, "Schedule deleted; it will not run again.")
+        return redirect("dispatch:schedules")
+    if change not in ("pause", "resume"):
+        raise Http404("no such change")
+    saved = schedules.set_schedule_enabled(tenant_id, schedule_id, change == "resume", actor_id=actor_id)
+    state = f"resumed; next run {_when(saved)}" if saved.enabled else "paused"
+    messages.success(request, f"Schedule {saved.name!r} {state}.")
+    return redirect("dispatch:schedule", schedule_id=saved.pk)

@@ -32,6 +32,7 @@ from core.audit.exports import RunExport, request_export
 from core.config.api import api
 from core.dispatch import services as dispatch
 from core.dispatch.optimize import DayPlan, PlannedStop
+from core.dispatch.schedules import ScheduleFields, create_schedule
 from core.learning import notifications, review
 from core.learning import services as learning
 from core.learning.models import Kind, Notification, ReviewCard, Version
@@ -121,7 +122,9 @@ def _dispatch(agency: Agency) -> None:
     # The dispatcher's look at the day, as the read audit keeps it.
     read_id = record_read(Reader(tenant_id, agency.users[Role.DISPATCHER].pk, "", "127.0.0.1"), ReadKind.DAY,
                           DAY.isoformat(), [visit.pk])
-    agency.ids.update(clinician_id=clinician.pk, visit_id=visit.pk, job_id=job.pk, plan_id=plan.pk, read_id=read_id)
+    schedule = create_schedule(tenant_id, ScheduleFields("Tomorrow's routes", cron="0 17 * * 1-5"), actor_id=None)
+    agency.ids.update(clinician_id=clinician.pk, visit_id=visit.pk, job_id=job.pk, plan_id=plan.pk, read_id=read_id,
+                      schedule_id=schedule.pk)
 
 
 def _learning(agency: Agency) -> None:

@@ -80,6 +80,14 @@ API: dict[str, frozenset[Role]] = {
     "GET /api/dispatch/jobs/<job_id>": frozenset({D, A}),
     "GET /api/dispatch/route-plans": frozenset({D, A}),
     "GET /api/dispatch/route-plans/<plan_id>": frozenset({D, A}),
+    "GET /api/dispatch/schedules": frozenset({D, A}),
+    "POST /api/dispatch/schedules": frozenset({D}),
+    "GET /api/dispatch/schedules/<schedule_id>": frozenset({D, A}),
+    "PATCH /api/dispatch/schedules/<schedule_id>": frozenset({D}),
+    "DELETE /api/dispatch/schedules/<schedule_id>": frozenset({D}),
+    "POST /api/dispatch/schedules/<schedule_id>/pause": frozenset({D}),
+    "POST /api/dispatch/schedules/<schedule_id>/resume": frozenset({D}),
+    "GET /api/dispatch/schedules/<schedule_id>/runs": frozenset({D, A}),
     "GET /api/problems": frozenset({L, R}),
     "POST /api/problems": frozenset({R}),
     "GET /api/lessons": frozenset({L, R}),
@@ -143,6 +151,11 @@ PAGES: dict[str, frozenset[Role]] = {
     "POST /dispatch/clinicians/new": frozenset({D}),
     "GET /dispatch/clinicians/<int:clinician_id>/edit": frozenset({D}),
     "POST /dispatch/clinicians/<int:clinician_id>/edit": frozenset({D}),
+    "GET /dispatch/schedules/": frozenset({D, A}),
+    "POST /dispatch/schedules/new": frozenset({D}),
+    "GET /dispatch/schedules/<int:schedule_id>/": frozenset({D, A}),
+    "POST /dispatch/schedules/<int:schedule_id>/edit": frozenset({D}),
+    "POST /dispatch/schedules/<int:schedule_id>/<str:change>": frozenset({D}),
     "GET /learning/": frozenset({L, R}),
     "GET /learning/search/": frozenset({L, R}),
     "GET /learning/problems/<int:problem_id>/": frozenset({L, R}),
@@ -376,6 +389,8 @@ BODIES: dict[str, dict[str, Any]] = {
     "POST /api/review/cards/<card_id>/answers": {"choices": [1]},
     "POST /api/ops/heal/<name>": {"dry_run": True},
     "POST /api/ops/dead-letters/bulk": {"action": "redrive"},
+    "POST /api/dispatch/schedules": {"name": "Tomorrow", "cron": "0 17 * * 1-5"},
+    "PATCH /api/dispatch/schedules/<schedule_id>": {"priority": 2},
 }
 # Form posts of pages, filled in like the forms are.
 FORMS: dict[str, dict[str, str]] = {
@@ -388,6 +403,10 @@ FORMS: dict[str, dict[str, str]] = {
     "POST /learning/digest/": {"frequency": "daily"},
     "POST /learning/due/<int:card_id>/answer/": {"choices": "1"},
     "POST /audit/exports/new/": {"format": "csv"},
+    "POST /dispatch/schedules/new": {"name": "Tomorrow", "cron": "0 17 * * 1-5", "days_ahead": "1",
+                                     "priority": "5", "enabled": "on"},
+    "POST /dispatch/schedules/<int:schedule_id>/edit": {"name": "Tomorrow", "cron": "0 18 * * 1-5",
+                                                        "days_ahead": "1", "priority": "5", "enabled": "on"},
 }
 QUERIES: dict[str, dict[str, str]] = {
     "GET /audit/trace/": {"trace": "a-request-id"},
@@ -418,7 +437,7 @@ def filled_in(text: str, agency: Agency) -> str:
             return token_of(Invitation.objects.get(id=agency.ids["invitation_id"]))
         return {"day": DAY.isoformat(), "name": HEAL_NAME, "object_id": str(agency.ids["visit_id"]),
                 "id": "1", "content_type_id": str(ContentType.objects.get_for_model(Visit).pk),
-                "action": "unlock", "uidb64": "MQ", "pk": "1"}[name]
+                "action": "unlock", "change": "pause", "uidb64": "MQ", "pk": "1"}[name]
 
     return PARAMETER.sub(value, text)
 

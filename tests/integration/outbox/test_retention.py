@@ -87,7 +87,7 @@ def test_every_growing_table_has_a_policy_run_hourly_by_beat() -> None:
         ("ops_healrun", "requested_at"), ("learning_notification", "created_at"),
         ("core_usersession", "last_seen_at"), ("privacy_patientread", "at"), ("learning_digest", "created_at"),
         ("ops_opsaction", "at"), ("audit_historyexport", "requested_at"), ("ops_bulkaction", "requested_at"),
-        ("outbox_metric_minute", "at"), ("outbox_metric_hour", "at")}
+        ("outbox_metric_minute", "at"), ("outbox_metric_hour", "at"), ("dispatch_schedulerun", "ran_at")}
     task = PeriodicTask.objects.get(task="outbox.enforce_retention")
     assert (task.enabled, task.interval.every, task.interval.period) == (True, 3600, "seconds")
 
@@ -140,7 +140,7 @@ def test_old_rows_go_in_batches_young_and_unsettled_ones_stay_and_the_run_is_rec
 
     assert deleted == {"inbox": 7, "attempts": 3, "dead_letters": 2, "heal_runs": 2, "notifications": 2,
                        "user_sessions": 2, "patient_reads": 1, "digests": 0, "ops_actions": 0, "history_exports": 2,
-                       "bulk_actions": 1, "metric_minutes": 1, "metric_hours": 1}
+                       "bulk_actions": 1, "metric_minutes": 1, "metric_hours": 1, "schedule_runs": 0}
     assert counts() == {"inbox": 1, "attempts": 2, "dead_letters": 2, "heal_runs": 2, "notifications": 1,
                         "user_sessions": 1, "patient_reads": 2}
     assert DeadLetter.objects.get(created_at__lt=timezone.now() - timedelta(days=300)).redriven_at is None
