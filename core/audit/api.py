@@ -19,7 +19,7 @@ from core.audit import exports
 from core.audit.presenters import (
     EXPORT_LINES,
     READ_CSV_COLUMNS,
-    actor_names,
+    actors_of,
     csv_lines,
     event_dict,
     export_dict,
@@ -59,6 +59,7 @@ class EventOut(Schema):
     aggregate_id: str
     actor_id: int | None
     actor: str | None = Field(description="the actor's name (full name, else username), if the event has one")
+    actor_roles: list[str] = Field(description="the actor's roles today (not necessarily when they acted)")
     trace_id: str
     destination: str
     priority: int
@@ -155,8 +156,8 @@ class PageQuery(HistoryQuery, KeysetPage):
 def list_events(request: HttpRequest, query: Query[PageQuery]) -> dict[str, Any]:
     """The tenant's events, newest first, filtered; keyset-paginated with `before`."""
     page, next_before = selectors.history_page(tenant_id_of(request), query.filters(), query.before, query.limit)
-    names = actor_names(page)
-    return {"events": [event_dict(e, names) for e in page], "next_before": next_before}
+    actors = actors_of(page)
+    return {"events": [event_dict(e, actors) for e in page], "next_before": next_before}
 
 
 class CountOut(Schema):
@@ -179,7 +180,7 @@ def get_event(request: HttpRequest, event_id: int) -> dict[str, Any]:
         raise NotFound(f"event {event_id} not found")
     letter = story.dead_letter
     return {
-        **event_dict(story.event, actor_names([story.event])),
+        **event_dict(story.event, actors_of([story.event])),
         "inbox": None if story.inbox is None else {
             "task_name": story.inbox.task_name, "worker": story.inbox.worker,
             "attempt": story.inbox.attempt, "processed_at": story.inbox.processed_at.isoformat()},

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,18 +32,36 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def actor_names(events: Iterable[OutboxEvent]) -> dict[int, str]:
-    """The names of the events' actors, in one query (for actor_of)."""
-    return user_names(event.actor_id for event in events if event.actor_id is not None)
+@dataclass(frozen=True)
+class Actors:
+    """Who acted in a set of events: names and current roles, read in two queries (actors_of)."""
+
+    names: dict[int, str]
+    roles: dict[int, list[str]]
+
+    def name(self, event: OutboxEvent) -> str | None:
+        """The event's actor by name, or None: an event of the system."""
+        return None if event.actor_id is None else name_of(self.names, event.actor_id)
+
+    def roles_of(self, event: OutboxEvent) -> list[str]:
+        return [] if event.actor_id is None else self.roles.get(event.actor_id, [])
+
+    def label(self, event: OutboxEvent) -> str | None:
+        """The name with the person's roles today, for pages: "Alice Ng (dispatcher)"."""
+        name, roles = self.name(event), self.roles_of(event)
+        return f"{name} ({', '.join(roles)})" if name and roles else name
 
 
-def actor_of(names: dict[int, str], event: OutboxEvent) -> str | None:
-    """The event's actor by name (from actor_names), or None: an event of the system."""
-    return None if event.actor_id is None else name_of(names, event.actor_id)
+NO_ACTORS = Actors({}, {})
 
 
-def event_dict(event: OutboxEvent, names: dict[int, str] | None = None) -> dict[str, Any]:
-    """The event as auditors see it; `names` (actor_names) gives its actor's name, if it has one."""
+def actors_of(events: Iterable[OutboxEvent]) -> Actors:
+    ids = {event.actor_id for event in events if event.actor_id is not None}
+    return Actors(user_names(ids), user_roles(ids)) if ids else NO_ACTORS
+
+
+def event_dict(event: OutboxEvent, actors: Actors = NO_ACTORS) -> dict[str, Any]:
+    """The event as auditors see it; `actors` (actors_of) gives its actor's name and roles."""
     return {
         "id": event.id,
         "event_id": str(event.event_id),
@@ -52,7 +71,8 @@ def event_dict(event: OutboxEvent, names: dict[int, str] | None = None) -> dict[
         "aggregate_type": event.aggregate_type,
         "aggregate_id": event.aggregate_id,
         "actor_id": event.actor_id,
-        "actor": actor_of(names or {}, event),
+        "actor": actors.name(event),
+        "actor_roles": actors.roles_of(event),
         "trace_id": event.trace_id,
         "destination": event.destination,
         "priority": event.priority,
@@ -122,6 +142,15 @@ def user_names(user_ids: Iterable[int]) -> dict[int, str]:
     who no longer exists has no entry: the record keeps the id."""
     users = User.objects.filter(pk__in=set(user_ids)).only("id", "username", "first_name", "last_name")
     return {user.pk: user.get_full_name() or user.username for user in users}
+
+
+def user_roles(user_ids: Iterable[int]) -> dict[int, list[str]]:
+    """Each user's roles today (their groups), in one query."""
+    roles: dict[int, list[str]] = {}
+    memberships = User.groups.through.objects.filter(user_id__in=set(user_ids)).values_list("user_id", "group__name")
+    for user_id, role in memberships:
+        roles.setdefault(user_id, []).append(role)
+    return {user_id: sorted(names) for user_id, names in roles.items()}
 
 
 def name_of(names: dict[int, str], user_id: int) -> str:

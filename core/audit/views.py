@@ -13,7 +13,7 @@ from core.accounts.access import page_tenant_id, page_user, role_required
 from core.accounts.models import User
 from core.audit import exports
 from core.audit.forms import HistoryFilterForm, ReadFilterForm, TraceForm
-from core.audit.presenters import actor_names, actor_of, export_dict, matching_text, name_of, path_steps, user_names
+from core.audit.presenters import actors_of, export_dict, matching_text, name_of, path_steps, user_names
 from core.platform.errors import DomainError, Invalid, NotFound
 from core.platform.roles import Role
 from core.privacy import selectors as reads
@@ -45,8 +45,8 @@ def history(request: HttpRequest) -> HttpResponse:
         except Invalid as error:  # the page's anchor is gone (archived): say so beside the filters
             form.add_error(None, error.message)
         matching = matching_text(selectors.history_count(page_tenant_id(request), filters))
-    names = actor_names(events)
-    rows = [(event, actor_of(names, event)) for event in events]
+    actors = actors_of(events)
+    rows = [(event, actors.label(event)) for event in events]
     return render(request, "audit/history.html", {
         "form": form, "events": rows, "next_before": next_before, "matching": matching,
         "filter_query": _filter_query(request), "can_export": _can_export(request)})
@@ -57,7 +57,7 @@ def event(request: HttpRequest, event_id: int) -> HttpResponse:
     story = selectors.event_story(page_tenant_id(request), event_id)
     if story is None:
         raise Http404("no such event")
-    who = actor_of(actor_names([story.event]), story.event)
+    who = actors_of([story.event]).label(story.event)
     return render(request, "audit/event.html", {"story": story, "event": story.event, "actor": who})
 
 
@@ -163,6 +163,6 @@ def trace(request: HttpRequest) -> HttpResponse:
         events = list(selectors.history(tenant_id, selectors.HistoryFilter(
             aggregate_type=data["aggregate_type"], aggregate_id=data["aggregate_id"]))[:50])
         stories = selectors.stories_of(events[::-1])
-    names = actor_names(story.event for story in stories)
-    shown = [(story, path_steps(story), actor_of(names, story.event)) for story in stories]
+    actors = actors_of(story.event for story in stories)
+    shown = [(story, path_steps(story), actors.label(story.event)) for story in stories]
     return render(request, "audit/trace.html", {"form": form, "trace": found, "stories": shown})

@@ -177,14 +177,15 @@ def test_the_count_of_matching_events_is_exact_for_a_small_set(
     assert b"3 events match." in page.content
 
 
-def test_actors_are_shown_by_name(client: Client, harbor: Tenant, audrey: User, alice: User) -> None:
+def test_actors_are_shown_by_name_and_roles(client: Client, harbor: Tenant, audrey: User, alice: User) -> None:
     alice.first_name, alice.last_name = "Alice", "Ng"
     alice.save()
     acted = emit_for(harbor, "visit.created", 1, actor_id=alice.id)
     emit_for(harbor, "visit.created", 2)  # the system's: no actor
     sign_in(client, audrey)
     events = client.get("/api/audit/events").json()["events"]
-    assert [(e["actor_id"], e["actor"]) for e in events] == [(None, None), (alice.id, "Alice Ng")]
+    assert [(e["actor_id"], e["actor"], e["actor_roles"]) for e in events] == [
+        (None, None, []), (alice.id, "Alice Ng", ["dispatcher"])]
     assert client.get(f"/api/audit/events/{acted}").json()["actor"] == "Alice Ng"
-    assert b"Alice Ng" in client.get("/audit/").content
-    assert b"Alice Ng" in client.get(f"/audit/events/{acted}/").content
+    assert b"Alice Ng (dispatcher)" in client.get("/audit/").content
+    assert b"Alice Ng (dispatcher)" in client.get(f"/audit/events/{acted}/").content

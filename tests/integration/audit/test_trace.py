@@ -37,7 +37,7 @@ def test_an_events_trace_shows_what_its_request_set_going_with_each_path(audrey:
     assert steps[0] == "committed"
     assert {"relayed", "attempt 1", "effect recorded", "completed"} <= set(steps)
     assert [when for _, when, _, _ in stories[0][1]] == sorted(when for _, when, _, _ in stories[0][1])
-    assert stories[0][2] == "audrey"  # the actor, by name
+    assert stories[0][2] == "audrey (auditor)"  # the actor, by name and roles
     assert f'href="/audit/events/{traced}/"'.encode() in page.content  # and back to the event
 
 
