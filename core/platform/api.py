@@ -23,15 +23,24 @@ def error_body(code: str, message: str, field: str | None = None, **extra: Any) 
     return {"error": code, "message": message, "field": field, **extra}
 
 
-def _field_name(location: list[Any]) -> str:
-    """Pydantic's error location without the request part: ["body", "payload", "date"] -> "date"."""
-    parts = [str(p) for p in location if p not in ("body", "query", "path", "payload", "data", "form")]
-    return ".".join(parts) or "body"
+# Where ninja says an error is: the request part, then for a body or form the view's parameter
+# name, then the field's path ("body", "payload", "date"; "query", "since").
+_PARTS_NAMED = ("body", "form")
+
+
+def field_name(location: list[Any]) -> str:
+    """Pydantic's error location without the request part and the view's parameter name:
+    ["body", "payload", "date"] -> "date"; ["body", "body", "payload"] -> "payload" (a field
+    of that name); ["query", "since"] -> "since". An error of the query string as a whole (a
+    rule over several of its fields) is located at the view's parameter, named `query` across
+    the API: it names "query". "body" when nothing is left."""
+    rest = location[2:] if location and location[0] in _PARTS_NAMED else location[1:]
+    return ".".join(str(part) for part in rest) or "body"
 
 
 @api.exception_handler(ValidationError)
 def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    errors = [{"field": _field_name(list(e.get("loc", []))), "message": str(e.get("msg", "invalid"))}
+    errors = [{"field": field_name(list(e.get("loc", []))), "message": str(e.get("msg", "invalid"))}
               for e in exc.errors]
     first = errors[0] if errors else {"field": "body", "message": "invalid request"}
     return api.create_response(request, error_body("invalid", f"{first['field']}: {first['message']}",

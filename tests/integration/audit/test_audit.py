@@ -99,7 +99,7 @@ def test_exports_stream_the_filtered_set_as_csv_and_json_lines(
 
 @pytest.mark.parametrize(("params", "field"), [
     ({"status": "lost"}, "status"),
-    ({"since": "2026-11-02T00:00:00Z", "until": "2026-11-01T00:00:00Z"}, "body"),
+    ({"since": "2026-11-02T00:00:00Z", "until": "2026-11-01T00:00:00Z"}, "query"),
     ({"limit": 0}, "limit"),
     ({"before": "x"}, "before"),
 ])

@@ -221,7 +221,7 @@ def test_exports_stream_the_filtered_reads_as_csv_and_json_lines(
     ({"visit_id": "x"}, "visit_id"),
     ({"user_id": str(2**70)}, "user_id"),
     ({"subject": "d" * 65}, "subject"),
-    ({"since": "2026-11-02T00:00:00Z", "until": "2026-11-01T00:00:00Z"}, "body"),
+    ({"since": "2026-11-02T00:00:00Z", "until": "2026-11-01T00:00:00Z"}, "query"),
     ({"limit": 0}, "limit"),
 ])
 def test_bad_filters_are_refused_naming_the_field(as_audrey: Client, params: dict[str, Any], field: str) -> None:
