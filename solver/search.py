@@ -31,7 +31,7 @@ from solver.solution import (
     UnassignedJob,
     UnassignedReason,
 )
-from solver.warm_start import Plan, repair_plan
+from solver.warm_start import Plan, PreviousRoutes, repair_plan
 
 # Operators whose neighbourhoods are large (LNS over whole paths, chains, Lin-Kernighan) or
 # made for pickup-and-delivery pairs. The iterated local search runs a full descent after
@@ -105,7 +105,7 @@ def solve(
     *,
     workers: int = 1,
     solution_limit: int | None = None,
-    initial: Solution | None = None,
+    initial: Solution | PreviousRoutes | None = None,
     log_search: bool = False,
 ) -> Solution:
     """Route the problem's jobs; return within `time_limit` seconds plus a small margin.
@@ -114,10 +114,11 @@ def solve(
     returned solution has passed `feasibility.check_solution` (a failure raises
     InfeasibleSolutionError: that would be a bug, never a property of the input).
 
-    `initial` warm-starts from a previous plan (ids are matched; vanished jobs and
-    clinicians are ignored, new ones inserted). `workers` > 1 runs that many differently
-    seeded searches in separate processes and keeps the best; in a daemonic process
-    (a Celery prefork worker) it falls back to one in-process search.
+    `initial` warm-starts from a previous plan, a Solution or each vehicle's job ids in
+    order (ids are matched; vanished jobs and clinicians are ignored, new ones inserted).
+    `workers` > 1 runs that many differently seeded searches in separate processes and
+    keeps the best; in a daemonic process (a Celery prefork worker) it falls back to one
+    in-process search.
 
     Determinism: a search cut by the clock is not reproducible. Give `solution_limit`
     (a count of OR-Tools solutions, roughly local-search moves) and the search stops on

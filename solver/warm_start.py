@@ -8,17 +8,20 @@ still fit, then inserts the jobs the old plan lacks at their cheapest feasible p
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 
-from solver.model import Problem
+from solver.model import JobId, Problem, VehicleId
 from solver.schedule import time_route
 from solver.screening import Screening
 from solver.solution import Solution
 
 Plan = list[list[int]]  # per vehicle (problem order), job indices in visiting order
+# A plan as an application stores it: each vehicle's job ids in visiting order.
+PreviousRoutes = Mapping[VehicleId, Sequence[JobId]]
 
 
 def repair_plan(
-    problem: Problem, screening: Screening, previous: Solution, deadline: float | None = None
+    problem: Problem, screening: Screening, previous: Solution | PreviousRoutes, deadline: float | None = None
 ) -> Plan:
     """A feasible plan as close to `previous` as cheap repairs allow.
 
@@ -30,7 +33,9 @@ def repair_plan(
     would otherwise cost a quadratic Python loop; the search places what is left.
     """
     job_index = {job.id: i for i, job in enumerate(problem.jobs)}
-    previous_routes = {route.vehicle_id: route.job_ids for route in previous.routes}
+    previous_routes = (
+        previous if isinstance(previous, Mapping) else {route.vehicle_id: route.job_ids for route in previous.routes}
+    )
     plan: Plan = []
     planned: set[int] = set()
     for v, vehicle in enumerate(problem.vehicles):

@@ -161,6 +161,7 @@ class PlanSummary(Schema):
     visits_assigned: int
     visits_unassigned: int
     solver_status: str
+    warm_start: bool = Field(description="searched from the day's previous plan version")
 
 
 class PlanOut(PlanSummary):
@@ -218,7 +219,7 @@ def plan_summary(plan: RoutePlan) -> dict[str, Any]:
             "objective": plan.objective, "solve_seconds": plan.solve_seconds,
             "time_limit_seconds": plan.time_limit_seconds, "total_travel_seconds": plan.total_travel_seconds,
             "visits_assigned": plan.visits_assigned, "visits_unassigned": plan.visits_unassigned,
-            "solver_status": plan.solver_status}
+            "solver_status": plan.solver_status, "warm_start": plan.warm_start}
 
 
 def plan_out(view: PlanView) -> dict[str, Any]:

@@ -34,7 +34,8 @@ class OptimizeDay:
         try:
             return optimize.solve_day(selectors.optimize_inputs(job.tenant_id, job.date),
                                       time_limit=settings.OPTIMIZE_TIME_LIMIT_S, speed_kmh=settings.TRAVEL_SPEED_KMH,
-                                      detour_factor=settings.TRAVEL_DETOUR_FACTOR)
+                                      detour_factor=settings.TRAVEL_DETOUR_FACTOR,
+                                      previous=selectors.previous_routes(job.tenant_id, job.date))
         except ProblemError as exc:
             # Malformed data does not heal by retrying: fail now, dead-letter the event.
             raise PermanentFailure(f"the day cannot be routed: {exc}") from exc

@@ -166,6 +166,8 @@ class RoutePlan(models.Model):
     visits_assigned = models.PositiveIntegerField()
     visits_unassigned = models.PositiveIntegerField()
     solver_status = models.CharField(max_length=20)
+    # Searched from the day's previous version (Optimize Day re-plans from the current plan).
+    warm_start = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-date", "-version"]

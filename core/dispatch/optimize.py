@@ -7,10 +7,11 @@ transaction (services.record_route_plan).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import time
 
-from solver import Job, Problem, Solution, Vehicle, haversine_matrix, solve
+from solver import Job, JobId, Problem, Solution, Vehicle, VehicleId, haversine_matrix, solve
 
 DAY_SECONDS = 24 * 3600
 
@@ -83,6 +84,7 @@ class DayPlan:
     time_limit: float
     total_travel: int
     solver_status: str
+    warm_start: bool = False  # searched from the day's previous plan
 
 
 def build_problem(day: DayInputs, speed_kmh: float, detour_factor: float) -> Problem:
@@ -102,9 +104,15 @@ def build_problem(day: DayInputs, speed_kmh: float, detour_factor: float) -> Pro
     return Problem(vehicles=vehicles, jobs=jobs, travel=travel)
 
 
-def solve_day(day: DayInputs, *, time_limit: float, speed_kmh: float, detour_factor: float) -> DayPlan:
-    """Route the day within `time_limit` seconds (one search: we run inside a Celery worker)."""
-    solution = solve(build_problem(day, speed_kmh, detour_factor), time_limit=time_limit, workers=1)
+def solve_day(day: DayInputs, *, time_limit: float, speed_kmh: float, detour_factor: float,
+              previous: Mapping[int, list[int]] | None = None) -> DayPlan:
+    """Route the day within `time_limit` seconds (one search: we run inside a Celery worker).
+    `previous` (each clinician's visit ids in order, from the day's latest plan) warm-starts
+    the search: what still fits keeps its place, new visits are inserted, then it improves."""
+    problem = build_problem(day, speed_kmh, detour_factor)
+    initial: dict[VehicleId, Sequence[JobId]] | None = (
+        {clinician: visits for clinician, visits in previous.items()} if previous else None)
+    solution = solve(problem, time_limit=time_limit, workers=1, initial=initial)
     return plan_of(solution, day, time_limit)
 
 
@@ -141,4 +149,4 @@ def plan_of(solution: Solution, day: DayInputs, time_limit: float) -> DayPlan:
     stats = solution.stats
     return DayPlan(stops=stops, unassigned=unassigned, objective=stats.objective,
                    solve_seconds=stats.solve_seconds, time_limit=time_limit,
-                   total_travel=solution.total_travel, solver_status=stats.status)
+                   total_travel=solution.total_travel, solver_status=stats.status, warm_start=stats.warm_start)

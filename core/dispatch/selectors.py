@@ -57,6 +57,20 @@ def latest_plan(tenant_id: int, day: date) -> PlanView | None:
     return plan_view(plan) if plan is not None else None
 
 
+def previous_routes(tenant_id: int, day: date) -> dict[int, list[int]]:
+    """Each clinician's visit ids in order in the day's newest plan ({} if none): where a
+    re-plan starts from (one query)."""
+    plan_id = RoutePlan.objects.filter(tenant_id=tenant_id, date=day).order_by("-version").values_list(
+        "id", flat=True).first()
+    routes: dict[int, list[int]] = {}
+    if plan_id is None:
+        return routes
+    for clinician_id, visit_id in (RouteStop.objects.filter(plan_id=plan_id)
+                                   .order_by("clinician_id", "sequence").values_list("clinician_id", "visit_id")):
+        routes.setdefault(clinician_id, []).append(visit_id)
+    return routes
+
+
 def plan_view(plan: RoutePlan) -> PlanView:
     routes: dict[int, ClinicianRoute] = {}
     for stop in plan.stops.select_related("clinician", "visit").order_by("clinician__name", "clinician_id",

@@ -326,7 +326,7 @@ def record_route_plan(job_id: int, plan: DayPlan) -> RoutePlan | None:
             tenant_id=tenant_id, date=day, version=(previous.version if previous else 0) + 1, job_id=job_id,
             objective=plan.objective, solve_seconds=plan.solve_seconds, time_limit_seconds=plan.time_limit,
             total_travel_seconds=plan.total_travel, visits_assigned=len(plan.stops),
-            visits_unassigned=len(plan.unassigned), solver_status=plan.solver_status)
+            visits_unassigned=len(plan.unassigned), solver_status=plan.solver_status, warm_start=plan.warm_start)
         _write_stops(route_plan, plan)
         changed = changed_visit_ids(_assignments_of(previous), _assignments_of(route_plan))
         emit("schedule.optimized", aggregate_type="route_plan", aggregate_id=route_plan.pk,

@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.models import Q
 
 from core.accounts.models import Tenant
-from core.dispatch import optimize, services
+from core.dispatch import optimize, selectors, services
 from core.dispatch.models import RoutePlan, RouteStop, UnassignedVisit, Visit
 from outbox.models import DeadLetter, DeliveryAttempt, InboxEntry, OutboxEvent
 from solver import ProblemError
@@ -144,6 +144,18 @@ def test_a_second_optimize_adds_a_version_and_names_the_visits_that_moved(harbor
     assert RoutePlan.objects.get(job=second).version == 2
     changed = announced("schedule.optimized")[-1]["changed_visit_ids"]
     assert moved.pk in changed
+
+
+def test_a_re_plan_starts_from_the_days_current_plan(harbor: Tenant, harbor_day: list[Visit]) -> None:
+    first = RoutePlan.objects.get(job=optimize_now(harbor, DAY))
+    routes = selectors.previous_routes(harbor.pk, DAY)
+    assert sorted(v for visits in routes.values() for v in visits) == sorted(
+        s.visit_id for s in first.stops.all())
+    added = add_visit(harbor, "HB-0099")
+    second = RoutePlan.objects.get(job=optimize_now(harbor, DAY))
+    assert (first.warm_start, second.warm_start) == (False, True)
+    assert added.pk in {s.visit_id for s in second.stops.all()} | {u.visit_id for u in second.unassigned.all()}
+    assert second.visits_assigned + second.visits_unassigned == first.visits_assigned + first.visits_unassigned + 1
 
 
 def test_changed_visits_compare_clinician_and_start_time() -> None:
