@@ -410,7 +410,7 @@ def list_schedules(request: HttpRequest) -> Any:
     return [schedule_out(s) for s in Schedule.objects.filter(tenant_id=_tenant(request)).order_by("name", "id")]
 
 
-@router.post("/schedules", response=answers({201: ScheduleOut}, 400, 422), auth=WRITE)
+@router.post("/schedules", response=answers({201: ScheduleOut}, 400), auth=WRITE)
 def create_schedule(request: HttpRequest, payload: ScheduleIn) -> Any:
     """A recurring Optimize Day for the agency, from the next due time on."""
     tenant_id, actor_id = _caller(request)
@@ -422,7 +422,7 @@ def get_schedule(request: HttpRequest, schedule_id: int) -> Any:
     return schedule_out(get_for_tenant(Schedule.objects.all(), _tenant(request), schedule_id, "schedule"))
 
 
-@router.patch("/schedules/{schedule_id}", response=answers({200: ScheduleOut}, 400, 404, 422), auth=WRITE)
+@router.patch("/schedules/{schedule_id}", response=answers({200: ScheduleOut}, 400, 404), auth=WRITE)
 def update_schedule(request: HttpRequest, schedule_id: int, payload: SchedulePatch) -> Any:
     """Change any of the fields; giving cron drops every_minutes and the other way round. The
     next run follows the new settings."""

@@ -147,7 +147,7 @@ class BulkActionOut(Schema):
     error: str
 
 
-@router.post("/dead-letters/bulk", response=answers({202: BulkActionOut}, 400, 409, 422), auth=RoleAuth(Role.OPS))
+@router.post("/dead-letters/bulk", response=answers({202: BulkActionOut}, 400, 409), auth=RoleAuth(Role.OPS))
 def bulk_dead_letters(request: HttpRequest, body: BulkRequest) -> Status[dict[str, Any]]:
     """Redrive (send again) or discard (close, never send) every open dead letter of the agency
     the filter chooses that died no later than `as_of`: 202 with the job; follow it at
