@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
@@ -30,7 +30,7 @@ from core.audit.presenters import (
 )
 from core.platform.errors import NotFound
 from core.platform.roles import Role
-from core.platform.schemas import Instant, Text, answers
+from core.platform.schemas import Text, TimeWindowQuery, answers
 from core.privacy import selectors as reads
 from core.privacy.models import ReadKind
 from core.privacy.selectors import ReadFilter
@@ -111,17 +111,6 @@ def _export_answers(*content_types: str) -> dict[str, Any]:
     """The export's 200 is a stream of one of `content_types`, not JSON: documented by hand."""
     return {"responses": {200: {"description": "OK", "content": {
         content_type: {"schema": {"type": "string"}} for content_type in content_types}}}}
-
-
-class TimeWindowQuery(Schema):
-    since: Instant | None = None
-    until: Instant | None = None
-
-    @model_validator(mode="after")
-    def window_is_ordered(self) -> Self:
-        if self.since and self.until and self.until <= self.since:
-            raise ValueError("until must be after since")
-        return self
 
 
 class KeysetPage(Schema):

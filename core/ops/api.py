@@ -10,12 +10,11 @@ in the background and its progress is read at /bulk-actions/{id}.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
-from pydantic import model_validator
 
 from core.accounts.access import RoleAuth, tenant_id_of, tenant_user
 from core.ops import selectors
@@ -23,7 +22,7 @@ from core.ops.models import HealRun
 from core.ops.services import request_bulk_action, request_heal
 from core.platform.errors import NotFound
 from core.platform.roles import Role
-from core.platform.schemas import Instant, Text, answers
+from core.platform.schemas import Instant, Text, TimeWindowQuery, answers
 from outbox.selectors import DeadLetterFilter, count_dead_letters
 
 router = Router(tags=["ops"])
@@ -94,7 +93,7 @@ def heal_run(request: HttpRequest, run_id: int) -> dict[str, Any]:
 # --- bulk actions on dead letters (adr/0022) ---------------------------------------------------
 
 
-class DeadLetterQuery(Schema):
+class DeadLetterQuery(TimeWindowQuery):
     """Which of the agency's open dead letters: every field narrows, none is required."""
 
     event_type: Text | None = Field(None, max_length=100)
@@ -103,12 +102,6 @@ class DeadLetterQuery(Schema):
                                     description="a group of Dead letters by cause (GET /api/ops/dead-letter-groups)")
     since: Instant | None = Field(None, description="died at or after")
     until: Instant | None = Field(None, description="died before")
-
-    @model_validator(mode="after")
-    def window_is_ordered(self) -> Self:
-        if self.since and self.until and self.until <= self.since:
-            raise ValueError("until must be after since")
-        return self
 
     def chosen(self, tenant_id: int, as_of: datetime | None = None) -> DeadLetterFilter:
         return DeadLetterFilter(tenant_id, **self.model_dump(include=set(DeadLetterQuery.model_fields)), as_of=as_of)

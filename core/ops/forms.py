@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from django import forms
 from django.utils import timezone
 
 from core.ops.models import BulkAction
+from core.platform.forms import TimeWindowForm
 from outbox.selectors import DeadLetterFilter
 
 # A confirmation acts on the letters counted by a preview at most this old: past it, the
@@ -16,8 +16,10 @@ from outbox.selectors import DeadLetterFilter
 PREVIEW_FRESH_S = 3600
 
 
-class BulkActionForm(forms.Form):
+class BulkActionForm(TimeWindowForm):
     """Which open dead letters (every field narrows, none is required), and what to do with them."""
+
+    field_order = ("action", "event_type", "task_name", "fingerprint", "since", "until")
 
     action = forms.ChoiceField(choices=BulkAction.Kind.choices, initial=BulkAction.Kind.REDRIVE,
                                widget=forms.RadioSelect, required=False)
@@ -32,28 +34,9 @@ class BulkActionForm(forms.Form):
     # The moment the preview counted the letters: the confirmation acts on no later ones.
     as_of = forms.DateTimeField(required=False, widget=forms.HiddenInput)
 
-    def _utc(self, field: str) -> dt.datetime | None:
-        value: dt.datetime | None = self.cleaned_data.get(field)
-        try:
-            return value.astimezone(dt.UTC) if value else None
-        except (OverflowError, ValueError):
-            raise forms.ValidationError("Out of range.") from None
-
     def clean_action(self) -> str:
         """Redrive unless discard is chosen (a link to the page names only the filter)."""
         return str(self.cleaned_data.get("action") or BulkAction.Kind.REDRIVE)
-
-    def clean_since(self) -> dt.datetime | None:
-        return self._utc("since")
-
-    def clean_until(self) -> dt.datetime | None:
-        return self._utc("until")
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        if data.get("since") and data.get("until") and data["until"] <= data["since"]:
-            self.add_error("until", "Must be after Died from.")
-        return data
 
     def chosen(self, tenant_id: int, as_of: dt.datetime | None = None) -> DeadLetterFilter:
         data = self.cleaned_data

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from django.utils import timezone
 from ninja import Schema
-from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema, model_validator
 
 
 class FieldError(Schema):
@@ -118,3 +118,16 @@ def _in_utc(value: dt.datetime) -> dt.datetime:
 
 Instant = Annotated[dt.datetime, BeforeValidator(_iso_instant), AfterValidator(_in_utc),
                     WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class TimeWindowQuery(Schema):
+    """A time window of a filter (since, until); until must come after since."""
+
+    since: Instant | None = None
+    until: Instant | None = None
+
+    @model_validator(mode="after")
+    def window_is_ordered(self) -> Self:
+        if self.since and self.until and self.until <= self.since:
+            raise ValueError("until must be after since")
+        return self
