@@ -53,12 +53,13 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _channel(run: HealRun) -> str:
-    return tenant_channel(run.tenant_id) if run.tenant_id is not None else PLATFORM_OPS_CHANNEL
+def _channel(tenant_id: int | None) -> str:
+    """Where live events of an ops job go: its agency's channel, or the platform's (no tenant)."""
+    return tenant_channel(tenant_id) if tenant_id is not None else PLATFORM_OPS_CHANNEL
 
 
 def _announce(event_type: str, run: HealRun) -> None:
-    emit(event_type, aggregate_type="heal_run", aggregate_id=run.id, channel=_channel(run),
+    emit(event_type, aggregate_type="heal_run", aggregate_id=run.id, channel=_channel(run.tenant_id),
          tenant_id=run.tenant_id, actor_id=run.actor_id,
          payload={"run_id": run.id, "name": run.name, "status": run.status, "dry_run": run.dry_run,
                   "examined": run.examined, "repaired": run.repaired, "confirmed": run.confirmed,
@@ -249,12 +250,8 @@ ABANDONED_BULK_COMMAND_S = 3600
 BULK_ACTIONS = {BulkAction.Kind.REDRIVE: redrive, BulkAction.Kind.DISCARD: discard}
 
 
-def _bulk_channel(job: BulkAction) -> str:
-    return tenant_channel(job.tenant_id) if job.tenant_id is not None else PLATFORM_OPS_CHANNEL
-
-
 def _announce_bulk(event_type: str, job: BulkAction) -> None:
-    emit(event_type, aggregate_type="bulk_action", aggregate_id=job.id, channel=_bulk_channel(job),
+    emit(event_type, aggregate_type="bulk_action", aggregate_id=job.id, channel=_channel(job.tenant_id),
          tenant_id=job.tenant_id, actor_id=job.actor_id,
          payload={"bulk_id": job.id, "action": job.action, "status": job.status, "matched": job.matched,
                   "examined": job.examined, "acted": job.acted})
