@@ -398,12 +398,6 @@ def schedule_out(schedule: Schedule) -> dict[str, Any]:
             "last_run_at": schedule.last_run_at}
 
 
-def _fields(payload: ScheduleIn) -> schedules.ScheduleFields:
-    return schedules.ScheduleFields(name=payload.name, cron=payload.cron or "", every_minutes=payload.every_minutes,
-                                    days_ahead=payload.days_ahead, priority=payload.priority,
-                                    enabled=payload.enabled)
-
-
 @router.get("/schedules", response=answers({200: list[ScheduleOut]}), auth=READ)
 def list_schedules(request: HttpRequest) -> Any:
     """The agency's schedules, by name."""
@@ -414,7 +408,8 @@ def list_schedules(request: HttpRequest) -> Any:
 def create_schedule(request: HttpRequest, payload: ScheduleIn) -> Any:
     """A recurring Optimize Day for the agency, from the next due time on."""
     tenant_id, actor_id = _caller(request)
-    return Status(201, schedule_out(schedules.create_schedule(tenant_id, _fields(payload), actor_id=actor_id)))
+    fields = schedules.ScheduleFields.from_data(payload.dict())
+    return Status(201, schedule_out(schedules.create_schedule(tenant_id, fields, actor_id=actor_id)))
 
 
 @router.get("/schedules/{schedule_id}", response=answers({200: ScheduleOut}, 400, 404), auth=READ)
@@ -435,7 +430,7 @@ def update_schedule(request: HttpRequest, schedule_id: int, payload: SchedulePat
         changes["cron"] = ""
     merged = {name: changes.get(name, getattr(current, name))
               for name in ("name", "cron", "every_minutes", "days_ahead", "priority", "enabled")}
-    return schedule_out(schedules.update_schedule(tenant_id, schedule_id, schedules.ScheduleFields(**merged),
+    return schedule_out(schedules.update_schedule(tenant_id, schedule_id, schedules.ScheduleFields.from_data(merged),
                                                   actor_id=actor_id))
 
 

@@ -14,8 +14,10 @@ covered, and the schedule goes on from the next due time after now.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from cronsim import CronSim, CronSimError
@@ -47,6 +49,12 @@ class ScheduleFields:
     days_ahead: int = 1
     priority: int = 5
     enabled: bool = True
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> ScheduleFields:
+        """From a form's cleaned data or an API body: an empty cron is none, enabled a flag."""
+        return cls(name=data["name"], cron=data.get("cron") or "", every_minutes=data.get("every_minutes"),
+                   days_ahead=data["days_ahead"], priority=data["priority"], enabled=bool(data.get("enabled")))
 
 
 def zone_of(tenant_id: int) -> ZoneInfo:

@@ -165,12 +165,6 @@ def clinician_edit(request: HttpRequest, clinician_id: int) -> HttpResponse:
 # --- schedules (core/dispatch/schedules.py) ------------------------------------------------------
 
 
-def _schedule_fields(data: dict[str, Any]) -> schedules.ScheduleFields:
-    return schedules.ScheduleFields(name=data["name"], cron=data.get("cron") or "",
-                                    every_minutes=data.get("every_minutes"), days_ahead=data["days_ahead"],
-                                    priority=data["priority"], enabled=bool(data.get("enabled")))
-
-
 def _schedules_page(request: HttpRequest, form: ScheduleForm) -> HttpResponse:
     tenant_id = _caller(request)[0]
     return render(request, "dispatch/schedules.html", {
@@ -190,7 +184,7 @@ def schedule_list(request: HttpRequest) -> HttpResponse:
 def schedule_create(request: HttpRequest) -> HttpResponse:
     tenant_id, actor_id = _caller(request)
     form = ScheduleForm(request.POST)
-    made = save_with(form, lambda data: schedules.create_schedule(tenant_id, _schedule_fields(data),
+    made = save_with(form, lambda data: schedules.create_schedule(tenant_id, schedules.ScheduleFields.from_data(data),
                                                                   actor_id=actor_id))
     if made is None:
         return _schedules_page(request, form)
@@ -226,8 +220,8 @@ def schedule_edit(request: HttpRequest, schedule_id: int) -> HttpResponse:
     tenant_id, actor_id = _caller(request)
     schedule = _owned(Schedule.objects.all(), tenant_id, schedule_id, "schedule")
     form = ScheduleForm(request.POST)
-    saved = save_with(form, lambda data: schedules.update_schedule(tenant_id, schedule.pk, _schedule_fields(data),
-                                                                   actor_id=actor_id))
+    saved = save_with(form, lambda data: schedules.update_schedule(
+        tenant_id, schedule.pk, schedules.ScheduleFields.from_data(data), actor_id=actor_id))
     if saved is None:
         return _schedule_page(request, schedule, form)
     messages.success(request, f"Schedule {saved.name!r} saved; next run {_when(saved)}.")
