@@ -14,18 +14,21 @@ from solver.feasibility import (
     check_solution,
 )
 from solver.matrix import haversine_matrix, truncated_euclidean_matrix
-from solver.model import Job, JobId, Problem, ProblemError, Vehicle, VehicleId
+from solver.model import Break, Disruption, Job, JobId, Problem, ProblemError, Vehicle, VehicleId
 from solver.search import solve
 from solver.solution import (
     Route,
     SearchStats,
     Solution,
     Stop,
+    TakenBreak,
     UnassignedJob,
     UnassignedReason,
 )
 
 __all__ = [
+    "Break",
+    "Disruption",
     "InfeasibleSolutionError",
     "Job",
     "JobId",
@@ -35,6 +38,7 @@ __all__ = [
     "SearchStats",
     "Solution",
     "Stop",
+    "TakenBreak",
     "UnassignedJob",
     "UnassignedReason",
     "Vehicle",

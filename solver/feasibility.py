@@ -7,6 +7,7 @@ code that builds solutions cannot also hide in the code that checks them.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
@@ -24,7 +25,9 @@ class ViolationKind(StrEnum):
     TIME_WINDOW = "time_window"
     TRAVEL_TIME = "travel_time"  # arrives sooner than the travel time allows
     SERVICE_TIME = "service_time"  # leaves before the service is done, or starts before arriving
-    SHIFT = "shift"
+    SHIFT = "shift"  # outside the shift, or back later than the shift end plus overtime
+    BREAK = "break"  # a break missing, outside its window, during a visit, or with no room
+    PINNED = "pinned"  # a pinned job served by another vehicle, or left out
     CAPACITY = "capacity"
     MAX_VISITS = "max_visits"
     TOTALS = "totals"  # reported travel does not add up
@@ -101,8 +104,10 @@ class _Checker:
         if jobs is None:
             return
         self._check_timeline(vehicle, route, jobs)
+        self._check_breaks(vehicle, route, jobs)
         self._check_skills(vehicle, jobs)
         self._check_limits(vehicle, jobs)
+        self._check_pins(vehicle, jobs)
 
     def _check_idle(self, route: Route) -> None:
         # A clinician without visits does not leave home, whatever the end location.
@@ -141,8 +146,20 @@ class _Checker:
             self.flag(
                 ViolationKind.TRAVEL_TIME, f"{vid!r} gets home sooner than travel allows", vid
             )
-        if route.arrival > vehicle.shift_end:
-            self.flag(ViolationKind.SHIFT, f"{vid!r} gets home after the shift ends", vid)
+        latest = vehicle.shift_end + vehicle.max_overtime
+        if route.arrival > latest:
+            self.flag(
+                ViolationKind.SHIFT,
+                f"{vid!r} gets home at {route.arrival}, after the shift end plus overtime ({latest})",
+                vid,
+            )
+        elif route.overtime != max(0, route.arrival - vehicle.shift_end):
+            self.flag(
+                ViolationKind.TOTALS,
+                f"route of {vid!r} reports overtime {route.overtime}, it gets home at "
+                f"{route.arrival} and the shift ends at {vehicle.shift_end}",
+                vid,
+            )
         if route.travel != travel + last_leg:
             self.flag(
                 ViolationKind.TOTALS,
@@ -177,6 +194,65 @@ class _Checker:
                 job.id,
             )
 
+    def _check_breaks(self, vehicle: Vehicle, route: Route, jobs: list[Job]) -> None:
+        """Each break taken once, in its window, for its duration, never during a visit, and
+        with enough time around it to travel: a gap between two services (or between leaving
+        home, the services and getting back) must hold its leg plus the breaks inside it."""
+        vid = vehicle.id
+        wanted = sorted(vehicle.breaks, key=lambda rest: (rest.window_start, rest.window_end))
+        taken = sorted(route.breaks, key=lambda t: t.start)
+        if len(taken) != len(wanted):
+            self.flag(ViolationKind.BREAK, f"{vid!r} takes {len(taken)} of {len(wanted)} breaks", vid)
+            return
+        for rest, interval in zip(wanted, taken, strict=True):
+            if interval.end - interval.start != rest.duration or not (
+                rest.window_start <= interval.start <= rest.window_end
+            ):
+                self.flag(
+                    ViolationKind.BREAK,
+                    f"{vid!r} rests [{interval.start}, {interval.end}); the break must start in "
+                    f"[{rest.window_start}, {rest.window_end}] and last {rest.duration}",
+                    vid,
+                )
+        for earlier, later in itertools.pairwise(taken):
+            if later.start < earlier.end:
+                self.flag(ViolationKind.BREAK, f"{vid!r} takes two breaks at once", vid)
+        locations = [vehicle.start_location, *(job.location for job in jobs), vehicle.return_location]
+        bounds = [route.departure]
+        for stop in route.stops:
+            bounds += [stop.start, stop.departure]
+        bounds.append(route.arrival)
+        gaps = list(zip(bounds[::2], bounds[1::2], strict=True))  # (leave, next service or home)
+        for interval in taken:
+            if interval.end <= route.departure or interval.start >= route.arrival:
+                continue  # off the road: before leaving home or after getting back
+            if not any(a <= interval.start and interval.end <= b for a, b in gaps):
+                self.flag(
+                    ViolationKind.BREAK,
+                    f"{vid!r} rests [{interval.start}, {interval.end}) during a visit or across "
+                    "leaving or getting home",
+                    vid,
+                )
+        for k, (a, b) in enumerate(gaps):
+            resting = sum(t.end - t.start for t in taken if a <= t.start and t.end <= b)
+            leg = self.problem.travel[locations[k]][locations[k + 1]]
+            if resting and b - a < leg + resting:
+                self.flag(
+                    ViolationKind.BREAK,
+                    f"{vid!r} has {b - a} between {a} and {b} for a {leg} leg and {resting} of breaks",
+                    vid,
+                )
+
+    def _check_pins(self, vehicle: Vehicle, jobs: list[Job]) -> None:
+        for job in jobs:
+            if job.pinned_to is not None and job.pinned_to != vehicle.id:
+                self.flag(
+                    ViolationKind.PINNED,
+                    f"{job.id!r} is pinned to {job.pinned_to!r} but served by {vehicle.id!r}",
+                    vehicle.id,
+                    job.id,
+                )
+
     def _check_skills(self, vehicle: Vehicle, jobs: list[Job]) -> None:
         for job in jobs:
             missing = job.required_skills - vehicle.skills
@@ -209,6 +285,10 @@ class _Checker:
             job = self.jobs.get(item.job_id)
             if job is None:
                 self.flag(ViolationKind.UNKNOWN_JOB, f"unknown job {item.job_id!r} unassigned")
+            elif job.pinned_to is not None:
+                self.flag(
+                    ViolationKind.PINNED, f"{job.id!r} is pinned but left out", job_id=job.id
+                )
             elif item.reason is UnassignedReason.NO_SKILL and self._someone_has_skills(job):
                 self.flag(
                     ViolationKind.REASON,

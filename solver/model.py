@@ -7,7 +7,7 @@ matrix; ids are opaque to the solver and only echoed back in the solution.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import SupportsIndex
 
@@ -25,13 +25,29 @@ class ProblemError(ValueError):
 
 
 @dataclass(frozen=True)
+class Break:
+    """A rest of `duration` that must *start* within [window_start, window_end].
+
+    It is taken between visits (while travelling is paused, or during a wait), never
+    during a service. A break whose window lies wholly before the clinician leaves or
+    after they are back home costs nothing: they are off the road then.
+    """
+
+    window_start: int
+    window_end: int
+    duration: int
+
+
+@dataclass(frozen=True)
 class Vehicle:
     """A clinician's working day.
 
     The clinician leaves `start_location` no earlier than `shift_start` and must be back at
-    `end_location` (the start location when None) no later than `shift_end`. `capacity`
-    bounds the sum of the jobs' `demand`; `max_visits` bounds the number of jobs; None means
-    unbounded.
+    `end_location` (the start location when None) no later than `shift_end`, or up to
+    `max_overtime` later at `overtime_cost` per unit of time past `shift_end` (in units of
+    the objective, i.e. of travel time). `breaks` are taken within their windows.
+    `capacity` bounds the sum of the jobs' `demand`; `max_visits` bounds the number of
+    jobs; None means unbounded.
     """
 
     id: VehicleId
@@ -42,11 +58,19 @@ class Vehicle:
     skills: frozenset[str] = frozenset()
     capacity: int | None = None
     max_visits: int | None = None
+    breaks: tuple[Break, ...] = ()
+    max_overtime: int = 0
+    overtime_cost: int = 2
 
     @property
     def return_location(self) -> int:
         """Where the route ends."""
         return self.start_location if self.end_location is None else self.end_location
+
+    @property
+    def latest_return(self) -> int:
+        """The latest time the route may end: the shift end plus any allowed overtime."""
+        return self.shift_end + self.max_overtime
 
 
 @dataclass(frozen=True)
@@ -56,6 +80,11 @@ class Job:
     Only a vehicle holding every skill in `required_skills` may serve it. A higher
     `priority` makes the solver drop the job later when the day is over-full: no number of
     lower-priority jobs is worth one job of a higher priority.
+
+    `pinned_to` fixes the job to one vehicle and makes it mandatory (a visit already
+    started or done; give it a window that fixes its start too). `preferred` names the
+    vehicles the patient prefers; serving the job with any other costs `preference_weight`
+    (in units of the objective), so preferences yield only to real savings.
     """
 
     id: JobId
@@ -66,6 +95,28 @@ class Job:
     required_skills: frozenset[str] = frozenset()
     priority: int = 0
     demand: int = 0
+    pinned_to: VehicleId | None = None
+    preferred: frozenset[VehicleId] = frozenset()
+    preference_weight: int = 0
+
+
+@dataclass(frozen=True)
+class Disruption:
+    """What departing from the previous plan costs, in units of the objective (travel time).
+
+    `move_cost` is paid for each job served by another vehicle than in the previous plan;
+    `delay_cost` for each unit of time a job starts later than its `previous_starts` entry
+    (taken from the previous plan when `solve(initial=...)` is a Solution). Jobs the
+    previous plan did not serve cost nothing.
+    """
+
+    move_cost: int = 0
+    delay_cost: int = 0
+    previous_starts: Mapping[JobId, int] | None = None
+
+    def __post_init__(self) -> None:
+        _check_count("disruption.move_cost", self.move_cost)
+        _check_count("disruption.delay_cost", self.delay_cost)
 
 
 @dataclass(frozen=True, init=False)
@@ -121,8 +172,12 @@ def validate(problem: Problem) -> None:
     for i, vehicle in enumerate(problem.vehicles):
         _validate_vehicle(f"vehicles[{i}]", vehicle, problem.location_count)
         _validate_commute(f"vehicles[{i}]", vehicle, problem.travel)
+        for k, rest in enumerate(vehicle.breaks):
+            _validate_break(f"vehicles[{i}].breaks[{k}]", vehicle, rest)
+    vehicles = {v.id: v for v in problem.vehicles}
     for i, job in enumerate(problem.jobs):
         _validate_job(f"jobs[{i}]", job, problem.location_count)
+        _validate_assignment(f"jobs[{i}]", job, vehicles)
 
 
 def _validate_matrix(travel: tuple[tuple[int, ...], ...]) -> None:
@@ -131,9 +186,7 @@ def _validate_matrix(travel: tuple[tuple[int, ...], ...]) -> None:
         raise ProblemError("travel", "the matrix is empty; it needs one row per location")
     for i, row in enumerate(travel):
         if len(row) != size:
-            raise ProblemError(
-                f"travel[{i}]", f"has {len(row)} columns, the matrix has {size} rows"
-            )
+            raise ProblemError(f"travel[{i}]", f"has {len(row)} columns, the matrix has {size} rows")
         if min(row) < 0:
             raise ProblemError(f"travel[{i}]", "travel times cannot be negative")
 
@@ -154,11 +207,54 @@ def _validate_vehicle(where: str, vehicle: Vehicle, locations: int) -> None:
     if vehicle.shift_end < vehicle.shift_start:
         raise ProblemError(
             f"{where}.shift_end",
-            f"shift of {vehicle.id!r} ends ({vehicle.shift_end}) before it starts "
-            f"({vehicle.shift_start})",
+            f"shift of {vehicle.id!r} ends ({vehicle.shift_end}) before it starts ({vehicle.shift_start})",
         )
     _check_optional_count(f"{where}.capacity", vehicle.capacity)
     _check_optional_count(f"{where}.max_visits", vehicle.max_visits)
+    _check_count(f"{where}.max_overtime", vehicle.max_overtime)
+    _check_count(f"{where}.overtime_cost", vehicle.overtime_cost)
+
+
+def _validate_break(where: str, vehicle: Vehicle, rest: Break) -> None:
+    _check_time(f"{where}.window_start", rest.window_start)
+    _check_count(f"{where}.duration", rest.duration)
+    if rest.window_end < rest.window_start:
+        raise ProblemError(
+            f"{where}.window_end",
+            f"break window closes ({rest.window_end}) before it opens ({rest.window_start})",
+        )
+    if rest.window_start < vehicle.shift_start:
+        raise ProblemError(
+            f"{where}.window_start",
+            f"break of {vehicle.id!r} may start ({rest.window_start}) before the shift ({vehicle.shift_start})",
+        )
+    if rest.window_end + rest.duration > vehicle.latest_return:
+        raise ProblemError(
+            f"{where}.window_end",
+            f"break of {vehicle.id!r} could end ({rest.window_end + rest.duration}) after "
+            f"the shift ({vehicle.latest_return}, overtime included)",
+        )
+
+
+def _validate_assignment(where: str, job: Job, vehicles: dict[VehicleId, Vehicle]) -> None:
+    if job.pinned_to is not None:
+        vehicle = vehicles.get(job.pinned_to)
+        if vehicle is None:
+            raise ProblemError(f"{where}.pinned_to", f"job {job.id!r} is pinned to unknown {job.pinned_to!r}")
+        if not job.required_skills <= vehicle.skills:
+            raise ProblemError(
+                f"{where}.pinned_to",
+                f"job {job.id!r} is pinned to {job.pinned_to!r}, who lacks its skills",
+            )
+    unknown = [v for v in job.preferred if v not in vehicles]
+    if unknown:
+        raise ProblemError(f"{where}.preferred", f"unknown vehicle {unknown[0]!r}")
+    _check_count(f"{where}.preference_weight", job.preference_weight)
+    if job.preferred and job.preference_weight == 0:
+        raise ProblemError(
+            f"{where}.preference_weight",
+            f"job {job.id!r} names preferred vehicles: give the cost of serving it with another",
+        )
 
 
 def _validate_commute(where: str, vehicle: Vehicle, travel: tuple[tuple[int, ...], ...]) -> None:
@@ -168,8 +264,7 @@ def _validate_commute(where: str, vehicle: Vehicle, travel: tuple[tuple[int, ...
     if vehicle.shift_start + commute > vehicle.shift_end:
         raise ProblemError(
             f"{where}.shift_end",
-            f"shift of {vehicle.id!r} is shorter than the {commute} travel from its start to "
-            "its end location",
+            f"shift of {vehicle.id!r} is shorter than the {commute} travel from its start to its end location",
         )
 
 
@@ -180,32 +275,30 @@ def _validate_job(where: str, job: Job, locations: int) -> None:
     if job.window_end < job.window_start:
         raise ProblemError(
             f"{where}.window_end",
-            f"window of job {job.id!r} closes ({job.window_end}) before it opens "
-            f"({job.window_start})",
+            f"window of job {job.id!r} closes ({job.window_end}) before it opens ({job.window_start})",
         )
     if not isinstance(job.duration, int) or job.duration < 0:
-        raise ProblemError(
-            f"{where}.duration", f"duration of job {job.id!r} must be a non-negative integer"
-        )
+        raise ProblemError(f"{where}.duration", f"duration of job {job.id!r} must be a non-negative integer")
     if not isinstance(job.demand, int) or job.demand < 0:
-        raise ProblemError(
-            f"{where}.demand", f"demand of job {job.id!r} must be a non-negative integer"
-        )
+        raise ProblemError(f"{where}.demand", f"demand of job {job.id!r} must be a non-negative integer")
     if not isinstance(job.priority, int):
         raise ProblemError(f"{where}.priority", f"priority of job {job.id!r} must be an integer")
 
 
 def _check_location(where: str, location: int, locations: int) -> None:
     if not isinstance(location, int) or not 0 <= location < locations:
-        raise ProblemError(
-            where, f"location {location!r} is not an index into the {locations}-row matrix"
-        )
+        raise ProblemError(where, f"location {location!r} is not an index into the {locations}-row matrix")
 
 
 def _check_time(where: str, value: int) -> None:
     # OR-Tools cumul variables start at zero, so times before the day's origin do not exist.
     if not isinstance(value, int) or value < 0:
         raise ProblemError(where, f"times must be non-negative integers, got {value!r}")
+
+
+def _check_count(where: str, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ProblemError(where, f"must be a non-negative integer, got {value!r}")
 
 
 def _check_optional_count(where: str, value: int | None) -> None:

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from ortools.constraint_solver import pywrapcp
 
 from solver.model import Job, Problem
+from solver.schedule import time_route
 from solver.screening import Screening
 
 TIME = "time"
 LOAD = "load"
 VISITS = "visits"
+ASSIGNMENT = "assignment"
 
 # Penalties and costs are int64 in OR-Tools; stay well clear of overflow when summing.
 _INT64_SAFE = 2**62
@@ -80,10 +82,65 @@ def _lexicographic_weights(
     return weights
 
 
+@dataclass(frozen=True)
+class PlanCosts:
+    """The previous plan, for the disruption cost: per job index, its vehicle index and start."""
+
+    previous_vehicle: dict[int, int]
+    previous_start: dict[int, int]
+    move_cost: int
+    delay_cost: int
+
+
+@dataclass(frozen=True)
+class ObjectiveTerms:
+    """The model's objective computed in Python for a plan (job indices per vehicle).
+
+    Travel, overtime, preference, move and delay costs, and the drop penalty of every
+    routable job left out: what OR-Tools minimises, for plans searched by parts.
+    """
+
+    problem: Problem
+    penalty: dict[int, int]  # per routable job index
+    plan_costs: PlanCosts | None
+
+    @classmethod
+    def of(cls, problem: Problem, screening: Screening, plan_costs: PlanCosts | None) -> ObjectiveTerms:
+        routable = sorted(screening.candidates)
+        max_travel = max(max(row) for row in problem.travel)
+        jobs = [problem.jobs[j] for j in routable]
+        penalties = drop_penalties(jobs, max_travel, len(problem.vehicles))
+        return cls(problem, dict(zip(routable, penalties, strict=True)), plan_costs)
+
+    def of_plan(self, plan: Sequence[Sequence[int]]) -> int:
+        total = sum(self.penalty.values())
+        costs = self.plan_costs
+        for v, route in enumerate(plan):
+            vehicle = self.problem.vehicles[v]
+            jobs = [self.problem.jobs[j] for j in route]
+            timed = time_route(self.problem, vehicle, jobs)
+            if timed is None:
+                raise ValueError(f"the plan's route of {vehicle.id!r} cannot be timed")
+            total += timed.travel + vehicle.overtime_cost * timed.overtime
+            for j, job, stop in zip(route, jobs, timed.stops, strict=True):
+                total -= self.penalty.get(j, 0)
+                if job.preferred and vehicle.id not in job.preferred:
+                    total += job.preference_weight
+                if costs is not None:
+                    if costs.move_cost and costs.previous_vehicle.get(j, v) != v:
+                        total += costs.move_cost
+                    previous = costs.previous_start.get(j)
+                    if previous is not None and stop.start > previous:
+                        total += costs.delay_cost * (stop.start - previous)
+        return total
+
+
 class RoutingModel:
     """An OR-Tools routing model for one problem and seed. Build once, solve once."""
 
-    def __init__(self, problem: Problem, screening: Screening, seed: int) -> None:
+    def __init__(
+        self, problem: Problem, screening: Screening, seed: int, plan_costs: PlanCosts | None = None
+    ) -> None:
         self.problem = problem
         self.layout = layout_nodes(problem, screening, seed)
         self._node_location = self.layout.depot_locations + tuple(
@@ -103,6 +160,9 @@ class RoutingModel:
         self._add_limits()
         self._restrict_vehicles(screening)
         self._add_drop_penalties()
+        self._add_breaks()
+        self._add_assignment_costs(plan_costs)
+        self._add_delay_costs(plan_costs)
 
     # --- building -------------------------------------------------------------------
 
@@ -133,14 +193,17 @@ class RoutingModel:
             time.CumulVar(index).SetRange(job.window_start, job.window_end)
         for v, vehicle in enumerate(self.problem.vehicles):
             time.CumulVar(self.routing.Start(v)).SetRange(vehicle.shift_start, vehicle.shift_end)
-            time.CumulVar(self.routing.End(v)).SetRange(vehicle.shift_start, vehicle.shift_end)
+            end = self.routing.End(v)
+            time.CumulVar(end).SetRange(vehicle.shift_start, vehicle.latest_return)
+            if vehicle.max_overtime:
+                time.SetCumulVarSoftUpperBound(end, vehicle.shift_end, vehicle.overtime_cost)
 
     def _node_durations(self) -> list[int]:
         depots = [0] * len(self.layout.depot_locations)
         return depots + [self.problem.jobs[j].duration for j in self.layout.job_indices]
 
     def _horizon(self) -> int:
-        shifts = [v.shift_end for v in self.problem.vehicles]
+        shifts = [v.latest_return for v in self.problem.vehicles]
         windows = [self.problem.jobs[j].window_end for j in self.layout.job_indices]
         return max(shifts + windows)
 
@@ -170,8 +233,11 @@ class RoutingModel:
         everyone = len(self.problem.vehicles)
         for position, job_index in enumerate(self.layout.job_indices):
             allowed = screening.candidates[job_index]
-            if len(allowed) < everyone:
-                index = self.manager.NodeToIndex(self.layout.job_node(position))
+            index = self.manager.NodeToIndex(self.layout.job_node(position))
+            if self.problem.jobs[job_index].pinned_to is not None:
+                # Screening left only the pinned vehicle; no -1: the job must be served.
+                self.routing.VehicleVar(index).SetValues(list(allowed))
+            elif len(allowed) < everyone:
                 # -1 keeps the job droppable. (SetAllowedVehiclesForIndex would say the same,
                 # but its Python binding rejects every argument type in OR-Tools 9.15.)
                 self.routing.VehicleVar(index).SetValues([-1, *allowed])
@@ -181,8 +247,70 @@ class RoutingModel:
         max_travel = max(max(row) for row in self.travel_nodes)
         penalties = drop_penalties(jobs, max_travel, len(self.problem.vehicles))
         for position, penalty in enumerate(penalties):
+            if jobs[position].pinned_to is not None:
+                continue  # mandatory: no disjunction
             index = self.manager.NodeToIndex(self.layout.job_node(position))
             self.routing.AddDisjunction([index], penalty)
+
+    def _add_breaks(self) -> None:
+        vehicles = self.problem.vehicles
+        if not any(v.breaks for v in vehicles):
+            return
+        time = self.routing.GetDimensionOrDie(TIME)
+        durations = self._node_durations()
+        # The part of each node's transit that is service: no break may overlap it.
+        visits = [durations[self.manager.IndexToNode(i)] for i in range(self.routing.Size())]
+        solver = self.routing.solver()
+        for v, vehicle in enumerate(vehicles):
+            if not vehicle.breaks:
+                continue
+            intervals = [
+                solver.FixedDurationIntervalVar(
+                    rest.window_start, rest.window_end, rest.duration, False, f"break {v}.{k}"
+                )
+                for k, rest in enumerate(vehicle.breaks)
+            ]
+            time.SetBreakIntervalsOfVehicle(intervals, v, visits)
+
+    def _add_assignment_costs(self, plan_costs: PlanCosts | None) -> None:
+        """Preferences and moves away from the previous plan, as per-vehicle costs of a visit.
+
+        A dimension whose transit from a job node is what serving that job costs *this*
+        vehicle; its span cost (coefficient 1) adds the sum along each route to the
+        objective. The per-vehicle vectors are evaluated in C++.
+        """
+        vehicles = self.problem.vehicles
+        index_of = {vehicle.id: v for v, vehicle in enumerate(vehicles)}
+        jobs = [self.problem.jobs[j] for j in self.layout.job_indices]
+        preferred = [frozenset(index_of[p] for p in job.preferred) for job in jobs]
+        moves = plan_costs.previous_vehicle if plan_costs and plan_costs.move_cost else {}
+        if not moves and not any(preferred):
+            return
+        depots = [0] * len(self.layout.depot_locations)
+        registered: dict[tuple[int, ...], int] = {}
+        evaluators = []
+        for v in range(len(vehicles)):
+            costs = tuple(depots) + tuple(
+                (job.preference_weight if preferred[p] and v not in preferred[p] else 0)
+                + (plan_costs.move_cost if plan_costs and moves.get(j, v) != v else 0)
+                for p, (j, job) in enumerate(zip(self.layout.job_indices, jobs, strict=True))
+            )
+            if costs not in registered:
+                registered[costs] = self.routing.RegisterUnaryTransitVector(list(costs))
+            evaluators.append(registered[costs])
+        bound = max(sum(costs) for costs in registered)
+        self.routing.AddDimensionWithVehicleTransits(evaluators, 0, bound, True, ASSIGNMENT)
+        self.routing.GetDimensionOrDie(ASSIGNMENT).SetSpanCostCoefficientForAllVehicles(1)
+
+    def _add_delay_costs(self, plan_costs: PlanCosts | None) -> None:
+        if plan_costs is None or not plan_costs.delay_cost:
+            return
+        time = self.routing.GetDimensionOrDie(TIME)
+        for position, job_index in enumerate(self.layout.job_indices):
+            start = plan_costs.previous_start.get(job_index)
+            if start is not None:
+                index = self.manager.NodeToIndex(self.layout.job_node(position))
+                time.SetCumulVarSoftUpperBound(index, start, plan_costs.delay_cost)
 
     # --- solving helpers --------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from solver.model import Job, Problem
+from solver.model import Job, Problem, ProblemError
 from solver.schedule import has_skills, time_route, within_limits
 from solver.solution import UnassignedJob, UnassignedReason
 
@@ -22,19 +22,32 @@ class Screening:
 
 
 def screen_jobs(problem: Problem) -> Screening:
+    """Raises ProblemError if a pinned job cannot be served by its vehicle even alone."""
     candidates: dict[int, tuple[int, ...]] = {}
     rejected = []
+    vehicle_index = {vehicle.id: v for v, vehicle in enumerate(problem.vehicles)}
     for index, job in enumerate(problem.jobs):
-        vehicles, rejection = _screen(problem, job)
+        able = range(len(problem.vehicles))
+        if job.pinned_to is not None:
+            able = range(vehicle_index[job.pinned_to], vehicle_index[job.pinned_to] + 1)
+        vehicles, rejection = _screen(problem, job, able)
         if rejection is None:
             candidates[index] = vehicles
+        elif job.pinned_to is not None:
+            raise ProblemError(
+                f"jobs[{index}].pinned_to",
+                f"job {job.id!r} is pinned to {job.pinned_to!r}, who cannot serve it: "
+                f"{rejection.message}",
+            )
         else:
             rejected.append(rejection)
     return Screening(candidates, tuple(rejected))
 
 
-def _screen(problem: Problem, job: Job) -> tuple[tuple[int, ...], UnassignedJob | None]:
-    skilled = [i for i, v in enumerate(problem.vehicles) if has_skills(v, job)]
+def _screen(
+    problem: Problem, job: Job, able: range
+) -> tuple[tuple[int, ...], UnassignedJob | None]:
+    skilled = [i for i in able if has_skills(problem.vehicles[i], job)]
     if not skilled:
         return (), _reject(job, UnassignedReason.NO_SKILL, _no_skill_message(job))
     roomy = [i for i in skilled if within_limits(problem.vehicles[i], [job])]

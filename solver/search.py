@@ -19,9 +19,10 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 from ortools.constraint_solver import routing_heuristic_parameters_pb2 as heuristic_parameters
 from ortools.util import optional_boolean_pb2
 
+from solver.decompose import DECOMPOSE_ABOVE, Part, construct_by_parts, improve_by_parts
 from solver.feasibility import assert_feasible
-from solver.model import Problem
-from solver.ortools_model import RoutingModel
+from solver.model import Disruption, JobId, Problem
+from solver.ortools_model import ObjectiveTerms, PlanCosts, RoutingModel
 from solver.schedule import time_route
 from solver.screening import Screening, screen_jobs
 from solver.solution import (
@@ -32,6 +33,8 @@ from solver.solution import (
     UnassignedReason,
 )
 from solver.warm_start import Plan, PreviousRoutes, repair_plan
+
+strategies = routing_enums_pb2.FirstSolutionStrategy
 
 # Operators whose neighbourhoods are large (LNS over whole paths, chains, Lin-Kernighan) or
 # made for pickup-and-delivery pairs. The iterated local search runs a full descent after
@@ -84,6 +87,8 @@ class SearchTask:
     solution_limit: int | None = None
     start_plan: Plan | None = None
     log: bool = False
+    plan_costs: PlanCosts | None = None
+    construct_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,7 @@ def solve(
     workers: int = 1,
     solution_limit: int | None = None,
     initial: Solution | PreviousRoutes | None = None,
+    disruption: Disruption | None = None,
     log_search: bool = False,
 ) -> Solution:
     """Route the problem's jobs; return within `time_limit` seconds plus a small margin.
@@ -116,6 +122,8 @@ def solve(
 
     `initial` warm-starts from a previous plan, a Solution or each vehicle's job ids in
     order (ids are matched; vanished jobs and clinicians are ignored, new ones inserted).
+    `disruption` prices departures from `initial` (visits given to another clinician,
+    later starts) so a re-plan stays close to the plan people already follow.
     `workers` > 1 runs that many differently seeded searches in separate processes and
     keeps the best; in a daemonic process (a Celery prefork worker) it falls back to one
     in-process search.
@@ -141,13 +149,60 @@ def solve(
     if initial is not None:
         repair_deadline = started + _REPAIR_SHARE * time_limit
         start_plan = repair_plan(problem, screening, initial, repair_deadline)
+    plan_costs = _plan_costs(problem, initial, disruption) if initial is not None else None
+    if len(screening.candidates) == 1:
+        best = _best_single(problem, screening, plan_costs, seed)
+        return _solution_from(problem, screening, best, started, 1, initial is not None)
     tasks = [
-        SearchTask(seed + k, started, deadline, solution_limit, start_plan, log_search)
+        SearchTask(seed + k, started, deadline, solution_limit, start_plan, log_search, plan_costs)
         for k in range(workers)
     ]
     outcomes = run_searches(problem, screening, tasks)
     best = min(outcomes, key=_outcome_rank)
     return _solution_from(problem, screening, best, started, len(outcomes), initial is not None)
+
+
+def _best_single(
+    problem: Problem, screening: Screening, plan_costs: PlanCosts | None, seed: int
+) -> SearchOutcome:
+    """One routable job: try each able vehicle. (OR-Tools' iterated local search can spin
+    past its time limit on a single job with clinicians starting from different places.)"""
+    [(j, able)] = screening.candidates.items()
+    terms = ObjectiveTerms.of(problem, screening, plan_costs)
+    plans = [tuple((j,) if k == v else () for k in range(len(problem.vehicles))) for v in able]
+    objective, routes = min((terms.of_plan(plan), plan) for plan in plans)
+    return SearchOutcome(seed, routes, objective, objective, "none", ((0.0, objective),))
+
+
+def _plan_costs(
+    problem: Problem, initial: Solution | PreviousRoutes, disruption: Disruption | None
+) -> PlanCosts | None:
+    if disruption is None or not (disruption.move_cost or disruption.delay_cost):
+        return None
+    job_index = {job.id: j for j, job in enumerate(problem.jobs)}
+    vehicle_index = {vehicle.id: v for v, vehicle in enumerate(problem.vehicles)}
+    previous_vehicle: dict[int, int] = {}
+    starts: dict[JobId, int] = dict(disruption.previous_starts or {})
+    if isinstance(initial, Solution):
+        for route in initial.routes:
+            for stop in route.stops:
+                starts.setdefault(stop.job_id, stop.start)
+    routes: PreviousRoutes = (
+        {route.vehicle_id: route.job_ids for route in initial.routes}
+        if isinstance(initial, Solution)
+        else initial
+    )
+    for vehicle_id, job_ids in routes.items():
+        if vehicle_id in vehicle_index:
+            for job_id in job_ids:
+                if job_id in job_index:
+                    previous_vehicle[job_index[job_id]] = vehicle_index[vehicle_id]
+    return PlanCosts(
+        previous_vehicle=previous_vehicle,
+        previous_start={job_index[j]: t for j, t in starts.items() if j in job_index},
+        move_cost=disruption.move_cost,
+        delay_cost=disruption.delay_cost,
+    )
 
 
 def _outcome_rank(outcome: SearchOutcome) -> tuple[bool, int]:
@@ -218,8 +273,50 @@ def _collect(connection: Connection, until: float) -> SearchOutcome | None:
 
 
 def run_search(problem: Problem, screening: Screening, task: SearchTask) -> SearchOutcome:
-    """One OR-Tools iterated local search, in this process."""
-    model = RoutingModel(problem, screening, task.seed)
+    """One search, in this process: over the whole day, or by parts for a large one."""
+    if len(screening.candidates) > DECOMPOSE_ABOVE and task.solution_limit is None:
+        return _search_by_parts(problem, screening, task)
+    return _search_whole(problem, screening, task)
+
+
+def _search_by_parts(problem: Problem, screening: Screening, task: SearchTask) -> SearchOutcome:
+    """A complete plan first (the warm start's, or a cheapest-insertion construction), then
+    improve_by_parts until the deadline (solver/decompose.py)."""
+    if task.start_plan is not None:
+        plan = [list(route) for route in task.start_plan]
+    else:
+        plan = [[] for _ in problem.vehicles]
+
+        def construct(part: Part, until: float) -> Sequence[Sequence[int]] | None:
+            part_task = SearchTask(task.seed, task.started, until, plan_costs=part.plan_costs,
+                                   construct_only=True)
+            return _search_whole(part.problem, part.screening, part_task).routes
+
+        construct_by_parts(problem, screening, plan, task.plan_costs, construct, task.deadline)
+    first = None
+    costs = ObjectiveTerms.of(problem, screening, task.plan_costs)
+    curve = [(round(time.monotonic() - task.started, 4), costs.of_plan(plan))]
+
+    def search_part(part: Part, until: float) -> Sequence[Sequence[int]] | None:
+        part_task = SearchTask(task.seed, task.started, until, None, part.plan, False, part.plan_costs)
+        return _search_whole(part.problem, part.screening, part_task).routes
+
+    def improved() -> None:
+        value = costs.of_plan(plan)
+        if value < curve[-1][1]:
+            curve.append((round(time.monotonic() - task.started, 4), value))
+
+    improve_by_parts(
+        problem, screening, plan, task.plan_costs, task.deadline - _ANSWER_RESERVE, task.seed,
+        search_part, improved,
+    )
+    routes = tuple(tuple(route) for route in plan)
+    return SearchOutcome(task.seed, routes, curve[-1][1], first or curve[0][1], "time", tuple(curve))
+
+
+def _search_whole(problem: Problem, screening: Screening, task: SearchTask) -> SearchOutcome:
+    """One OR-Tools iterated local search over the whole problem, in this process."""
+    model = RoutingModel(problem, screening, task.seed, task.plan_costs)
     progress = _Progress(model.routing, task.started)
     model.routing.AddAtSolutionCallback(progress)
     seconds = max(_MIN_SEARCH_SECONDS, task.deadline - time.monotonic() - _ANSWER_RESERVE)
@@ -228,8 +325,14 @@ def run_search(problem: Problem, screening: Screening, task: SearchTask) -> Sear
     # OR-Tools calls these Python callables during the search but does not own them:
     # the local names keep them alive until it is over.
     evaluator = None
-    if task.start_plan is not None:
-        params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.EVALUATOR_STRATEGY
+    if task.construct_only:
+        # A large day's first plan: cheapest insertion places visits far better than
+        # extending paths by their cheapest arc, and the search stops at that first plan.
+        params.first_solution_strategy = strategies.LOCAL_CHEAPEST_INSERTION
+        params.solution_limit = 1
+        _insertion_order(params.local_cheapest_insertion_parameters)
+    elif task.start_plan is not None:
+        params.first_solution_strategy = strategies.EVALUATOR_STRATEGY
         evaluator = model.preference_evaluator(task.start_plan)
         model.routing.SetFirstSolutionEvaluator(evaluator)
     assignment = model.routing.SolveWithIteratedLocalSearch(params)
@@ -261,7 +364,9 @@ class _Progress:
         self.curve: list[tuple[float, int]] = []
 
     def __call__(self) -> None:
-        value = self.routing.CostVar().Value()
+        # Min, not Value: with soft bounds (overtime, delays) the cost variable of a
+        # solution is not always bound when the callback runs; its minimum is the cost.
+        value = self.routing.CostVar().Min()
         self.count += 1
         if self.first is None:
             self.first = value
@@ -338,20 +443,26 @@ def _set_ruin_and_recreate(
     recreate.recreate_strategy.heuristic = (
         routing_enums_pb2.FirstSolutionStrategy.LOCAL_CHEAPEST_INSERTION
     )
-    # Reinsert higher priorities first, then the visits farthest from the depots (SISR's
-    # "far first" order): remote visits have the fewest good places left, so they choose
-    # first. Measured 0.92 % against 1.02 % for OR-Tools' default order (ADR 0005).
-    sorting = heuristic_parameters.LocalCheapestInsertionParameters
-    order = recreate.recreate_strategy.parameters.local_cheapest_insertion
-    order.insertion_sorting_properties.extend(
-        [
-            sorting.SORTING_PROPERTY_PENALTY,
-            sorting.SORTING_PROPERTY_HIGHEST_AVG_ARC_COST_TO_VEHICLE_START_ENDS,
-        ]
-    )
+    _insertion_order(recreate.recreate_strategy.parameters.local_cheapest_insertion)
     ils.improve_perturbed_solution = True
     annealing = ils.reference_solution_acceptance_strategy.simulated_annealing
     annealing.initial_temperature, annealing.final_temperature = temperatures
+
+
+def _insertion_order(order: heuristic_parameters.LocalCheapestInsertionParameters) -> None:
+    """The order visits are (re)inserted in: higher priorities first, then those the fewest
+    clinicians can serve (a rare skill must not find its clinicians' days already full of
+    visits anyone could make: 15 left out against 4 on a 1,000-visit day, ADR 0026), then
+    the visits farthest from the depots (SISR's "far first": remote visits have the fewest
+    good places left; 0.92 % against 1.02 % for OR-Tools' default on Solomon, ADR 0005)."""
+    sorting = heuristic_parameters.LocalCheapestInsertionParameters
+    order.insertion_sorting_properties.extend(
+        [
+            sorting.SORTING_PROPERTY_PENALTY,
+            sorting.SORTING_PROPERTY_ALLOWED_VEHICLES,
+            sorting.SORTING_PROPERTY_HIGHEST_AVG_ARC_COST_TO_VEHICLE_START_ENDS,
+        ]
+    )
 
 
 # --- building the answer ------------------------------------------------------------------

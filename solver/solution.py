@@ -38,11 +38,21 @@ class Stop:
 
 
 @dataclass(frozen=True)
+class TakenBreak:
+    """When one of the vehicle's breaks is taken: [start, end)."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class Route:
     """One clinician's day: leaves at `departure`, visits `stops` in order, back at `arrival`.
 
     `travel` is the route's total travel time. A clinician with no stops has an empty
-    route that departs and arrives at the shift start.
+    route that departs and arrives at the shift start. `breaks` holds one TakenBreak per
+    break of the vehicle, in the vehicle's order (none for an idle clinician); `overtime`
+    is how long after the shift end the clinician gets back.
     """
 
     vehicle_id: VehicleId
@@ -50,6 +60,8 @@ class Route:
     stops: tuple[Stop, ...]
     arrival: int
     travel: int
+    breaks: tuple[TakenBreak, ...] = ()
+    overtime: int = 0
 
     @property
     def job_ids(self) -> tuple[JobId, ...]:
@@ -131,6 +143,8 @@ def _route_from_dict(data: dict[str, Any]) -> Route:
         stops=tuple(Stop(**stop) for stop in data["stops"]),
         arrival=data["arrival"],
         travel=data["travel"],
+        breaks=tuple(TakenBreak(**taken) for taken in data.get("breaks", ())),
+        overtime=data.get("overtime", 0),
     )
 
 
