@@ -2,7 +2,7 @@
 lunch breaks and overtime, visits with windows, skills, priorities and preferred clinicians.
 
 `home_health_day(visits=1000, clinicians=100, seed=0)` returns a solver Problem in seconds
-since midnight, with travel from the same haversine model Dispatch uses (30 km/h, ×1.3
+since midnight, with travel from the same haversine model Dispatch uses (30 km/h, times 1.3
 detour). The mix (below) is what a large agency's weekday looks like in its shape, not in
 its data: patients cluster in neighbourhoods, most visits want a morning or an afternoon,
 a fifth need wound care, a patient in two has a preferred clinician.
@@ -26,16 +26,17 @@ SPEED_KMH = 30.0
 DETOUR = 1.3
 
 # (share, skills) of clinicians; everyone can do a routine visit.
-CLINICIAN_SKILLS = ((0.4, frozenset()), (0.3, frozenset({"wound"})), (0.2, frozenset({"wound", "iv"})),
-                    (0.1, frozenset({"pediatric"})))
+Shares = tuple[tuple[float, frozenset[str]], ...]
+CLINICIAN_SKILLS: Shares = ((0.4, frozenset()), (0.3, frozenset({"wound"})), (0.2, frozenset({"wound", "iv"})),
+                            (0.1, frozenset({"pediatric"})))
 # (share, start, end) of shifts.
 SHIFTS = ((0.6, (8 * HOUR, 16 * HOUR + 1800)), (0.25, (9 * HOUR, 17 * HOUR + 1800)),
           (0.15, (7 * HOUR, 15 * HOUR + 1800)))
 LUNCH = (11 * HOUR + 1800, 13 * HOUR + 1800, 30 * 60)  # may start from 11:30 to 13:30, lasts 30 min
 MAX_OVERTIME = 30 * 60
 # (share, required skill) of visits.
-VISIT_SKILLS = ((0.72, frozenset()), (0.2, frozenset({"wound"})), (0.06, frozenset({"iv"})),
-                (0.02, frozenset({"pediatric"})))
+VISIT_SKILLS: Shares = ((0.72, frozenset()), (0.2, frozenset({"wound"})), (0.06, frozenset({"iv"})),
+                        (0.02, frozenset({"pediatric"})))
 # (share, earliest start, latest start) of windows.
 WINDOWS = ((0.35, (8 * HOUR, 12 * HOUR)), (0.35, (12 * HOUR, 15 * HOUR + 1800)), (0.3, (8 * HOUR, 15 * HOUR + 1800)))
 DURATIONS = ((0.7, 25 * 60), (0.3, 40 * 60))

@@ -30,7 +30,11 @@ def road(*markers: int) -> list[list[int]]:
 
 
 def clinician(
-    name: str, *skills: str, shift: tuple[int, int] = (0, 1000), **limits: int
+    name: str,
+    *skills: str,
+    shift: tuple[int, int] = (0, 1000),
+    capacity: int | None = None,
+    max_visits: int | None = None,
 ) -> Vehicle:
     return Vehicle(
         id=name,
@@ -38,7 +42,8 @@ def clinician(
         shift_start=shift[0],
         shift_end=shift[1],
         skills=frozenset(skills),
-        **limits,
+        capacity=capacity,
+        max_visits=max_visits,
     )
 
 

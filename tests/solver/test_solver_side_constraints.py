@@ -16,7 +16,6 @@ from bench.homehealth import DayShape, home_health_day
 from solver import (
     Break,
     Disruption,
-    Job,
     Problem,
     ProblemError,
     Solution,
@@ -29,7 +28,6 @@ from solver.decompose import DECOMPOSE_ABOVE
 from solver.schedule import time_route
 from solver.solution import Route, SearchStats, Stop, TakenBreak
 from tests.solver.solver_days import clinician, road, visit
-
 
 NO_SEARCH = SearchStats(0, None, 0.0, "trivial", "none", 0, 0, False)
 
@@ -61,7 +59,8 @@ def test_lunch_is_taken_inside_its_window_and_never_during_a_visit():
     assert not solution.unassigned
     assert len(route.breaks) == 1
     lunch = route.breaks[0]
-    assert 40 <= lunch.start <= 50 and lunch.end - lunch.start == 10
+    assert 40 <= lunch.start <= 50
+    assert lunch.end - lunch.start == 10
     for stop in route.stops:
         assert lunch.end <= stop.start or lunch.start >= stop.departure
     assert check_solution(problem, solution) == []
@@ -297,7 +296,8 @@ def test_a_large_day_is_planned_by_parts_feasibly_with_every_constraint_checked(
     assert all(len(route.breaks) == 1 for route in solution.routes if route.stops)
     # Every improvement recorded came from the parts' searches, and the plan got better.
     curve = solution.stats.improvements
-    assert len(curve) >= 2 and curve[-1][1] < curve[0][1]
+    assert len(curve) >= 2
+    assert curve[-1][1] < curve[0][1]
 
 
 def test_a_large_re_plan_by_parts_keeps_pins_and_starts_from_the_previous_plan():
