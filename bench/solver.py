@@ -4,6 +4,13 @@ Solves every instance in the directory with the given time limit, checks each so
 with the independent feasibility checker, and prints one line per instance and the mean
 gap to the best-known distances per class and overall. Exits 1 if any instance is not
 solved feasibly with every customer served (such an instance gets no gap).
+
+`--baseline` also solves each instance with plain OR-Tools (solver.search.solve_plain:
+cheapest arc, then guided local search, same limit) and prints its line below ours.
+`--home-health VISITS,CLINICIANS` benchmarks a synthetic home-health day instead
+(bench/homehealth.py: skills, windows, shifts, lunch breaks, overtime, preferred
+clinicians) and prints served %, travel, the share of visits by a preferred clinician and
+overtime, for ours and (with --baseline) plain OR-Tools.
 """
 
 from __future__ import annotations
@@ -13,9 +20,10 @@ import csv
 import statistics
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bench.homehealth import DayShape, home_health_day
 from bench.solomon import (
     SCALE,
     BestKnown,
@@ -26,7 +34,9 @@ from bench.solomon import (
     read_instance,
 )
 from solver.feasibility import InfeasibleSolutionError, check_solution
-from solver.search import solve
+from solver.model import Problem
+from solver.search import solve, solve_plain
+from solver.solution import Solution
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,11 @@ class BenchResult:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
+    if args.home_health:
+        return home_health(args)
+    if args.instance_dir is None:
+        print("give an instance directory or --home-health VISITS,CLINICIANS", file=sys.stderr)
+        return 2
     instances = find_instances(args.instance_dir, args.only)
     if not instances:
         print(f"no Solomon instances in {args.instance_dir}", file=sys.stderr)
@@ -53,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run_instance(instance, best_known, args.time_limit, args.workers, args.seed)
         print(_line(result), flush=True)
         results.append(result)
+        if args.baseline:
+            plain = run_instance(instance, best_known, args.time_limit, args.workers, args.seed, plain=True)
+            print(_line(replace(plain, instance="  plain")), flush=True)
     print(summary(results))
     if args.csv:
         write_csv(args.csv, results)
@@ -61,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.solver", description=__doc__)
-    parser.add_argument("instance_dir", type=Path, help="directory of Solomon instance files")
+    parser.add_argument("instance_dir", type=Path, nargs="?", help="directory of Solomon instance files")
     parser.add_argument(
         "--bks", type=Path, help="CSV of best-known solutions: instance,vehicles,distance"
     )
@@ -72,6 +90,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--csv", type=Path, help="write instance,feasible,vehicles,distance,gap_pct,seconds"
     )
     parser.add_argument("--only", help="comma-separated instance names to run (default: all)")
+    parser.add_argument("--baseline", action="store_true", help="also run plain OR-Tools with the same limit")
+    parser.add_argument("--home-health", help="VISITS,CLINICIANS: a synthetic home-health day instead")
     return parser.parse_args(argv)
 
 
@@ -101,10 +121,14 @@ def run_instance(
     time_limit: float,
     workers: int,
     seed: int,
+    plain: bool = False,
 ) -> BenchResult:
     """Solve, check and score one instance. A gap is given only for a complete, feasible plan."""
     try:
-        solution = solve(instance.problem, time_limit=time_limit, seed=seed, workers=workers)
+        if plain:
+            solution = solve_plain(instance.problem, time_limit=time_limit, seed=seed)
+        else:
+            solution = solve(instance.problem, time_limit=time_limit, seed=seed, workers=workers)
     except InfeasibleSolutionError as error:
         return BenchResult(instance.name, False, 0, 0.0, None, time_limit, f"infeasible: {error}")
     except Exception as error:  # a crash on one instance must not hide the others' results
@@ -168,6 +192,38 @@ def write_csv(path: Path, results: list[BenchResult]) -> None:
             writer.writerow(
                 [r.instance, r.feasible, r.vehicles, f"{r.distance:.1f}", gap, f"{r.seconds:.2f}"]
             )
+
+
+def home_health(args: argparse.Namespace) -> int:
+    """Solve one synthetic home-health day (and plain OR-Tools on it with --baseline)."""
+    try:
+        visits, clinicians = (int(n) for n in args.home_health.split(","))
+    except ValueError:
+        print("--home-health takes VISITS,CLINICIANS, e.g. 1000,100", file=sys.stderr)
+        return 2
+    problem = home_health_day(DayShape(visits, clinicians), seed=args.seed)
+    print(f"home-health day: {visits} visits, {clinicians} clinicians (seed {args.seed}), "
+          f"{args.time_limit:g} s, {args.workers} worker(s)")
+    print(f"{'solver':<10}{'served':>8}{'served %':>10}{'travel h':>10}{'preferred %':>13}"
+          f"{'overtime min':>14}{'seconds':>9}  feasible")
+    runs = [("ferry", solve(problem, time_limit=args.time_limit, seed=args.seed, workers=args.workers))]
+    if args.baseline:
+        runs.append(("plain", solve_plain(problem, time_limit=args.time_limit, seed=args.seed)))
+    for label, solution in runs:
+        print(_home_health_line(label, problem, solution), flush=True)
+    return 0 if not runs[0][1].unassigned and not check_solution(problem, runs[0][1]) else 1
+
+
+def _home_health_line(label: str, problem: Problem, solution: Solution) -> str:
+    jobs = {job.id: job for job in problem.jobs}
+    served = [(stop.job_id, route.vehicle_id) for route in solution.routes for stop in route.stops]
+    wanting = [(j, v) for j, v in served if jobs[j].preferred]
+    preferred = 100 * sum(1 for j, v in wanting if v in jobs[j].preferred) / max(1, len(wanting))
+    overtime = sum(route.overtime for route in solution.routes) / 60
+    feasible = "yes" if not check_solution(problem, solution) else "NO"
+    return (f"{label:<10}{len(served):>8}{100 * len(served) / len(problem.jobs):>10.1f}"
+            f"{solution.total_travel / 3600:>10.1f}{preferred:>13.1f}{overtime:>14.0f}"
+            f"{solution.stats.solve_seconds:>9.1f}  {feasible}")
 
 
 if __name__ == "__main__":

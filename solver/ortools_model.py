@@ -52,16 +52,30 @@ def layout_nodes(problem: Problem, screening: Screening, seed: int) -> NodeLayou
     return NodeLayout(tuple(depots), tuple(jobs))
 
 
-def drop_penalties(jobs: Sequence[Job], max_travel_cost: int, vehicle_count: int) -> list[int]:
+def soft_cost_bound(problem: Problem, jobs: Sequence[Job], plan_costs: PlanCosts | None) -> int:
+    """An upper bound on every cost but travel: all overtime, preferences, moves and delays."""
+    overtime = sum(v.max_overtime * v.overtime_cost for v in problem.vehicles)
+    preferences = sum(job.preference_weight for job in jobs)
+    disruption = 0
+    if plan_costs is not None:
+        horizon = max([v.latest_return for v in problem.vehicles] + [job.window_end for job in jobs])
+        disruption = len(jobs) * (plan_costs.move_cost + plan_costs.delay_cost * horizon)
+    return overtime + preferences + disruption
+
+
+def drop_penalties(
+    jobs: Sequence[Job], max_travel_cost: int, vehicle_count: int, soft_costs: int = 0
+) -> list[int]:
     """Per job, the cost of leaving it out.
 
-    The lowest priority pays more than any route set could cost, so no saving in travel
-    ever justifies a drop. Each higher priority pays more than dropping every job of all
-    lower priorities together, so priorities are strictly lexicographic. If that ladder
+    The lowest priority pays more than any route set could cost (travel, and `soft_costs`:
+    overtime, preferences, disruption), so no saving ever justifies a drop. Each higher
+    priority pays more than dropping every job of all lower priorities together, so
+    priorities are strictly lexicographic. If that ladder
     would overflow int64 (many priority levels on a big day), the penalty grows linearly
     with the priority rank instead, which still prefers keeping higher priorities.
     """
-    base = (len(jobs) + 2 * vehicle_count + 1) * max(1, max_travel_cost) + 1
+    base = (len(jobs) + 2 * vehicle_count + 1) * max(1, max_travel_cost) + soft_costs + 1
     levels = sorted({job.priority for job in jobs})
     weights = _lexicographic_weights(jobs, levels, base)
     if weights is None:
@@ -109,7 +123,8 @@ class ObjectiveTerms:
         routable = sorted(screening.candidates)
         max_travel = max(max(row) for row in problem.travel)
         jobs = [problem.jobs[j] for j in routable]
-        penalties = drop_penalties(jobs, max_travel, len(problem.vehicles))
+        soft = soft_cost_bound(problem, jobs, plan_costs)
+        penalties = drop_penalties(jobs, max_travel, len(problem.vehicles), soft)
         return cls(problem, dict(zip(routable, penalties, strict=True)), plan_costs)
 
     def of_plan(self, plan: Sequence[Sequence[int]]) -> int:
@@ -159,7 +174,7 @@ class RoutingModel:
         self._add_time()
         self._add_limits()
         self._restrict_vehicles(screening)
-        self._add_drop_penalties()
+        self._add_drop_penalties(plan_costs)
         self._add_breaks()
         self._add_assignment_costs(plan_costs)
         self._add_delay_costs(plan_costs)
@@ -242,10 +257,11 @@ class RoutingModel:
                 # but its Python binding rejects every argument type in OR-Tools 9.15.)
                 self.routing.VehicleVar(index).SetValues([-1, *allowed])
 
-    def _add_drop_penalties(self) -> None:
+    def _add_drop_penalties(self, plan_costs: PlanCosts | None) -> None:
         jobs = [self.problem.jobs[j] for j in self.layout.job_indices]
         max_travel = max(max(row) for row in self.travel_nodes)
-        penalties = drop_penalties(jobs, max_travel, len(self.problem.vehicles))
+        soft = soft_cost_bound(self.problem, jobs, plan_costs)
+        penalties = drop_penalties(jobs, max_travel, len(self.problem.vehicles), soft)
         for position, penalty in enumerate(penalties):
             if jobs[position].pinned_to is not None:
                 continue  # mandatory: no disjunction

@@ -19,7 +19,8 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 from ortools.constraint_solver import routing_heuristic_parameters_pb2 as heuristic_parameters
 from ortools.util import optional_boolean_pb2
 
-from solver.decompose import DECOMPOSE_ABOVE, Part, construct_by_parts, improve_by_parts
+from solver import decompose
+from solver.decompose import Part, construct_by_parts, improve_by_parts
 from solver.feasibility import assert_feasible
 from solver.model import Disruption, JobId, Problem
 from solver.ortools_model import ObjectiveTerms, PlanCosts, RoutingModel
@@ -162,6 +163,29 @@ def solve(
     return _solution_from(problem, screening, best, started, len(outcomes), initial is not None)
 
 
+def solve_plain(problem: Problem, time_limit: float = 10.0, seed: int = 0) -> Solution:
+    """OR-Tools as its guides set it up, for benchmarks: cheapest-arc construction, then
+    guided local search over the whole day (no iterated local search, no parts). The same
+    model and checks as solve(); the baseline printed beside it."""
+    started = time.monotonic()
+    screening = screen_jobs(problem)
+    if not screening.candidates:
+        return _trivial_solution(problem, screening, started, seed)
+    model = RoutingModel(problem, screening, seed)
+    progress = _Progress(model.routing, started)
+    model.routing.AddAtSolutionCallback(progress)
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.first_solution_strategy = strategies.PATH_CHEAPEST_ARC
+    params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    seconds = max(_MIN_SEARCH_SECONDS, time_limit - (time.monotonic() - started) - _ANSWER_RESERVE)
+    params.time_limit.FromNanoseconds(int(seconds * 1e9))
+    assignment = model.routing.SolveWithParameters(params)
+    routes = model.read_routes(assignment) if assignment is not None else None
+    objective = assignment.ObjectiveValue() if assignment is not None else 0
+    outcome = SearchOutcome(seed, routes, objective, progress.first, "time", progress.improvements())
+    return _solution_from(problem, screening, outcome, started, 1, False)
+
+
 def _best_single(
     problem: Problem, screening: Screening, plan_costs: PlanCosts | None, seed: int
 ) -> SearchOutcome:
@@ -274,7 +298,7 @@ def _collect(connection: Connection, until: float) -> SearchOutcome | None:
 
 def run_search(problem: Problem, screening: Screening, task: SearchTask) -> SearchOutcome:
     """One search, in this process: over the whole day, or by parts for a large one."""
-    if len(screening.candidates) > DECOMPOSE_ABOVE and task.solution_limit is None:
+    if len(screening.candidates) > decompose.DECOMPOSE_ABOVE and task.solution_limit is None:
         return _search_by_parts(problem, screening, task)
     return _search_whole(problem, screening, task)
 

@@ -331,8 +331,15 @@ METRICS_ADDR = env_str("METRICS_ADDR", "127.0.0.1")
 
 # --- dispatch (core/dispatch) ------------------------------------------------------------
 
-# Seconds the solver may search when optimizing a day.
+# Seconds the solver may search when optimizing a day (core/dispatch/jobs.time_limit). A day
+# of more than OPTIMIZE_LARGE_DAY_VISITS visits gets OPTIMIZE_SECONDS_PER_VISIT per visit, up
+# to OPTIMIZE_MAX_TIME_LIMIT_S; a re-plan of the rest of a day (a sick call) at most
+# OPTIMIZE_REPLAN_TIME_LIMIT_S.
 OPTIMIZE_TIME_LIMIT_S = env_float("OPTIMIZE_TIME_LIMIT_S", 10.0, minimum=0.1)
+OPTIMIZE_LARGE_DAY_VISITS = env_int("OPTIMIZE_LARGE_DAY_VISITS", 300, minimum=1)
+OPTIMIZE_SECONDS_PER_VISIT = env_float("OPTIMIZE_SECONDS_PER_VISIT", 0.3, minimum=0.0)
+OPTIMIZE_MAX_TIME_LIMIT_S = env_float("OPTIMIZE_MAX_TIME_LIMIT_S", 300.0, minimum=0.1)
+OPTIMIZE_REPLAN_TIME_LIMIT_S = env_float("OPTIMIZE_REPLAN_TIME_LIMIT_S", 5.0, minimum=0.1)
 # Travel times are haversine distances at this speed, times a detour factor for real roads.
 TRAVEL_SPEED_KMH = env_float("TRAVEL_SPEED_KMH", 35.0, minimum=1.0)
 TRAVEL_DETOUR_FACTOR = env_float("TRAVEL_DETOUR_FACTOR", 1.3, minimum=1.0)

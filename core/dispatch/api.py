@@ -17,6 +17,7 @@ from ninja import Field, Router, Schema, Status
 from core.accounts.access import RoleAuth, get_for_tenant, tenant_user
 from core.dispatch import schedules, selectors, services
 from core.dispatch.models import Clinician, OptimizeJob, RoutePlan, Schedule, Visit
+from core.dispatch.optimize import time_of
 from core.dispatch.selectors import PlanView
 from core.platform.errors import Invalid
 from core.platform.roles import Role
@@ -41,6 +42,10 @@ class ClinicianIn(Schema):
     start_lat: float
     start_lon: float
     active: bool = True
+    break_start: WallTime | None = Field(None, description="the lunch break may start from this time")
+    break_end: WallTime | None = Field(None, description="... and must start by this time")
+    break_minutes: int = Field(0, description="the break's length; 0: no break")
+    max_overtime_minutes: int = Field(0, description="how long past shift_end a route may run")
 
 
 class ClinicianPatch(Schema):
@@ -51,6 +56,10 @@ class ClinicianPatch(Schema):
     start_lat: float | None = None
     start_lon: float | None = None
     active: bool | None = None
+    break_start: WallTime | None = None
+    break_end: WallTime | None = None
+    break_minutes: int | None = None
+    max_overtime_minutes: int | None = None
 
 
 class ClinicianOut(Schema):
@@ -62,6 +71,10 @@ class ClinicianOut(Schema):
     start_lat: float
     start_lon: float
     active: bool
+    break_start: WallTime | None
+    break_end: WallTime | None
+    break_minutes: int
+    max_overtime_minutes: int
 
 
 class VisitIn(Schema):
@@ -75,6 +88,7 @@ class VisitIn(Schema):
     required_skill: Text | None = None
     priority: int = 1
     status: Text = Visit.Status.SCHEDULED
+    preferred_clinicians: list[int] = Field([], description="the patient's usual clinicians (continuity of care)")
 
 
 class VisitPatch(Schema):
@@ -88,6 +102,7 @@ class VisitPatch(Schema):
     required_skill: Text | None = None
     priority: int | None = None
     status: Text | None = None
+    preferred_clinicians: list[int] | None = None
 
 
 class VisitOut(Schema):
@@ -102,6 +117,7 @@ class VisitOut(Schema):
     required_skill: str
     priority: int
     status: str
+    preferred_clinicians: list[int]
 
 
 class OptimizeIn(Schema):
@@ -111,6 +127,18 @@ class OptimizeIn(Schema):
 class JobAccepted(Schema):
     job_id: int
     status: str
+
+
+class SickIn(Schema):
+    date: Day
+    from_time: WallTime = Field(description="out for the rest of the day from this time")
+
+
+class SickOut(Schema):
+    clinician_id: int
+    date: dt.date
+    from_time: WallTime
+    replan: JobAccepted | None = Field(description="the re-plan of the rest of the day (null: no plan yet)")
 
 
 class JobOut(Schema):
@@ -140,6 +168,17 @@ class RouteOut(Schema):
     clinician_id: int
     clinician_name: str
     stops: list[StopOut]
+    break_start: WallTime | None = Field(description="when the lunch break is taken (null: none needed)")
+    break_end: WallTime | None
+    overtime_minutes: int
+
+
+class ChangeOut(Schema):
+    visit_id: int
+    from_clinician_id: int | None = Field(description="null: the visit was not in the previous version")
+    to_clinician_id: int | None = Field(description="null: the visit is left out now")
+    from_start: str | None
+    to_start: str | None
 
 
 class UnassignedOut(Schema):
@@ -162,6 +201,11 @@ class PlanSummary(Schema):
     visits_unassigned: int
     solver_status: str
     warm_start: bool = Field(description="searched from the day's previous plan version")
+    reason: str = Field(description="why this version was made, when it was a re-plan (a sick call)")
+    preferred_share: float | None = Field(description="of the visits with preferred clinicians, the share "
+                                                      "served by one (null: none has any)")
+    changes: list[ChangeOut] = Field(description="visits whose clinician or start changed since the "
+                                                 "previous version")
 
 
 class PlanOut(PlanSummary):
@@ -202,8 +246,9 @@ def _changes(payload: Schema) -> dict[str, Any]:
     for name, value in changes.items():
         if value is None:
             raise Invalid(f"{name} cannot be null", field=name)
-    if "skills" in changes:
-        changes["skills"] = tuple(changes["skills"])
+    for name in ("skills", "preferred_clinicians"):
+        if name in changes:
+            changes[name] = tuple(changes[name])
     return changes
 
 
@@ -219,11 +264,23 @@ def plan_summary(plan: RoutePlan) -> dict[str, Any]:
             "objective": plan.objective, "solve_seconds": plan.solve_seconds,
             "time_limit_seconds": plan.time_limit_seconds, "total_travel_seconds": plan.total_travel_seconds,
             "visits_assigned": plan.visits_assigned, "visits_unassigned": plan.visits_unassigned,
-            "solver_status": plan.solver_status, "warm_start": plan.warm_start}
+            "solver_status": plan.solver_status, "warm_start": plan.warm_start, "reason": plan.reason,
+            "preferred_share": plan.preferred_share,
+            "changes": [{"visit_id": c["visit"], "from_clinician_id": c["from"], "to_clinician_id": c["to"],
+                         "from_start": c["from_start"], "to_start": c["to_start"]} for c in plan.changes]}
+
+
+def route_extras(plan: RoutePlan, clinician_id: int) -> dict[str, Any]:
+    """The break and overtime of one clinician's route in the plan."""
+    details = plan.route_details.get(str(clinician_id), {})
+    taken = details.get("break")
+    return {"break_start": time_of(taken[0]) if taken else None, "break_end": time_of(taken[1]) if taken else None,
+            "overtime_minutes": round(details.get("overtime", 0) / 60)}
 
 
 def plan_out(view: PlanView) -> dict[str, Any]:
-    routes = [{"clinician_id": route.clinician.pk, "clinician_name": route.clinician.name, "stops": [
+    routes = [{"clinician_id": route.clinician.pk, "clinician_name": route.clinician.name,
+               **route_extras(view.plan, route.clinician.pk), "stops": [
         {"sequence": stop.sequence, "visit_id": stop.visit_id, "patient_ref": stop.visit.patient_ref,
          "window_start": stop.visit.window_start, "window_end": stop.visit.window_end,
          "planned_arrival": stop.planned_arrival, "planned_start": stop.planned_start,
@@ -267,6 +324,19 @@ def delete_clinician(request: HttpRequest, clinician_id: int) -> Any:
     return Status(204, None)
 
 
+@router.post("/clinicians/{clinician_id}/sick", response=answers({202: SickOut}, 400, 404, 409), auth=WRITE)
+def report_sick(request: HttpRequest, clinician_id: int, payload: SickIn) -> Any:
+    """The clinician is out for the rest of the date from `from_time`. If the date has a plan,
+    the rest of the day is re-planned as of that time: visits already started stay, the
+    clinician's others move to colleagues, and the new plan arrives on the live stream
+    (schedule.optimized) with what changed. 409 if the absence is already recorded."""
+    tenant_id, actor_id = _caller(request)
+    call = services.report_sick(tenant_id, clinician_id, payload.date, payload.from_time, actor_id=actor_id)
+    replan = {"job_id": call.replan.job.pk, "status": call.replan.job.status} if call.replan else None
+    return Status(202, {"clinician_id": clinician_id, "date": payload.date, "from_time": payload.from_time,
+                        "replan": replan})
+
+
 # --- visits ----------------------------------------------------------------------------------
 
 
@@ -282,7 +352,8 @@ def list_visits(request: HttpRequest, date: Day | None = None) -> Any:
 @router.post("/visits", response=answers({201: VisitOut}, 400), auth=WRITE)
 def create_visit(request: HttpRequest, payload: VisitIn) -> Any:
     tenant_id, actor_id = _caller(request)
-    data = services.VisitFields(**{**payload.dict(), "required_skill": payload.required_skill or ""})
+    data = services.VisitFields(**{**payload.dict(), "required_skill": payload.required_skill or "",
+                                   "preferred_clinicians": tuple(payload.preferred_clinicians)})
     return Status(201, services.create_visit(tenant_id, data, actor_id=actor_id))
 
 

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from django import forms
 
-from core.dispatch.models import Priority, Skill, Visit
+from core.dispatch.models import Clinician, Priority, Skill, Visit
 from core.platform.errors import DomainError
 
 T = TypeVar("T")
@@ -39,6 +39,19 @@ class VisitForm(forms.Form):
     status = forms.ChoiceField(choices=Visit.Status.choices, initial=Visit.Status.SCHEDULED)
     lat = _coordinate()
     lon = _coordinate()
+    preferred_clinicians = forms.TypedMultipleChoiceField(
+        label="Preferred clinicians (the patient's usual ones)", coerce=int, required=False,
+        widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args: Any, tenant_id: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["preferred_clinicians"]
+        assert isinstance(field, forms.TypedMultipleChoiceField)
+        field.choices = list(Clinician.objects.filter(tenant_id=tenant_id).order_by("name", "id")
+                             .values_list("id", "name"))
+
+    def clean_preferred_clinicians(self) -> tuple[int, ...]:
+        return tuple(self.cleaned_data["preferred_clinicians"])
 
 
 class ClinicianForm(forms.Form):
@@ -49,6 +62,20 @@ class ClinicianForm(forms.Form):
     start_lat = _coordinate()
     start_lon = _coordinate()
     active = forms.BooleanField(required=False, initial=True)
+    break_minutes = forms.IntegerField(label="Lunch break (minutes, empty or 0 for none)", required=False)
+    break_start = forms.TimeField(label="Break may start from", widget=_TimeInput, required=False)
+    break_end = forms.TimeField(label="Break must start by", widget=_TimeInput, required=False)
+    max_overtime_minutes = forms.IntegerField(label="Overtime allowed (minutes)", required=False)
+
+    def clean_break_minutes(self) -> int:
+        return self.cleaned_data["break_minutes"] or 0
+
+    def clean_max_overtime_minutes(self) -> int:
+        return self.cleaned_data["max_overtime_minutes"] or 0
+
+
+class SickForm(forms.Form):
+    from_time = forms.TimeField(label="Out sick from", widget=_TimeInput)
 
 
 def save_with(form: forms.Form, write: Callable[[dict[str, Any]], T]) -> T | None:

@@ -22,6 +22,21 @@ def readable(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
+def time_limit(visits: int, *, replan: bool) -> float:
+    """Seconds the solver searches a day of `visits`.
+
+    OPTIMIZE_TIME_LIMIT_S for an ordinary day; a large one (over OPTIMIZE_LARGE_DAY_VISITS)
+    gets OPTIMIZE_SECONDS_PER_VISIT per visit, up to OPTIMIZE_MAX_TIME_LIMIT_S (a 1,000-visit
+    day: 300 s, what routed every visit of bench/homehealth.py's day on one core). A re-plan
+    of the rest of the day starts from the plan being followed, so it needs far less: at most
+    OPTIMIZE_REPLAN_TIME_LIMIT_S.
+    """
+    limit = settings.OPTIMIZE_TIME_LIMIT_S
+    if visits > settings.OPTIMIZE_LARGE_DAY_VISITS:
+        limit = max(limit, min(settings.OPTIMIZE_MAX_TIME_LIMIT_S, visits * settings.OPTIMIZE_SECONDS_PER_VISIT))
+    return min(limit, settings.OPTIMIZE_REPLAN_TIME_LIMIT_S) if replan else limit
+
+
 @dataclass(frozen=True)
 class OptimizeDay:
     tenant_id: int
@@ -31,11 +46,12 @@ class OptimizeDay:
         return services.start_optimize_job(self.tenant_id, self.job_id, event_id)
 
     def work(self, job: StartedJob) -> DayPlan:
+        day = selectors.optimize_inputs(job.tenant_id, job.date)
+        as_of = optimize.seconds_of(job.as_of) if job.as_of is not None else None
         try:
-            return optimize.solve_day(selectors.optimize_inputs(job.tenant_id, job.date),
-                                      time_limit=settings.OPTIMIZE_TIME_LIMIT_S, speed_kmh=settings.TRAVEL_SPEED_KMH,
-                                      detour_factor=settings.TRAVEL_DETOUR_FACTOR,
-                                      previous=selectors.previous_routes(job.tenant_id, job.date))
+            return optimize.solve_day(day, time_limit=time_limit(len(day.visits), replan=as_of is not None),
+                                      speed_kmh=settings.TRAVEL_SPEED_KMH, detour_factor=settings.TRAVEL_DETOUR_FACTOR,
+                                      previous=selectors.previous_routes(job.tenant_id, job.date), as_of=as_of)
         except ProblemError as exc:
             # Malformed data does not heal by retrying: fail now, dead-letter the event.
             raise PermanentFailure(f"the day cannot be routed: {exc}") from exc

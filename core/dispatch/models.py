@@ -50,6 +50,12 @@ class Clinician(models.Model):
     start_lat = models.FloatField()
     start_lon = models.FloatField()
     active = models.BooleanField(default=True)
+    # A lunch break of break_minutes that may start from break_start to break_end (none if 0).
+    break_start = models.TimeField(null=True, blank=True)
+    break_end = models.TimeField(null=True, blank=True)
+    break_minutes = models.PositiveSmallIntegerField(default=0)
+    # How long past shift_end a route may run; each minute costs as much as two of driving.
+    max_overtime_minutes = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -60,6 +66,9 @@ class Clinician(models.Model):
             models.CheckConstraint(condition=Q(shift_end__gt=F("shift_start")), name="clinician_shift_order"),
             models.CheckConstraint(condition=Q(start_lat__gte=-90, start_lat__lte=90), name="clinician_lat"),
             models.CheckConstraint(condition=Q(start_lon__gte=-180, start_lon__lte=180), name="clinician_lon"),
+            models.CheckConstraint(
+                condition=Q(break_minutes=0) | Q(break_start__isnull=False, break_end__gte=F("break_start")),
+                name="clinician_break_window"),
         ]
 
     def __str__(self) -> str:
@@ -86,6 +95,8 @@ class Visit(models.Model):
     required_skill = models.CharField(max_length=32, choices=Skill.choices, blank=True)
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.ROUTINE)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
+    # The patient's usual clinicians (ids, same agency): continuity of care, a soft preference.
+    preferred_clinicians = ArrayField(models.IntegerField(), default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -134,6 +145,10 @@ class OptimizeJob(models.Model):
     # A queued or running job still unfinished at its deadline was lost with its worker and
     # is abandoned (set when queued, claimed or retried: OPTIMIZE_STALE_AFTER_S ahead).
     deadline_at = models.DateTimeField(null=True, blank=True)
+    # A re-plan of the rest of the day from this time (a sick call): visits the current plan
+    # started earlier stay pinned, nothing new starts earlier. None: plan the whole day.
+    as_of = models.TimeField(null=True, blank=True)
+    reason = models.CharField(max_length=200, blank=True)  # why this re-plan, for the dispatcher
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -168,6 +183,13 @@ class RoutePlan(models.Model):
     solver_status = models.CharField(max_length=20)
     # Searched from the day's previous version (Optimize Day re-plans from the current plan).
     warm_start = models.BooleanField(default=False)
+    reason = models.CharField(max_length=200, blank=True)  # the job's, when it was a re-plan
+    # Of the visits with preferred clinicians, the share served by one (None: nobody has any).
+    preferred_share = models.FloatField(null=True, blank=True)
+    # Per clinician id (as a string): {"break": [start, end] seconds, "overtime": seconds}.
+    route_details = models.JSONField(default=dict, blank=True)
+    # What changed from the previous version: [{visit, from, to, from_start, to_start}].
+    changes = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-date", "-version"]
@@ -217,6 +239,28 @@ class UnassignedVisit(models.Model):
 
     def __str__(self) -> str:
         return f"visit {self.visit_id} unassigned: {self.reason}"
+
+
+class ClinicianAbsence(models.Model):
+    """A clinician out for the rest of a day from a time (a sick call): re-plans route around it."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    clinician = models.ForeignKey(Clinician, on_delete=models.PROTECT, related_name="+")
+    date = models.DateField()
+    from_time = models.TimeField()
+    reported_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["date", "from_time", "id"]
+        indexes = [models.Index(fields=["tenant", "date"], name="dispatch_absence_day")]
+        constraints = [
+            models.UniqueConstraint(fields=["clinician", "date"], name="dispatch_one_absence_per_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"clinician {self.clinician_id} out from {self.from_time} on {self.date}"
 
 
 class Schedule(models.Model):

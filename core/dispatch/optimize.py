@@ -8,10 +8,11 @@ transaction (services.record_route_plan).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import time
 
-from solver import Job, JobId, Problem, Solution, Vehicle, VehicleId, haversine_matrix, solve
+from solver import Break, Disruption, Job, JobId, Problem, Solution, Vehicle, VehicleId, haversine_matrix, solve
+from solver.replan import as_of as rest_of_day
 
 DAY_SECONDS = 24 * 3600
 
@@ -36,6 +37,10 @@ class ClinicianInput:
     shift_end: int
     lat: float
     lon: float
+    break_window: tuple[int, int] | None = None  # when the lunch break may start (seconds)
+    break_minutes: int = 0
+    max_overtime_minutes: int = 0
+    out_from: int | None = None  # out sick from this time today (seconds), if at all
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class VisitInput:
     duration: int  # seconds
     required_skill: str  # "" when any clinician will do
     priority: int
+    preferred: tuple[int, ...] = ()  # the patient's usual clinicians
 
 
 @dataclass(frozen=True)
@@ -85,35 +91,91 @@ class DayPlan:
     total_travel: int
     solver_status: str
     warm_start: bool = False  # searched from the day's previous plan
+    preferred_share: float | None = None  # of visits with preferred clinicians, served by one
+    # Per clinician: {"break": [start, end]} when a break is taken, {"overtime": s} past the shift.
+    route_details: dict[int, dict[str, object]] | None = None
+
+
+# A visit served by someone other than the patient's usual clinicians costs as much as this
+# much extra driving; a re-plan that gives a visit to another clinician, MOVE_COST; each
+# second a visit starts later than planned, a second of driving; overtime, two.
+PREFERENCE_WEIGHT_S = 15 * 60
+MOVE_COST_S = 30 * 60
+DELAY_COST = 1
+OVERTIME_COST = 2
 
 
 def build_problem(day: DayInputs, speed_kmh: float, detour_factor: float) -> Problem:
     """The solver's problem: location i is clinician i's start, then one location per visit.
 
-    Clinicians end their day where they started. Raises solver.ProblemError naming the
-    offending value if the inputs are malformed (the write functions keep them well-formed).
+    Clinicians end their day where they started. A clinician out sick from a time works
+    until then (solver.replan keeps what they started when the re-plan is as of that time).
+    Raises solver.ProblemError naming the offending value if the inputs are malformed (the
+    write functions keep them well-formed).
     """
     points = [(c.lat, c.lon) for c in day.clinicians] + [(v.lat, v.lon) for v in day.visits]
     travel = haversine_matrix(points, speed_kmh=speed_kmh, detour_factor=detour_factor) if points else [[0]]
-    vehicles = [Vehicle(c.id, start_location=i, shift_start=c.shift_start, shift_end=c.shift_end,
-                        skills=c.skills) for i, c in enumerate(day.clinicians)]
+    vehicles = [_vehicle(i, c) for i, c in enumerate(day.clinicians)]
+    active = {c.id for c in day.clinicians}
     first_visit = len(day.clinicians)
-    jobs = [Job(v.id, location=first_visit + j, window_start=v.window_start, window_end=v.window_end,
-                duration=v.duration, required_skills=frozenset({v.required_skill} - {""}),
-                priority=v.priority) for j, v in enumerate(day.visits)]
+    jobs = []
+    for j, v in enumerate(day.visits):
+        preferred = frozenset(v.preferred) & active
+        jobs.append(Job(v.id, location=first_visit + j, window_start=v.window_start, window_end=v.window_end,
+                        duration=v.duration, required_skills=frozenset({v.required_skill} - {""}),
+                        priority=v.priority, preferred=preferred,
+                        preference_weight=PREFERENCE_WEIGHT_S if preferred else 0))
     return Problem(vehicles=vehicles, jobs=jobs, travel=travel)
 
 
+def _vehicle(location: int, c: ClinicianInput) -> Vehicle:
+    breaks: tuple[Break, ...] = ()
+    if c.break_window is not None and c.break_minutes:
+        breaks = (Break(c.break_window[0], c.break_window[1], c.break_minutes * 60),)
+    return Vehicle(c.id, start_location=location, shift_start=c.shift_start, shift_end=c.shift_end,
+                   skills=c.skills, breaks=breaks, max_overtime=c.max_overtime_minutes * 60,
+                   overtime_cost=OVERTIME_COST)
+
+
 def solve_day(day: DayInputs, *, time_limit: float, speed_kmh: float, detour_factor: float,
-              previous: Mapping[int, list[int]] | None = None) -> DayPlan:
+              previous: Mapping[int, Sequence[tuple[int, int]]] | None = None, as_of: int | None = None) -> DayPlan:
     """Route the day within `time_limit` seconds (one search: we run inside a Celery worker).
-    `previous` (each clinician's visit ids in order, from the day's latest plan) warm-starts
-    the search: what still fits keeps its place, new visits are inserted, then it improves."""
+
+    `previous` (each clinician's (visit id, planned start) in order, from the day's latest
+    plan) warm-starts the search: what still fits keeps its place, new visits are inserted,
+    then it improves. With `as_of` the rest of the day is re-planned from that time
+    (solver.replan): visits the plan started earlier are pinned, and moving a visit to
+    another clinician or starting it later carries a disruption cost."""
     problem = build_problem(day, speed_kmh, detour_factor)
-    initial: dict[VehicleId, Sequence[JobId]] | None = (
-        {clinician: visits for clinician, visits in previous.items()} if previous else None)
-    solution = solve(problem, time_limit=time_limit, workers=1, initial=initial)
+    out_from: dict[VehicleId, int] = {c.id: c.out_from for c in day.clinicians if c.out_from is not None}
+    followed: dict[VehicleId, Sequence[tuple[JobId, int]]] = {k: list(v) for k, v in (previous or {}).items()}
+    routes: dict[VehicleId, Sequence[JobId]] = {
+        clinician: [visit for visit, _ in stops] for clinician, stops in (previous or {}).items()}
+    if as_of is not None:
+        rest = rest_of_day(problem, followed, as_of, out_from=out_from)
+        problem = rest.problem
+        disruption = Disruption(move_cost=MOVE_COST_S, delay_cost=DELAY_COST,
+                                previous_starts={v: t for stops in (previous or {}).values() for v, t in stops})
+        solution = solve(problem, time_limit=time_limit, workers=1, initial=routes or None, disruption=disruption)
+    else:
+        problem = _without_absences(problem, out_from)
+        solution = solve(problem, time_limit=time_limit, workers=1, initial=routes or None)
     return plan_of(solution, day, time_limit)
+
+
+def _without_absences(problem: Problem, out_from: Mapping[VehicleId, int]) -> Problem:
+    """Clinicians out from a time work until then (or not at all, from before their shift)."""
+    if not out_from:
+        return problem
+    vehicles = []
+    for vehicle in problem.vehicles:
+        out = out_from.get(vehicle.id)
+        if out is not None:
+            end = max(vehicle.shift_start, min(out, vehicle.shift_end))
+            vehicle = replace(vehicle, shift_end=end, max_overtime=0,
+                              breaks=tuple(b for b in vehicle.breaks if b.window_end + b.duration <= end))
+        vehicles.append(vehicle)
+    return Problem(vehicles, problem.jobs, problem.travel)
 
 
 def _hhmm(seconds: int) -> str:
@@ -149,4 +211,26 @@ def plan_of(solution: Solution, day: DayInputs, time_limit: float) -> DayPlan:
     stats = solution.stats
     return DayPlan(stops=stops, unassigned=unassigned, objective=stats.objective,
                    solve_seconds=stats.solve_seconds, time_limit=time_limit,
-                   total_travel=solution.total_travel, solver_status=stats.status, warm_start=stats.warm_start)
+                   total_travel=solution.total_travel, solver_status=stats.status, warm_start=stats.warm_start,
+                   preferred_share=_preferred_share(solution, visits), route_details=_route_details(solution))
+
+
+def _preferred_share(solution: Solution, visits: Mapping[int, VisitInput]) -> float | None:
+    wanting = [(int(stop.job_id), int(route.vehicle_id)) for route in solution.routes for stop in route.stops
+               if visits[int(stop.job_id)].preferred]
+    if not wanting:
+        return None
+    return sum(1 for visit, clinician in wanting if clinician in visits[visit].preferred) / len(wanting)
+
+
+def _route_details(solution: Solution) -> dict[int, dict[str, object]]:
+    details: dict[int, dict[str, object]] = {}
+    for route in solution.routes:
+        entry: dict[str, object] = {}
+        if route.stops and route.breaks:
+            entry["break"] = [route.breaks[0].start, route.breaks[0].end]
+        if route.overtime:
+            entry["overtime"] = route.overtime
+        if entry:
+            details[int(route.vehicle_id)] = entry
+    return details

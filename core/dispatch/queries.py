@@ -22,15 +22,16 @@ OPTIMIZE_JOBS = JobTable("dispatch_optimizejob")
 # dispatch_one_active_job_per_day arbitrates concurrent requests (the loser waits for the
 # winner's commit, then inserts nothing and reads the winner's job).
 INSERT_JOB = """
-INSERT INTO dispatch_optimizejob (tenant_id, date, requested_by_id, status, error, attempts, created_at, deadline_at)
+INSERT INTO dispatch_optimizejob (tenant_id, date, requested_by_id, status, error, attempts, created_at, deadline_at,
+                                  as_of, reason)
 VALUES (%(tenant_id)s, %(date)s, %(actor_id)s, 'queued', '', 0, now(),
-        now() + make_interval(secs => %(stale_s)s))
+        now() + make_interval(secs => %(stale_s)s), %(as_of)s, %(reason)s)
 ON CONFLICT (tenant_id, date) WHERE status IN ('queued', 'running') DO NOTHING
 RETURNING id
 """
 
 # What a claimed job is about (after OPTIMIZE_JOBS' claim took it).
-CLAIMED_JOB = "SELECT id, tenant_id, date, attempts FROM dispatch_optimizejob WHERE id = %(id)s"
+CLAIMED_JOB = "SELECT id, tenant_id, date, attempts, as_of, reason FROM dispatch_optimizejob WHERE id = %(id)s"
 
 FINISH_JOB = """
 UPDATE dispatch_optimizejob

@@ -6,28 +6,45 @@ Every selector takes the tenant explicitly and filters by it; none reads another
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, time
 
-from core.dispatch.models import Clinician, OptimizeJob, RoutePlan, RouteStop, UnassignedVisit, Visit
-from core.dispatch.optimize import ClinicianInput, DayInputs, VisitInput, seconds_of
+from core.dispatch.models import (
+    Clinician,
+    ClinicianAbsence,
+    OptimizeJob,
+    RoutePlan,
+    RouteStop,
+    UnassignedVisit,
+    Visit,
+)
+from core.dispatch.optimize import ClinicianInput, DayInputs, VisitInput, seconds_of, time_of
 
 
 def optimize_inputs(tenant_id: int, day: date) -> DayInputs:
-    """The active clinicians and the day's scheduled visits, with only the columns the solver
-    needs (two queries), in id order so the same day always builds the same problem."""
+    """The active clinicians (with their absence that day, if any) and the day's scheduled
+    visits, with only the columns the solver needs (three queries), in id order so the same
+    day always builds the same problem."""
+    out_from = dict(ClinicianAbsence.objects.filter(tenant_id=tenant_id, date=day).values_list(
+        "clinician_id", "from_time"))
     clinicians = Clinician.objects.filter(tenant_id=tenant_id, active=True).order_by("id").values_list(
-        "id", "skills", "shift_start", "shift_end", "start_lat", "start_lon")
+        "id", "skills", "shift_start", "shift_end", "start_lat", "start_lon", "break_start", "break_end",
+        "break_minutes", "max_overtime_minutes")
     visits = Visit.objects.filter(tenant_id=tenant_id, date=day, status=Visit.Status.SCHEDULED).order_by(
         "id").values_list("id", "lat", "lon", "window_start", "window_end", "duration_minutes",
-                          "required_skill", "priority")
+                          "required_skill", "priority", "preferred_clinicians")
     return DayInputs(
-        clinicians=tuple(ClinicianInput(id=cid, skills=frozenset(skills), shift_start=seconds_of(start),
-                                        shift_end=seconds_of(end), lat=lat, lon=lon)
-                         for cid, skills, start, end, lat, lon in clinicians),
+        clinicians=tuple(
+            ClinicianInput(id=cid, skills=frozenset(skills), shift_start=seconds_of(start),
+                           shift_end=seconds_of(end), lat=lat, lon=lon,
+                           break_window=(seconds_of(opens), seconds_of(closes))
+                           if minutes and opens is not None and closes is not None else None,
+                           break_minutes=minutes, max_overtime_minutes=overtime,
+                           out_from=seconds_of(out_from[cid]) if cid in out_from else None)
+            for cid, skills, start, end, lat, lon, opens, closes, minutes, overtime in clinicians),
         visits=tuple(VisitInput(id=vid, lat=lat, lon=lon, window_start=seconds_of(opens),
                                 window_end=seconds_of(closes), duration=minutes * 60, required_skill=skill,
-                                priority=priority)
-                     for vid, lat, lon, opens, closes, minutes, skill, priority in visits),
+                                priority=priority, preferred=tuple(preferred))
+                     for vid, lat, lon, opens, closes, minutes, skill, priority, preferred in visits),
     )
 
 
@@ -35,6 +52,19 @@ def optimize_inputs(tenant_id: int, day: date) -> DayInputs:
 class ClinicianRoute:
     clinician: Clinician
     stops: list[RouteStop] = field(default_factory=list)
+    break_taken: tuple[time, time] | None = None  # when the lunch break is taken
+    overtime_minutes: int = 0
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    """A visit whose clinician or start changed since the previous version ("" / None: none)."""
+
+    patient_ref: str
+    before: str
+    after: str
+    before_start: str | None
+    after_start: str | None
 
 
 @dataclass
@@ -57,17 +87,18 @@ def latest_plan(tenant_id: int, day: date) -> PlanView | None:
     return plan_view(plan) if plan is not None else None
 
 
-def previous_routes(tenant_id: int, day: date) -> dict[int, list[int]]:
-    """Each clinician's visit ids in order in the day's newest plan ({} if none): where a
-    re-plan starts from (one query)."""
+def previous_routes(tenant_id: int, day: date) -> dict[int, list[tuple[int, int]]]:
+    """Each clinician's (visit id, planned start in seconds) in order in the day's newest plan
+    ({} if none): where a re-plan starts from (one query)."""
     plan_id = RoutePlan.objects.filter(tenant_id=tenant_id, date=day).order_by("-version").values_list(
         "id", flat=True).first()
-    routes: dict[int, list[int]] = {}
+    routes: dict[int, list[tuple[int, int]]] = {}
     if plan_id is None:
         return routes
-    for clinician_id, visit_id in (RouteStop.objects.filter(plan_id=plan_id)
-                                   .order_by("clinician_id", "sequence").values_list("clinician_id", "visit_id")):
-        routes.setdefault(clinician_id, []).append(visit_id)
+    for clinician_id, visit_id, start in (
+            RouteStop.objects.filter(plan_id=plan_id).order_by("clinician_id", "sequence")
+            .values_list("clinician_id", "visit_id", "planned_start")):
+        routes.setdefault(clinician_id, []).append((visit_id, seconds_of(start)))
     return routes
 
 
@@ -76,6 +107,11 @@ def plan_view(plan: RoutePlan) -> PlanView:
     for stop in plan.stops.select_related("clinician", "visit").order_by("clinician__name", "clinician_id",
                                                                           "sequence"):
         routes.setdefault(stop.clinician_id, ClinicianRoute(stop.clinician)).stops.append(stop)
+    for clinician_id, route in routes.items():
+        details = plan.route_details.get(str(clinician_id), {})
+        if "break" in details:
+            route.break_taken = (time_of(details["break"][0]), time_of(details["break"][1]))
+        route.overtime_minutes = round(details.get("overtime", 0) / 60)
     unassigned = list(plan.unassigned.select_related("visit").order_by("visit__window_start", "visit_id"))
     return PlanView(plan=plan, routes=list(routes.values()), unassigned=unassigned)
 
@@ -97,6 +133,24 @@ class DayBoard:
     visits: list[tuple[Visit, str]]  # with the clinician the latest plan gives it ("" if none)
     plan: PlanView | None
     job: OptimizeJob | None
+    out_from: dict[int, time] = field(default_factory=dict)  # clinicians out sick that day, from when
+
+    @property
+    def changes(self) -> list[PlanChange]:
+        """What the current plan changed since the previous version, with the names the board
+        already holds (no query)."""
+        if self.plan is None:
+            return []
+        names = {c.pk: c.name for c in self.clinicians}
+        refs = {visit.pk: visit.patient_ref for visit, _ in self.visits}
+        return [PlanChange(refs.get(c["visit"], str(c["visit"])), names.get(c["from"], "") if c["from"] else "",
+                           names.get(c["to"], "") if c["to"] else "", c["from_start"], c["to_start"])
+                for c in self.plan.plan.changes]
+
+    @property
+    def clinician_rows(self) -> list[tuple[Clinician, time | None]]:
+        """Each clinician with the time they are out sick from that day (None if they are not)."""
+        return [(clinician, self.out_from.get(clinician.pk)) for clinician in self.clinicians]
 
     def visit_ids(self) -> set[int]:
         """The visits the board shows, listed or in the plan (for the read audit)."""
@@ -104,7 +158,7 @@ class DayBoard:
 
 
 def day_board(tenant_id: int, day: date) -> DayBoard:
-    """The page's data in six queries, whatever the number of visits."""
+    """The page's data in seven queries, whatever the number of visits."""
     plan = latest_plan(tenant_id, day)
     assignment = {stop.visit_id: route.clinician.name for route in (plan.routes if plan else [])
                   for stop in route.stops}
@@ -115,4 +169,6 @@ def day_board(tenant_id: int, day: date) -> DayBoard:
         visits=[(visit, assignment.get(visit.pk, "")) for visit in visits],
         plan=plan,
         job=latest_job(tenant_id, day),
+        out_from=dict(ClinicianAbsence.objects.filter(tenant_id=tenant_id, date=day).values_list(
+            "clinician_id", "from_time")),
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from datetime import date, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -26,6 +26,7 @@ from core.accounts.access import get_for_tenant
 from core.dispatch import queries
 from core.dispatch.models import (
     Clinician,
+    ClinicianAbsence,
     OptimizeJob,
     Priority,
     RoutePlan,
@@ -58,6 +59,10 @@ class ClinicianFields:
     start_lat: float
     start_lon: float
     active: bool = True
+    break_start: time | None = None
+    break_end: time | None = None
+    break_minutes: int = 0
+    max_overtime_minutes: int = 0
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ class VisitFields:
     required_skill: str = ""
     priority: int = Priority.ROUTINE
     status: str = Visit.Status.SCHEDULED
+    preferred_clinicians: tuple[int, ...] = ()
 
 
 def _text(value: str, field: str, max_length: int) -> str:
@@ -96,10 +102,41 @@ def _skill(value: str, field: str) -> str:
     return value
 
 
+MAX_BREAK_MINUTES = 120
+MAX_OVERTIME_MINUTES = 4 * 60
+
+
+def _minutes(value: int, field: str, limit: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+        raise Invalid(f"{field} must be a whole number of minutes from 0 to {limit}", field=field)
+    return value
+
+
+def _validate_break(data: ClinicianFields) -> ClinicianFields:
+    """A break needs its window (both ends, inside the shift) and a length; no length, no break."""
+    minutes = _minutes(data.break_minutes, "break_minutes", MAX_BREAK_MINUTES)
+    if not minutes:
+        return replace(data, break_start=None, break_end=None)
+    if data.break_start is None:
+        raise Invalid("a break needs the time from which it may start", field="break_start")
+    if data.break_end is None:
+        raise Invalid("a break needs the time by which it must start", field="break_end")
+    if data.break_start < data.shift_start:
+        raise Invalid("the break window opens before the shift starts", field="break_start")
+    if data.break_end < data.break_start:
+        raise Invalid("the break window closes before it opens", field="break_end")
+    shift_end = datetime.combine(date.min, data.shift_end) + timedelta(minutes=data.max_overtime_minutes)
+    if datetime.combine(date.min, data.break_end) + timedelta(minutes=minutes) > shift_end:
+        raise Invalid("a break starting at the window's end would last past the shift", field="break_end")
+    return data
+
+
 def validate_clinician(data: ClinicianFields) -> ClinicianFields:
     """The fields, normalised; Invalid naming the first bad field."""
     if data.shift_end <= data.shift_start:
         raise Invalid("the shift ends before it starts", field="shift_end")
+    _minutes(data.max_overtime_minutes, "max_overtime_minutes", MAX_OVERTIME_MINUTES)
+    data = _validate_break(data)
     return replace(
         data,
         name=_text(data.name, "name", 200),
@@ -109,8 +146,9 @@ def validate_clinician(data: ClinicianFields) -> ClinicianFields:
     )
 
 
-def validate_visit(data: VisitFields) -> VisitFields:
-    """The fields, normalised; Invalid naming the first bad field."""
+def validate_visit(data: VisitFields, tenant_id: int | None = None) -> VisitFields:
+    """The fields, normalised; Invalid naming the first bad field. With `tenant_id`, the
+    preferred clinicians must be that agency's."""
     if data.window_end < data.window_start:
         raise Invalid("the time window ends before it starts", field="window_end")
     if isinstance(data.duration_minutes, bool) or not 0 < data.duration_minutes <= MAX_VISIT_MINUTES:
@@ -121,11 +159,20 @@ def validate_visit(data: VisitFields) -> VisitFields:
         raise Invalid(f"priority must be one of {Priority.values}", field="priority")
     if data.status not in Visit.Status.values:
         raise Invalid(f"status must be one of {Visit.Status.values}", field="status")
+    preferred = tuple(sorted(set(data.preferred_clinicians)))
+    if any(isinstance(c, bool) or not isinstance(c, int) for c in preferred):
+        raise Invalid("preferred_clinicians must be clinician ids", field="preferred_clinicians")
+    if tenant_id is not None and preferred:
+        known = set(Clinician.objects.filter(tenant_id=tenant_id, pk__in=preferred).values_list("pk", flat=True))
+        unknown = [c for c in preferred if c not in known]
+        if unknown:
+            raise Invalid(f"no clinician {unknown[0]} in this agency", field="preferred_clinicians")
     return replace(
         data,
         patient_ref=_text(data.patient_ref, "patient_ref", 64),
         lat=_coordinate(data.lat, "lat", 90),
         lon=_coordinate(data.lon, "lon", 180),
+        preferred_clinicians=preferred,
     )
 
 
@@ -141,14 +188,18 @@ def _merge(current: Any, changes: Mapping[str, Any]) -> Any:
 def clinician_fields(clinician: Clinician) -> ClinicianFields:
     return ClinicianFields(name=clinician.name, skills=tuple(clinician.skills), shift_start=clinician.shift_start,
                            shift_end=clinician.shift_end, start_lat=clinician.start_lat,
-                           start_lon=clinician.start_lon, active=clinician.active)
+                           start_lon=clinician.start_lon, active=clinician.active,
+                           break_start=clinician.break_start, break_end=clinician.break_end,
+                           break_minutes=clinician.break_minutes,
+                           max_overtime_minutes=clinician.max_overtime_minutes)
 
 
 def visit_fields(visit: Visit) -> VisitFields:
     return VisitFields(patient_ref=visit.patient_ref, lat=visit.lat, lon=visit.lon, date=visit.date,
                        window_start=visit.window_start, window_end=visit.window_end,
                        duration_minutes=visit.duration_minutes, required_skill=visit.required_skill,
-                       priority=visit.priority, status=visit.status)
+                       priority=visit.priority, status=visit.status,
+                       preferred_clinicians=tuple(visit.preferred_clinicians))
 
 
 # --- clinicians -------------------------------------------------------------------------
@@ -200,9 +251,13 @@ def delete_clinician(tenant_id: int, clinician_id: int, *, actor_id: int | None)
 # --- visits ----------------------------------------------------------------------------
 
 
+def _visit_values(data: VisitFields) -> dict[str, Any]:
+    return {**asdict(data), "preferred_clinicians": list(data.preferred_clinicians)}
+
+
 @transaction.atomic(durable=True)
 def create_visit(tenant_id: int, data: VisitFields, *, actor_id: int | None) -> Visit:
-    visit = Visit.objects.create(tenant_id=tenant_id, **asdict(validate_visit(data)))
+    visit = Visit.objects.create(tenant_id=tenant_id, **_visit_values(validate_visit(data, tenant_id)))
     _announce("visit.created", "visit", visit.pk, tenant_id, actor_id, visit_id=visit.pk,
               dates=[visit.date.isoformat()])
     return visit
@@ -213,8 +268,8 @@ def update_visit(tenant_id: int, visit_id: int, changes: Mapping[str, Any], *, a
     """Change some fields (cancel with status="cancelled"); NotFound for another tenant's visit."""
     visit = get_for_tenant(Visit.objects.select_for_update(), tenant_id, visit_id, "visit")
     before = visit.date
-    data = validate_visit(_merge(visit_fields(visit), changes))
-    for name, value in asdict(data).items():
+    data = validate_visit(_merge(visit_fields(visit), changes), tenant_id)
+    for name, value in _visit_values(data).items():
         setattr(visit, name, value)
     visit.save()
     # Pages showing either day refresh: the visit may have moved between days.
@@ -234,6 +289,36 @@ def delete_visit(tenant_id: int, visit_id: int, *, actor_id: int | None) -> None
         raise Conflict("the visit appears in route plans; set its status to cancelled instead",
                        field="visit_id") from None
     _announce("visit.deleted", "visit", visit_id, tenant_id, actor_id, visit_id=visit_id, dates=[day])
+
+
+# --- sick calls ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SickCall:
+    absence: ClinicianAbsence
+    replan: OptimizeRequest | None  # None when the day has no plan yet to re-plan
+
+
+@transaction.atomic(durable=True)
+def report_sick(tenant_id: int, clinician_id: int, day: date, from_time: time, *,
+                actor_id: int | None) -> SickCall:
+    """A clinician is out for the rest of `day` from `from_time`. Recorded with its event, and
+    when the day has a plan, with a re-plan of the rest of the day as of that time (visits
+    already started stay; the others move, priced to stay close to the plan). NotFound for
+    another agency's clinician; Conflict if the absence is already recorded."""
+    clinician = get_for_tenant(Clinician.objects.select_for_update(), tenant_id, clinician_id, "clinician")
+    if ClinicianAbsence.objects.filter(clinician=clinician, date=day).exists():
+        raise Conflict(f"{clinician.name} is already out on {day.isoformat()}", field="clinician_id")
+    absence = ClinicianAbsence.objects.create(tenant_id=tenant_id, clinician=clinician, date=day,
+                                              from_time=from_time, reported_by_id=actor_id)
+    _announce("clinician.out_sick", "clinician", clinician.pk, tenant_id, actor_id, clinician_id=clinician.pk,
+              date=day.isoformat(), from_time=from_time.strftime("%H:%M"))
+    replan = None
+    if RoutePlan.objects.filter(tenant_id=tenant_id, date=day).exists():
+        reason = f"{clinician.name} is out sick from {from_time.strftime('%H:%M')}"
+        replan = request_optimize_within(tenant_id, day, actor_id=actor_id, as_of=from_time, reason=reason)
+    return SickCall(absence, replan)
 
 
 # --- Optimize Day: requests ----------------------------------------------------------------
@@ -267,9 +352,11 @@ def request_optimize(tenant_id: int, day: date, *, actor_id: int | None) -> Opti
     return request_optimize_within(tenant_id, day, actor_id=actor_id)
 
 
-def request_optimize_within(tenant_id: int, day: date, *, actor_id: int | None) -> OptimizeRequest:
+def request_optimize_within(tenant_id: int, day: date, *, actor_id: int | None, as_of: time | None = None,
+                            reason: str = "") -> OptimizeRequest:
     """request_optimize inside the caller's transaction (a schedule's run records itself with
-    the job it requested, core/dispatch/schedules.py)."""
+    the job it requested, core/dispatch/schedules.py). `as_of` asks for a re-plan of the
+    rest of the day from that time (a sick call), `reason` says why."""
     stale_s = settings.OPTIMIZE_STALE_AFTER_S
     error = f"abandoned: no progress for {stale_s} s (the worker was lost)"
     for (job_id,) in _fetch(queries.ABANDON_STALE_JOBS, {"tenant_id": tenant_id, "date": day, "error": error}):
@@ -277,12 +364,12 @@ def request_optimize_within(tenant_id: int, day: date, *, actor_id: int | None) 
     # Twice at most: the active job we collided with may finish between our insert and our read.
     for _ in range(2):
         inserted = _fetch(queries.INSERT_JOB, {"tenant_id": tenant_id, "date": day, "actor_id": actor_id,
-                                               "stale_s": stale_s})
+                                               "stale_s": stale_s, "as_of": as_of, "reason": reason[:200]})
         if inserted:
             job_id = inserted[0][0]
             emit("optimize_day.requested", aggregate_type="optimize_job", aggregate_id=job_id,
                  payload={"job_id": job_id}, task=OPTIMIZE_TASK, tenant_id=tenant_id, actor_id=actor_id)
-            _job_event("optimize.queued", job_id, tenant_id, day, actor_id)
+            _job_event("optimize.queued", job_id, tenant_id, day, actor_id, reason=reason)
             return OptimizeRequest(OptimizeJob.objects.get(pk=job_id), created=True)
         active = OptimizeJob.objects.filter(tenant_id=tenant_id, date=day, status__in=OptimizeJob.ACTIVE).first()
         if active is not None:
@@ -299,6 +386,8 @@ class StartedJob:
     tenant_id: int
     date: date
     attempts: int
+    as_of: time | None = None  # a re-plan of the rest of the day from this time
+    reason: str = ""
 
 
 @transaction.atomic(durable=True)
@@ -326,9 +415,16 @@ def record_route_plan(job_id: int, plan: DayPlan) -> RoutePlan | None:
             tenant_id=tenant_id, date=day, version=(previous.version if previous else 0) + 1, job_id=job_id,
             objective=plan.objective, solve_seconds=plan.solve_seconds, time_limit_seconds=plan.time_limit,
             total_travel_seconds=plan.total_travel, visits_assigned=len(plan.stops),
-            visits_unassigned=len(plan.unassigned), solver_status=plan.solver_status, warm_start=plan.warm_start)
+            visits_unassigned=len(plan.unassigned), solver_status=plan.solver_status, warm_start=plan.warm_start,
+            reason=OptimizeJob.objects.filter(pk=job_id).values_list("reason", flat=True).get(),
+            preferred_share=plan.preferred_share,
+            route_details={str(k): v for k, v in (plan.route_details or {}).items()})
         _write_stops(route_plan, plan)
-        changed = changed_visit_ids(_assignments_of(previous), _assignments_of(route_plan))
+        before, after = _assignments_of(previous), _assignments_of(route_plan)
+        changed = changed_visit_ids(before, after)
+        if previous is not None:
+            route_plan.changes = plan_changes(before, after, changed)
+            route_plan.save(update_fields=["changes"])
         emit("schedule.optimized", aggregate_type="route_plan", aggregate_id=route_plan.pk,
              channel=tenant_channel(tenant_id), tenant_id=tenant_id, payload={
                  "job_id": job_id, "route_plan_id": route_plan.pk, "date": day.isoformat(),
@@ -370,6 +466,19 @@ def changed_visit_ids(before: Mapping[int, Assignment], after: Mapping[int, Assi
     """Visits whose clinician or start time differs between two plans, or that are in one only."""
     return sorted(v for v in before.keys() | after.keys() if v not in before or v not in after
                   or before[v] != after[v])
+
+
+def plan_changes(before: Mapping[int, Assignment], after: Mapping[int, Assignment],
+                 changed: list[int]) -> list[dict[str, Any]]:
+    """Per changed visit: its clinician and start before and after (None when left out or new)."""
+    def part(assignment: Assignment | None, index: int) -> Any:
+        if assignment is None:
+            return None
+        value = assignment[index]
+        return value.strftime("%H:%M") if isinstance(value, time) else value
+
+    return [{"visit": v, "from": part(before.get(v), 0), "to": part(after.get(v), 0),
+             "from_start": part(before.get(v), 1), "to_start": part(after.get(v), 1)} for v in changed]
 
 
 @transaction.atomic(durable=True)

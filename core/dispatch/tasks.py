@@ -17,7 +17,7 @@ from outbox.consumers import OutboxTask
 
 # Limits follow the solver's: a minute beyond it for loading, building and writing; then the
 # hard limit kills a task that ignored the soft one.
-SOFT_TIME_LIMIT = math.ceil(settings.OPTIMIZE_TIME_LIMIT_S) + 60
+SOFT_TIME_LIMIT = math.ceil(max(settings.OPTIMIZE_TIME_LIMIT_S, settings.OPTIMIZE_MAX_TIME_LIMIT_S)) + 60
 HARD_TIME_LIMIT = SOFT_TIME_LIMIT + 30
 
 

@@ -12,6 +12,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("day/<str:day>/", views.day_view, name="day"),
     path("day/<str:day>/board", views.board, name="board"),
     path("day/<str:day>/optimize", views.optimize, name="optimize"),
+    path("day/<str:day>/clinicians/<int:clinician_id>/sick", views.report_sick, name="report_sick"),
     path("visits/new", views.visit_create, name="visit_create"),
     path("visits/<int:visit_id>/edit", views.visit_edit, name="visit_edit"),
     path("clinicians/new", views.clinician_create, name="clinician_create"),

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core.accounts.access import get_for_tenant, page_tenant_id, page_user, role_required
 from core.dispatch import demo, schedules, selectors, services
-from core.dispatch.forms import ClinicianForm, ScheduleForm, VisitForm, save_with
+from core.dispatch.forms import ClinicianForm, ScheduleForm, SickForm, VisitForm, save_with
 from core.dispatch.models import Clinician, Schedule, Visit
 from core.platform.errors import DomainError, NotFound
 from core.platform.roles import Role
@@ -106,11 +106,35 @@ def optimize(request: HttpRequest, day: str) -> HttpResponse:
     return redirect(_day_url(_day(day)))
 
 
+@require_POST
+@role_required(Role.DISPATCHER)
+def report_sick(request: HttpRequest, day: str, clinician_id: int) -> HttpResponse:
+    """A clinician calls in sick: out from a time for the rest of the day, the rest re-planned."""
+    tenant_id, actor_id = _caller(request)
+    the_day = _day(day)
+    clinician = _owned(Clinician.objects.all(), tenant_id, clinician_id, "clinician")
+    form = SickForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Out sick from: {form.errors['from_time'][0]}")
+        return redirect(_day_url(the_day))
+    try:
+        call = services.report_sick(tenant_id, clinician.pk, the_day, form.cleaned_data["from_time"],
+                                    actor_id=actor_id)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect(_day_url(the_day))
+    if call.replan is not None:
+        messages.info(request, f"{clinician.name} is out; re-planning the rest of the day (job {call.replan.job.pk}).")
+    else:
+        messages.info(request, f"{clinician.name} is out; Optimize Day will plan around it.")
+    return redirect(_day_url(the_day))
+
+
 @role_required(Role.DISPATCHER)
 def visit_create(request: HttpRequest) -> HttpResponse:
     tenant_id, actor_id = _caller(request)
     initial = {"date": request.GET.get("date") or demo.demo_day().isoformat()}
-    form = VisitForm(request.POST or None, initial=initial)
+    form = VisitForm(request.POST or None, initial=initial, tenant_id=tenant_id)
     if request.method == "POST":
         visit = save_with(form, lambda data: services.create_visit(
             tenant_id, services.VisitFields(**data), actor_id=actor_id))
@@ -124,7 +148,7 @@ def visit_create(request: HttpRequest) -> HttpResponse:
 def visit_edit(request: HttpRequest, visit_id: int) -> HttpResponse:
     tenant_id, actor_id = _caller(request)
     visit = _owned(Visit.objects.all(), tenant_id, visit_id, "visit")
-    form = VisitForm(request.POST or None, initial=asdict(services.visit_fields(visit)))
+    form = VisitForm(request.POST or None, initial=asdict(services.visit_fields(visit)), tenant_id=tenant_id)
     if request.method == "POST":
         saved = save_with(form, lambda data: services.update_visit(tenant_id, visit.pk, data, actor_id=actor_id))
         if saved is not None:

@@ -22,9 +22,9 @@ from solver import (
     Vehicle,
     ViolationKind,
     check_solution,
+    decompose,
     solve,
 )
-from solver.decompose import DECOMPOSE_ABOVE
 from solver.schedule import time_route
 from solver.solution import Route, SearchStats, Stop, TakenBreak
 from tests.solver.solver_days import clinician, road, visit
@@ -287,9 +287,16 @@ def test_a_negative_disruption_cost_is_refused():
 # --- large days by parts ------------------------------------------------------------------
 
 
+@pytest.fixture
+def parts_above_150(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plan by parts from 150 visits, so a day the tests can afford takes that path."""
+    monkeypatch.setattr(decompose, "DECOMPOSE_ABOVE", 150)
+
+
+@pytest.mark.usefixtures("parts_above_150")
 def test_a_large_day_is_planned_by_parts_feasibly_with_every_constraint_checked():
-    problem = home_health_day(DayShape(visits=DECOMPOSE_ABOVE + 60, clinicians=40), seed=3)
-    solution = solve(problem, time_limit=25)
+    problem = home_health_day(DayShape(visits=200, clinicians=20), seed=3)
+    solution = solve(problem, time_limit=20)
     assert check_solution(problem, solution) == []
     served = len(problem.jobs) - len(solution.unassigned)
     assert served >= 0.97 * len(problem.jobs), f"{served} of {len(problem.jobs)} served"
@@ -300,8 +307,9 @@ def test_a_large_day_is_planned_by_parts_feasibly_with_every_constraint_checked(
     assert curve[-1][1] < curve[0][1]
 
 
+@pytest.mark.usefixtures("parts_above_150")
 def test_a_large_re_plan_by_parts_keeps_pins_and_starts_from_the_previous_plan():
-    problem = home_health_day(DayShape(visits=DECOMPOSE_ABOVE + 20, clinicians=36), seed=4)
+    problem = home_health_day(DayShape(visits=180, clinicians=18), seed=4)
     before = solve(problem, time_limit=15)
     first = next(route for route in before.routes if len(route.stops) >= 2)
     pinned = {stop.job_id: stop.start for stop in first.stops[:2]}

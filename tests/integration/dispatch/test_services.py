@@ -26,7 +26,8 @@ def test_a_request_racing_an_uncommitted_one_waits_and_returns_its_job(harbor: T
     results: list[services.OptimizeRequest] = []
     with psycopg.connect(**conninfo()) as other, psycopg.connect(**conninfo(), autocommit=True) as watcher:
         # Another request has inserted its job and not committed yet.
-        row = other.execute(INSERT_JOB, {"tenant_id": harbor.pk, "date": DAY, "actor_id": None,
+        row = other.execute(INSERT_JOB, {"tenant_id": harbor.pk, "date": DAY, "actor_id": None, "as_of": None,
+                                         "reason": "",
                                          "stale_s": 1800}).fetchone()
         assert row is not None
         theirs = row[0]
