@@ -88,3 +88,33 @@ def test_optimize_day_from_the_keyboard_shows_the_job_and_the_routes_live(browse
     expect(page.locator("#unassigned")).to_contain_text("HB-0080")  # pediatrics: nobody at Harbor has it
     expect(page.locator("#plan-versions tbody tr")).to_have_count(1)
     readme_screenshot(page, "dispatcher")
+
+
+def test_a_sick_call_re_plans_the_rest_of_the_day_and_the_new_plan_arrives_live(browsers: Browsers, alice: User,
+                                                                                demo_day: Any) -> None:
+    page = browsers.signed_in(alice)
+    page.goto("/dispatch/")
+    page.get_by_role("button", name="Optimize Day").click()
+    expect(page.locator("#plan-summary")).to_contain_text("Plan version 1:", timeout=60_000)
+    first = RoutePlan.objects.get(tenant=alice.tenant, date=demo_day)
+    busiest = max({s.clinician for s in first.stops.select_related("clinician")},
+                  key=lambda c: first.stops.filter(clinician=c).count())
+    starts = sorted(first.stops.filter(clinician=busiest).values_list("planned_start", flat=True))
+    call_at = starts[1]  # out from their second visit: the first is under way and stays theirs
+    later = set(first.stops.filter(clinician=busiest, planned_start__gte=call_at).values_list("visit_id", flat=True))
+
+    page.get_by_label(f"{busiest.name} out sick from").fill(call_at.strftime("%H:%M"))
+    page.get_by_role("button", name=f"Report {busiest.name} out sick").click()
+    expect(page.locator(f"[data-out-sick='{busiest.pk}']")).to_have_text(f"out sick from {call_at:%H:%M}")
+    expect(page.locator("#live-status")).to_have_text("Live.")
+    # The re-plan is solved by the worker and arrives on the stream: the board swaps in v2.
+    expect(page.locator("#plan-summary")).to_contain_text("Plan version 2:", timeout=60_000)
+    expect(page.locator("#plan-reason")).to_have_text(f"Re-planned: {busiest.name} is out sick from {call_at:%H:%M}.")
+    expect(page.locator("#plan-changes summary")).to_contain_text("What changed since the previous version")
+    second = RoutePlan.objects.get(tenant=alice.tenant, date=demo_day, version=2)
+    assert second.warm_start
+    kept = set(second.stops.filter(clinician=busiest).values_list("visit_id", flat=True))
+    assert not kept & later  # none of the visits from the call on stay with the sick clinician
+    moved = {c["visit"] for c in second.changes if c["from"] != c["to"]}
+    assert later - {u.visit_id for u in second.unassigned.all()} <= moved
+    readme_screenshot(page, "sick-call")
