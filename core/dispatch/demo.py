@@ -3,7 +3,9 @@
 Harbor Home Health works in Boston (a 15 km area from Chelsea to Mattapan, Brighton to
 East Boston): ten clinicians and eighty visits on today's date, so Optimize Day on the
 page's default day draws real routes. One visit needs a skill nobody holds, so the plan
-also shows a visit left out with its reason. Northside Care (Minneapolis) gets a few of
+also shows a visit left out with its reason. Everyone takes a 30-minute lunch starting
+between 11:30 and 13:30 and may work 30 minutes over; every fourth patient has a usual
+clinician. Northside Care (Minneapolis) gets a few of
 each, to make tenant isolation visible.
 
 Idempotent: clinicians are matched by name and visits by (date, patient reference); only
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, time
 from typing import Any
 
@@ -67,6 +69,11 @@ NORTHSIDE_CLINICIANS = (
     DemoClinician("Ayaan Warsame", ("nursing", "home_aide"), ("07:30", "15:30"), "Hawthorne"),
 )
 
+# Everyone's lunch: 30 minutes starting between 11:30 and 13:30; up to 30 minutes of overtime.
+LUNCH = (time(11, 30), time(13, 30))
+LUNCH_MINUTES = 30
+OVERTIME_MINUTES = 30
+
 # What a day's visits need, with weights: mostly nursing, some therapy and aide visits.
 VISIT_KINDS = (
     ("nursing", 30, (30, 45)), ("wound_care", 10, (40, 60)), ("iv_therapy", 6, (45, 75)),
@@ -116,12 +123,27 @@ def _seed_clinicians(tenant: Tenant, people: Sequence[DemoClinician],
             continue
         services.create_clinician(tenant.pk, services.ClinicianFields(
             name=person.name, skills=person.skills, shift_start=_hhmm(person.shift[0]),
-            shift_end=_hhmm(person.shift[1]), start_lat=lat, start_lon=lon), actor_id=None)
+            shift_end=_hhmm(person.shift[1]), start_lat=lat, start_lon=lon, break_start=LUNCH[0],
+            break_end=LUNCH[1], break_minutes=LUNCH_MINUTES, max_overtime_minutes=OVERTIME_MINUTES), actor_id=None)
         created += 1
     return created
 
 
+def _with_usual_clinicians(tenant: Tenant, visits: Sequence[services.VisitFields]) -> list[services.VisitFields]:
+    """Every fourth patient has a usual clinician: the first (in a patient-dependent order)
+    who holds the visit's skill."""
+    clinicians = list(Clinician.objects.filter(tenant=tenant).order_by("name").values_list("id", "skills"))
+    result = []
+    for number, visit in enumerate(visits, start=1):
+        able = [cid for cid, skills in clinicians if not visit.required_skill or visit.required_skill in skills]
+        if number % 4 == 0 and able:
+            visit = replace(visit, preferred_clinicians=(able[number % len(able)],))
+        result.append(visit)
+    return result
+
+
 def _seed_visits(tenant: Tenant, visits: Sequence[services.VisitFields]) -> int:
+    visits = _with_usual_clinicians(tenant, visits)
     day = visits[0].date
     existing = set(Visit.objects.filter(tenant=tenant, date=day).values_list("patient_ref", flat=True))
     missing = [visit for visit in visits if visit.patient_ref not in existing]
