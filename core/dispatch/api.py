@@ -134,6 +134,10 @@ class SickIn(Schema):
     from_time: WallTime = Field(description="out for the rest of the day from this time")
 
 
+class RunningOverIn(Schema):
+    until: WallTime = Field(description="when the visit under way will end")
+
+
 class SickOut(Schema):
     clinician_id: int
     date: dt.date
@@ -368,6 +372,16 @@ def get_visit(request: HttpRequest, visit_id: int) -> Any:
 def update_visit(request: HttpRequest, visit_id: int, payload: VisitPatch) -> Any:
     tenant_id, actor_id = _caller(request)
     return services.update_visit(tenant_id, visit_id, _changes(payload), actor_id=actor_id)
+
+
+@router.post("/visits/{visit_id}/running-over", response=answers({202: JobAccepted}, 400, 404, 409), auth=WRITE)
+def report_running_over(request: HttpRequest, visit_id: int, payload: RunningOverIn) -> Any:
+    """The visit, under way, will end at `until` (later than planned): the rest of the day is
+    re-planned as of its start, the visit pinned and lasting until then; the new plan arrives
+    on the live stream. 409 if the day's current plan does not route the visit."""
+    tenant_id, actor_id = _caller(request)
+    job = services.report_running_over(tenant_id, visit_id, payload.until, actor_id=actor_id).job
+    return Status(202, {"job_id": job.pk, "status": job.status})
 
 
 @router.delete("/visits/{visit_id}", response=answers({204: None}, 400, 404, 409), auth=WRITE)

@@ -78,6 +78,10 @@ class SickForm(forms.Form):
     from_time = forms.TimeField(label="Out sick from", widget=_TimeInput)
 
 
+class RunningOverForm(forms.Form):
+    until = forms.TimeField(label="Runs over until", widget=_TimeInput)
+
+
 def save_with(form: forms.Form, write: Callable[[dict[str, Any]], T]) -> T | None:
     """Call `write` with the cleaned data if the form is valid; None (errors on the form,
     under the field the domain error names) if it is not or the write refused it."""

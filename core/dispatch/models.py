@@ -97,6 +97,8 @@ class Visit(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
     # The patient's usual clinicians (ids, same agency): continuity of care, a soft preference.
     preferred_clinicians = ArrayField(models.IntegerField(), default=list, blank=True)
+    # Reported while under way: the visit will end at this time, later than planned.
+    running_until = models.TimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -54,6 +54,7 @@ class VisitInput:
     required_skill: str  # "" when any clinician will do
     priority: int
     preferred: tuple[int, ...] = ()  # the patient's usual clinicians
+    running_until: int | None = None  # reported running over: ends then (seconds)
 
 
 @dataclass(frozen=True)
@@ -144,15 +145,17 @@ def solve_day(day: DayInputs, *, time_limit: float, speed_kmh: float, detour_fac
     `previous` (each clinician's (visit id, planned start) in order, from the day's latest
     plan) warm-starts the search: what still fits keeps its place, new visits are inserted,
     then it improves. With `as_of` the rest of the day is re-planned from that time
-    (solver.replan): visits the plan started earlier are pinned, and moving a visit to
-    another clinician or starting it later carries a disruption cost."""
+    (solver.replan): visits the plan started earlier are pinned (one running over lasts until
+    its `running_until`), and moving a visit to another clinician or starting it later
+    carries a disruption cost."""
     problem = build_problem(day, speed_kmh, detour_factor)
     out_from: dict[VehicleId, int] = {c.id: c.out_from for c in day.clinicians if c.out_from is not None}
     followed: dict[VehicleId, Sequence[tuple[JobId, int]]] = {k: list(v) for k, v in (previous or {}).items()}
     routes: dict[VehicleId, Sequence[JobId]] = {
         clinician: [visit for visit, _ in stops] for clinician, stops in (previous or {}).items()}
     if as_of is not None:
-        rest = rest_of_day(problem, followed, as_of, out_from=out_from)
+        running: dict[JobId, int] = {v.id: v.running_until for v in day.visits if v.running_until is not None}
+        rest = rest_of_day(problem, followed, as_of, out_from=out_from, running_until=running)
         problem = rest.problem
         disruption = Disruption(move_cost=MOVE_COST_S, delay_cost=DELAY_COST,
                                 previous_starts={v: t for stops in (previous or {}).values() for v, t in stops})

@@ -31,7 +31,7 @@ def optimize_inputs(tenant_id: int, day: date) -> DayInputs:
         "break_minutes", "max_overtime_minutes")
     visits = Visit.objects.filter(tenant_id=tenant_id, date=day, status=Visit.Status.SCHEDULED).order_by(
         "id").values_list("id", "lat", "lon", "window_start", "window_end", "duration_minutes",
-                          "required_skill", "priority", "preferred_clinicians")
+                          "required_skill", "priority", "preferred_clinicians", "running_until")
     return DayInputs(
         clinicians=tuple(
             ClinicianInput(id=cid, skills=frozenset(skills), shift_start=seconds_of(start),
@@ -43,8 +43,9 @@ def optimize_inputs(tenant_id: int, day: date) -> DayInputs:
             for cid, skills, start, end, lat, lon, opens, closes, minutes, overtime in clinicians),
         visits=tuple(VisitInput(id=vid, lat=lat, lon=lon, window_start=seconds_of(opens),
                                 window_end=seconds_of(closes), duration=minutes * 60, required_skill=skill,
-                                priority=priority, preferred=tuple(preferred))
-                     for vid, lat, lon, opens, closes, minutes, skill, priority, preferred in visits),
+                                priority=priority, preferred=tuple(preferred),
+                                running_until=seconds_of(until) if until is not None else None)
+                     for vid, lat, lon, opens, closes, minutes, skill, priority, preferred, until in visits),
     )
 
 

@@ -321,6 +321,30 @@ def report_sick(tenant_id: int, clinician_id: int, day: date, from_time: time, *
     return SickCall(absence, replan)
 
 
+@transaction.atomic(durable=True)
+def report_running_over(tenant_id: int, visit_id: int, until: time, *, actor_id: int | None) -> OptimizeRequest:
+    """A visit under way will end at `until`, later than planned: recorded, and the rest of the
+    day re-planned as of just after its planned start (so it and what came before stay where
+    they are, lasting until `until`, and what follows moves as little as it can). NotFound for
+    another agency's visit; Conflict if the day's current plan does not route it; Invalid
+    (naming `until`) if `until` is not after its planned end."""
+    visit = get_for_tenant(Visit.objects.select_for_update(), tenant_id, visit_id, "visit")
+    plan = RoutePlan.objects.filter(tenant_id=tenant_id, date=visit.date).order_by("-version").first()
+    stop = RouteStop.objects.filter(plan=plan, visit=visit).first() if plan is not None else None
+    if stop is None:
+        raise Conflict("the visit is not in the day's current plan; optimize the day first", field="visit_id")
+    if until <= stop.planned_departure:
+        raise Invalid(f"the visit is planned to end at {stop.planned_departure:%H:%M}; give a later time",
+                      field="until")
+    visit.running_until = until
+    visit.save(update_fields=["running_until", "updated_at"])
+    _announce("visit.running_over", "visit", visit.pk, tenant_id, actor_id, visit_id=visit.pk,
+              dates=[visit.date.isoformat()], until=until.strftime("%H:%M"))
+    started = datetime.combine(visit.date, stop.planned_start) + timedelta(minutes=1)
+    reason = f"{visit.patient_ref} runs over until {until:%H:%M}"
+    return request_optimize_within(tenant_id, visit.date, actor_id=actor_id, as_of=started.time(), reason=reason)
+
+
 # --- Optimize Day: requests ----------------------------------------------------------------
 
 

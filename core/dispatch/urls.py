@@ -15,6 +15,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("day/<str:day>/clinicians/<int:clinician_id>/sick", views.report_sick, name="report_sick"),
     path("visits/new", views.visit_create, name="visit_create"),
     path("visits/<int:visit_id>/edit", views.visit_edit, name="visit_edit"),
+    path("visits/<int:visit_id>/running-over", views.report_running_over, name="report_running_over"),
     path("clinicians/new", views.clinician_create, name="clinician_create"),
     path("clinicians/<int:clinician_id>/edit", views.clinician_edit, name="clinician_edit"),
     path("schedules/", views.schedule_list, name="schedules"),

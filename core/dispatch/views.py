@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core.accounts.access import get_for_tenant, page_tenant_id, page_user, role_required
 from core.dispatch import demo, schedules, selectors, services
-from core.dispatch.forms import ClinicianForm, ScheduleForm, SickForm, VisitForm, save_with
+from core.dispatch.forms import ClinicianForm, RunningOverForm, ScheduleForm, SickForm, VisitForm, save_with
 from core.dispatch.models import Clinician, Schedule, Visit
 from core.platform.errors import DomainError, NotFound
 from core.platform.roles import Role
@@ -128,6 +128,24 @@ def report_sick(request: HttpRequest, day: str, clinician_id: int) -> HttpRespon
     else:
         messages.info(request, f"{clinician.name} is out; Optimize Day will plan around it.")
     return redirect(_day_url(the_day))
+
+
+@require_POST
+@role_required(Role.DISPATCHER)
+def report_running_over(request: HttpRequest, visit_id: int) -> HttpResponse:
+    """A visit under way runs over: the rest of its day is re-planned around it."""
+    tenant_id, actor_id = _caller(request)
+    visit = _owned(Visit.objects.all(), tenant_id, visit_id, "visit")
+    form = RunningOverForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Runs over until: {form.errors['until'][0]}")
+        return redirect(_day_url(visit.date))
+    try:
+        job = services.report_running_over(tenant_id, visit.pk, form.cleaned_data["until"], actor_id=actor_id).job
+        messages.info(request, f"{visit.patient_ref} runs over; re-planning the rest of the day (job {job.pk}).")
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect(_day_url(visit.date))
 
 
 @role_required(Role.DISPATCHER)

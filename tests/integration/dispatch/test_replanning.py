@@ -138,3 +138,35 @@ def test_a_preferred_clinician_of_another_agency_is_refused(harbor: Tenant, nort
     assert refused.value.field == "preferred_clinicians"
     harbor_day[0].refresh_from_db()
     assert harbor_day[0].preferred_clinicians == []
+
+
+def test_a_visit_running_over_stays_pinned_longer_and_what_follows_moves(harbor: Tenant,
+                                                                          harbor_day: list[Visit]) -> None:
+    before = RoutePlan.objects.get(job=optimize_now(harbor, DAY))
+    first = RouteStop.objects.filter(plan=before).order_by("planned_start").first()
+    assert first is not None
+    until = time(first.planned_departure.hour + 1, first.planned_departure.minute)
+    job = services.report_running_over(harbor.pk, first.visit_id, until, actor_id=None).job
+    assert job.reason == f"{first.visit.patient_ref} runs over until {until:%H:%M}"
+    after = run(job)
+    stop = RouteStop.objects.get(plan=after, visit_id=first.visit_id)
+    assert (stop.clinician_id, stop.planned_start, stop.planned_departure) == (
+        first.clinician_id, first.planned_start, until)
+    for later in RouteStop.objects.filter(plan=after, clinician_id=first.clinician_id, sequence__gt=stop.sequence):
+        assert later.planned_arrival >= until  # nobody is planned to leave before it ends
+    assert OutboxEvent.objects.filter(event_type="visit.running_over", aggregate_id=first.visit_id).exists()
+
+
+def test_running_over_is_refused_for_a_visit_not_planned_or_an_end_not_later(harbor: Tenant,
+                                                                            harbor_day: list[Visit]) -> None:
+    with pytest.raises(Conflict) as unplanned:
+        services.report_running_over(harbor.pk, harbor_day[0].pk, time(12), actor_id=None)
+    assert unplanned.value.field == "visit_id"
+    plan = RoutePlan.objects.get(job=optimize_now(harbor, DAY))
+    stop = RouteStop.objects.filter(plan=plan).first()
+    assert stop is not None
+    with pytest.raises(Invalid) as early:
+        services.report_running_over(harbor.pk, stop.visit_id, stop.planned_departure, actor_id=None)
+    assert early.value.field == "until"
+    assert Visit.objects.get(pk=stop.visit_id).running_until is None
+    assert not OptimizeJob.objects.filter(tenant=harbor, status="queued").exists()
