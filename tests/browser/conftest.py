@@ -53,15 +53,16 @@ class Stack:
 
 @pytest.fixture(scope="package")
 def stack(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory, mail_server: MailServer) -> Iterator[Stack]:
-    """Web, relay and a worker (solver limited to one second, mail to a real SMTP server) for
-    every browser test; stopped after the last of them (package scope), so they never consume
-    the events of later tests."""
+    """Web, relay and a worker (the solver at its default 10 s, so pages and the README's
+    screenshots show the plans `make up` gives; mail to a real SMTP server) for every browser
+    test; stopped after the last of them (package scope), so they never consume the events of
+    later tests."""
     log_dir = tmp_path_factory.mktemp("browser-stack")
     web, url = start_web(log_dir)
     with processes(web):
         relay = start_relay(log_dir)
         with processes(relay):
-            worker = start_worker(log_dir, OPTIMIZE_TIME_LIMIT_S="1", EMAIL_PORT=str(mail_server.port),
+            worker = start_worker(log_dir, OPTIMIZE_TIME_LIMIT_S="10", EMAIL_PORT=str(mail_server.port),
                                   EMAIL_HOST="127.0.0.1", FERRY_BASE_URL=url)
             with processes(worker):
                 yield Stack(url, log_dir, mail_server)
