@@ -45,8 +45,11 @@ def as_of(
     out_from = out_from or {}
     running_until = running_until or {}
     jobs = {job.id: job for job in problem.jobs}
+    working = {vehicle.id for vehicle in problem.vehicles}
     pinned: dict[JobId, tuple[VehicleId, int]] = {}
     for vehicle_id, stops in previous.items():
+        if vehicle_id not in working:
+            continue  # no longer in the day (deactivated): what they had is planned afresh
         for job_id, start in stops:
             if job_id in jobs and start < at:
                 pinned[job_id] = (vehicle_id, start)

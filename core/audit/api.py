@@ -30,7 +30,7 @@ from core.audit.presenters import (
 )
 from core.platform.errors import NotFound
 from core.platform.roles import Role
-from core.platform.schemas import Text, TimeWindowQuery, answers
+from core.platform.schemas import Text, TimeWindowQuery, Whole, answers
 from core.privacy import selectors as reads
 from core.privacy.models import ReadKind
 from core.privacy.selectors import ReadFilter
@@ -123,7 +123,7 @@ class HistoryQuery(TimeWindowQuery):
     aggregate_type: Text | None = Field(None, max_length=50)
     aggregate_id: Text | None = Field(None, max_length=64)
     status: Literal["pending", "relayed", "completed", "dead"] | None = None
-    actor_id: int | None = Field(None, ge=1, le=2**62)
+    actor_id: Whole | None = Field(None, ge=1, le=2**62)
     # Read in filters(), not by pydantic: its refusal then names `payload` (Invalid, 400).
     payload: str | None = Field(None, description=(
         "events whose payload holds a value at a path: `payload.KEY = VALUE`, e.g. `payload.visit_id = 42` or "

@@ -21,7 +21,7 @@ from core.dispatch.optimize import time_of
 from core.dispatch.selectors import PlanView
 from core.platform.errors import Invalid
 from core.platform.roles import Role
-from core.platform.schemas import Day, Text, WallTime, answers
+from core.platform.schemas import Day, Text, WallTime, Whole, answers
 from core.privacy import services as privacy
 from core.privacy.models import ReadKind
 
@@ -44,8 +44,8 @@ class ClinicianIn(Schema):
     active: bool = True
     break_start: WallTime | None = Field(None, description="the lunch break may start from this time")
     break_end: WallTime | None = Field(None, description="... and must start by this time")
-    break_minutes: int = Field(0, description="the break's length; 0: no break")
-    max_overtime_minutes: int = Field(0, description="how long past shift_end a route may run")
+    break_minutes: Whole = Field(0, description="the break's length; 0: no break")
+    max_overtime_minutes: Whole = Field(0, description="how long past shift_end a route may run")
 
 
 class ClinicianPatch(Schema):
@@ -58,8 +58,8 @@ class ClinicianPatch(Schema):
     active: bool | None = None
     break_start: WallTime | None = None
     break_end: WallTime | None = None
-    break_minutes: int | None = None
-    max_overtime_minutes: int | None = None
+    break_minutes: Whole | None = None
+    max_overtime_minutes: Whole | None = None
 
 
 class ClinicianOut(Schema):
@@ -88,7 +88,7 @@ class VisitIn(Schema):
     required_skill: Text | None = None
     priority: int = 1
     status: Text = Visit.Status.SCHEDULED
-    preferred_clinicians: list[int] = Field([], description="the patient's usual clinicians (continuity of care)")
+    preferred_clinicians: list[Whole] = Field([], description="the patient's usual clinicians (continuity of care)")
 
 
 class VisitPatch(Schema):
@@ -102,7 +102,7 @@ class VisitPatch(Schema):
     required_skill: Text | None = None
     priority: int | None = None
     status: Text | None = None
-    preferred_clinicians: list[int] | None = None
+    preferred_clinicians: list[Whole] | None = None
 
 
 class VisitOut(Schema):

@@ -120,6 +120,17 @@ Instant = Annotated[dt.datetime, BeforeValidator(_iso_instant), AfterValidator(_
                     WithJsonSchema({"type": "string", "format": "date-time"})]
 
 
+def _not_a_boolean(value: Any) -> Any:
+    # JSON's true and false are not numbers; pydantic would read them as 1 and 0.
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number, not true or false")
+    return value
+
+
+Whole = Annotated[int, BeforeValidator(_not_a_boolean)]
+"""An integer that refuses JSON true/false (a query string's "3" still reads as 3)."""
+
+
 class TimeWindowQuery(Schema):
     """A time window of a filter (since, until); until must come after since."""
 

@@ -25,6 +25,7 @@ from solver import (
     decompose,
     solve,
 )
+from solver.replan import as_of
 from solver.schedule import time_route
 from solver.solution import Route, SearchStats, Stop, TakenBreak
 from tests.solver.solver_days import clinician, road, visit
@@ -322,3 +323,19 @@ def test_a_large_re_plan_by_parts_keeps_pins_and_starts_from_the_previous_plan()
     route = next(r for r in after.routes if r.vehicle_id == first.vehicle_id)
     assert route.job_ids[:2] == tuple(pinned)
     assert len(after.unassigned) <= len(before.unassigned)
+
+
+def test_the_rest_of_the_day_pins_started_visits_and_plans_the_rest_from_then():
+    problem = busy_day()
+    before = solve(problem, time_limit=1)
+    followed = {r.vehicle_id: [(s.job_id, s.start) for s in r.stops] for r in before.routes}
+    followed["gone"] = [("v0", 1)]  # a clinician no longer in the day: ignored
+    at = 40
+    rest = as_of(problem, followed, at)
+    started = {s.job_id for r in before.routes for s in r.stops if s.start < at}
+    assert rest.pinned == started
+    after = solve(rest.problem, time_limit=1, initial=before)
+    assert check_solution(rest.problem, after) == []
+    for route in after.routes:
+        for stop in route.stops:
+            assert stop.job_id in started or stop.start >= at
