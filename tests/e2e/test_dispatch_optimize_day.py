@@ -40,11 +40,13 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """Web, relay and a worker whose solver searches one second, for the whole module."""
+    """Web, relay and a worker whose solver searches three seconds, for the whole module."""
     log_dir = tmp_path_factory.mktemp("dispatch")
     web, url = start_web(log_dir)
     relay = start_relay(log_dir, LOG_LEVEL="DEBUG")  # its batch lines, with the trace ids
-    worker = start_worker(log_dir, OPTIMIZE_TIME_LIMIT_S="1")
+    # 3 s: with lunch breaks and usual clinicians the demo day needs more than 1 s to route
+    # most visits (66 of 80 at 1 s, 71 at 3 s, 72 at 5 s, measured on an idle machine).
+    worker = start_worker(log_dir, OPTIMIZE_TIME_LIMIT_S="3")
     with processes(web, relay, worker):
         yield Stack(url, web, relay, worker)
 
@@ -84,7 +86,7 @@ def test_optimize_day_end_to_end_reaches_the_connected_browser(stack: Stack, ali
     elapsed = time.monotonic() - posted
     optimized = messages[-1]["payload"]
     print(f"\nPOST optimize-day -> schedule.optimized on the stream: {elapsed:.2f} s "
-          f"(solve {optimized['solve_seconds']} s, limit 1 s)")
+          f"(solve {optimized['solve_seconds']} s, limit 3 s)")
     assert [m["type"] for m in messages] == ["optimize.queued", "optimize.started", "schedule.optimized"]
     assert optimized["job_id"] == accepted["job_id"]
     harbor_visits = set(Visit.objects.filter(tenant_id=agency(alice), date=demo_day).values_list("id", flat=True))
