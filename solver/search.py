@@ -127,7 +127,8 @@ def solve(
     later starts) so a re-plan stays close to the plan people already follow.
     `workers` > 1 runs that many differently seeded searches in separate processes and
     keeps the best; in a daemonic process (a Celery prefork worker) it falls back to one
-    in-process search.
+    in-process search. Above decompose.DECOMPOSE_ABOVE routable jobs each search plans by
+    parts of neighbouring routes (solver/decompose.py, ADR 0026).
 
     Determinism: a search cut by the clock is not reproducible. Give `solution_limit`
     (a count of OR-Tools solutions, roughly local-search moves) and the search stops on
