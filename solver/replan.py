@@ -64,6 +64,15 @@ def as_of(
     return RestOfDay(Problem(vehicles, new_jobs, problem.travel), frozenset(pinned))
 
 
+def with_absences(problem: Problem, out_from: Mapping[VehicleId, int]) -> Problem:
+    """The whole day with each clinician in `out_from` working only until that time (not at
+    all when it is before their shift): what a plan made before a sick call must respect."""
+    if not out_from:
+        return problem
+    vehicles = [_shift_until(problem, v, out_from[v.id], []) if v.id in out_from else v for v in problem.vehicles]
+    return Problem(vehicles, problem.jobs, problem.travel)
+
+
 def _rest_of(job: Job, pin: tuple[VehicleId, int] | None, at: int, until: int | None) -> Job:
     if pin is not None:
         vehicle_id, start = pin

@@ -41,8 +41,9 @@ def time_route(problem: Problem, vehicle: Vehicle, jobs: Sequence[Job]) -> Route
     if not within_limits(vehicle, jobs):
         return None
     best: _Timeline | None = None
-    for placement in _placements(len(jobs), len(vehicle.breaks)):
-        timeline = _timeline(problem, vehicle, jobs, placement)
+    rests = breaks_in_order(vehicle)
+    for placement in _placements(len(jobs), len(rests)):
+        timeline = _timeline(problem, vehicle, jobs, list(zip(placement, rests, strict=True)))
         if timeline is not None and (best is None or timeline.arrival < best.arrival):
             best = timeline
     if best is None:
@@ -84,9 +85,10 @@ def _placements(stop_count: int, break_count: int) -> list[Placement]:
     return list(itertools.combinations_with_replacement(slots, break_count))
 
 
-def _timeline(problem: Problem, vehicle: Vehicle, jobs: Sequence[Job], placement: Placement) -> _Timeline | None:
+def _timeline(
+    problem: Problem, vehicle: Vehicle, jobs: Sequence[Job], rests: list[tuple[int, Break]]
+) -> _Timeline | None:
     """Earliest times of the route with each break in its slot; None if infeasible."""
-    rests = list(zip(placement, breaks_in_order(vehicle), strict=True))
     taken: list[TakenBreak] = []
     clock, here, travel = vehicle.shift_start, vehicle.start_location, 0
     stops: list[Stop] = []
@@ -110,7 +112,7 @@ def _timeline(problem: Problem, vehicle: Vehicle, jobs: Sequence[Job], placement
     if arrival > vehicle.latest_return:
         return None
     first_leg = problem.travel[vehicle.start_location][jobs[0].location]
-    if 0 in placement:
+    if any(slot == 0 for slot, _ in rests):
         departure = vehicle.shift_start  # a break on the way: leave at the shift start
     else:
         # Leave just in time: the first visit still starts when it did, so every later

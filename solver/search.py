@@ -33,7 +33,7 @@ from solver.solution import (
     UnassignedJob,
     UnassignedReason,
 )
-from solver.warm_start import Plan, PreviousRoutes, repair_plan
+from solver.warm_start import Plan, PreviousRoutes, repair_plan, routes_of
 
 strategies = routing_enums_pb2.FirstSolutionStrategy
 
@@ -212,12 +212,7 @@ def _plan_costs(
         for route in initial.routes:
             for stop in route.stops:
                 starts.setdefault(stop.job_id, stop.start)
-    routes: PreviousRoutes = (
-        {route.vehicle_id: route.job_ids for route in initial.routes}
-        if isinstance(initial, Solution)
-        else initial
-    )
-    for vehicle_id, job_ids in routes.items():
+    for vehicle_id, job_ids in routes_of(initial).items():
         if vehicle_id in vehicle_index:
             for job_id in job_ids:
                 if job_id in job_index:

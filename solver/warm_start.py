@@ -33,9 +33,7 @@ def repair_plan(
     would otherwise cost a quadratic Python loop; the search places what is left.
     """
     job_index = {job.id: i for i, job in enumerate(problem.jobs)}
-    previous_routes = (
-        previous if isinstance(previous, Mapping) else {route.vehicle_id: route.job_ids for route in previous.routes}
-    )
+    previous_routes = routes_of(previous)
     plan: Plan = []
     planned: set[int] = set()
     for v, vehicle in enumerate(problem.vehicles):
@@ -45,6 +43,13 @@ def repair_plan(
         planned.update(route)
     _insert_unplanned(problem, screening, plan, planned, deadline)
     return plan
+
+
+def routes_of(previous: Solution | PreviousRoutes) -> PreviousRoutes:
+    """Each vehicle's job ids in order, from a Solution or as given."""
+    if isinstance(previous, Mapping):
+        return previous
+    return {route.vehicle_id: route.job_ids for route in previous.routes}
 
 
 def _keep_what_fits(

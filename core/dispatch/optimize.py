@@ -8,11 +8,12 @@ transaction (services.record_route_plan).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import time
 
 from solver import Break, Disruption, Job, JobId, Problem, Solution, Vehicle, VehicleId, haversine_matrix, solve
 from solver.replan import as_of as rest_of_day
+from solver.replan import with_absences
 
 DAY_SECONDS = 24 * 3600
 
@@ -161,24 +162,9 @@ def solve_day(day: DayInputs, *, time_limit: float, speed_kmh: float, detour_fac
                                 previous_starts={v: t for stops in (previous or {}).values() for v, t in stops})
         solution = solve(problem, time_limit=time_limit, workers=1, initial=routes or None, disruption=disruption)
     else:
-        problem = _without_absences(problem, out_from)
+        problem = with_absences(problem, out_from)
         solution = solve(problem, time_limit=time_limit, workers=1, initial=routes or None)
     return plan_of(solution, day, time_limit)
-
-
-def _without_absences(problem: Problem, out_from: Mapping[VehicleId, int]) -> Problem:
-    """Clinicians out from a time work until then (or not at all, from before their shift)."""
-    if not out_from:
-        return problem
-    vehicles = []
-    for vehicle in problem.vehicles:
-        out = out_from.get(vehicle.id)
-        if out is not None:
-            end = max(vehicle.shift_start, min(out, vehicle.shift_end))
-            vehicle = replace(vehicle, shift_end=end, max_overtime=0,
-                              breaks=tuple(b for b in vehicle.breaks if b.window_end + b.duration <= end))
-        vehicles.append(vehicle)
-    return Problem(vehicles, problem.jobs, problem.travel)
 
 
 def _hhmm(seconds: int) -> str:
