@@ -17,7 +17,6 @@ from ninja import Field, Router, Schema, Status
 from core.accounts.access import RoleAuth, get_for_tenant, tenant_user
 from core.dispatch import schedules, selectors, services
 from core.dispatch.models import Clinician, OptimizeJob, RoutePlan, Schedule, Visit
-from core.dispatch.optimize import time_of
 from core.dispatch.selectors import PlanView
 from core.platform.errors import Invalid
 from core.platform.roles import Role
@@ -274,17 +273,12 @@ def plan_summary(plan: RoutePlan) -> dict[str, Any]:
                          "from_start": c["from_start"], "to_start": c["to_start"]} for c in plan.changes]}
 
 
-def route_extras(plan: RoutePlan, clinician_id: int) -> dict[str, Any]:
-    """The break and overtime of one clinician's route in the plan."""
-    details = plan.route_details.get(str(clinician_id), {})
-    taken = details.get("break")
-    return {"break_start": time_of(taken[0]) if taken else None, "break_end": time_of(taken[1]) if taken else None,
-            "overtime_minutes": round(details.get("overtime", 0) / 60)}
-
 
 def plan_out(view: PlanView) -> dict[str, Any]:
     routes = [{"clinician_id": route.clinician.pk, "clinician_name": route.clinician.name,
-               **route_extras(view.plan, route.clinician.pk), "stops": [
+               "break_start": route.break_taken[0] if route.break_taken else None,
+               "break_end": route.break_taken[1] if route.break_taken else None,
+               "overtime_minutes": route.overtime_minutes, "stops": [
         {"sequence": stop.sequence, "visit_id": stop.visit_id, "patient_ref": stop.visit.patient_ref,
          "window_start": stop.visit.window_start, "window_end": stop.visit.window_end,
          "planned_arrival": stop.planned_arrival, "planned_start": stop.planned_start,

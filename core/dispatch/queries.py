@@ -37,7 +37,7 @@ FINISH_JOB = """
 UPDATE dispatch_optimizejob
 SET status = 'done', finished_at = now(), claimed_event = NULL, error = ''
 WHERE id = %(id)s AND status = 'running'
-RETURNING tenant_id, date
+RETURNING tenant_id, date, reason
 """
 
 # A failed attempt that will be retried: queued again, keeping the error for the dispatcher,

@@ -433,14 +433,14 @@ def record_route_plan(job_id: int, plan: DayPlan) -> RoutePlan | None:
         rows = _fetch(queries.FINISH_JOB, {"id": job_id})
         if not rows:
             return None
-        tenant_id, day = rows[0]
+        tenant_id, day, reason = rows[0]
         previous = RoutePlan.objects.filter(tenant_id=tenant_id, date=day).order_by("-version").first()
         route_plan = RoutePlan.objects.create(
             tenant_id=tenant_id, date=day, version=(previous.version if previous else 0) + 1, job_id=job_id,
             objective=plan.objective, solve_seconds=plan.solve_seconds, time_limit_seconds=plan.time_limit,
             total_travel_seconds=plan.total_travel, visits_assigned=len(plan.stops),
             visits_unassigned=len(plan.unassigned), solver_status=plan.solver_status, warm_start=plan.warm_start,
-            reason=OptimizeJob.objects.filter(pk=job_id).values_list("reason", flat=True).get(),
+            reason=reason,
             preferred_share=plan.preferred_share,
             route_details={str(k): v for k, v in (plan.route_details or {}).items()})
         _write_stops(route_plan, plan)
