@@ -454,6 +454,14 @@ STREAK_ROLLOVER_BATCH = env_int("STREAK_ROLLOVER_BATCH", 500, minimum=1)
 REVIEW_QUEUE_BATCH = env_int("REVIEW_QUEUE_BATCH", 500, minimum=1)
 REVIEW_DESIRED_RETENTION = env_float("REVIEW_DESIRED_RETENTION", 0.9, minimum=0.5)
 
+# Similarity checks of graded submissions (core/learning/similarity.py, adr/0027): a pair is
+# flagged when they share at least this share of the smaller one's fingerprints, and at least
+# SIMILARITY_MIN_SHARED of them (tiny programs match by chance). A fingerprint found in more
+# than SIMILARITY_COMMON earlier submissions of the problem is boilerplate and not evidence.
+SIMILARITY_THRESHOLD = env_float("SIMILARITY_THRESHOLD", 0.45, minimum=0.05)
+SIMILARITY_MIN_SHARED = env_int("SIMILARITY_MIN_SHARED", 4, minimum=1)
+SIMILARITY_COMMON = env_int("SIMILARITY_COMMON", 100, minimum=1)
+
 # --- mail: invitations and password resets go out over SMTP from a worker (core/people) ---------
 
 # Links in mail point here (a worker has no request to take the host from).

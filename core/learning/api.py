@@ -15,8 +15,8 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from core.accounts.access import RoleAuth, get_for_tenant, tenant_id_of, tenant_user
-from core.learning import cache, selectors, services
-from core.learning.models import Content, Kind, Notification, Review, Submission, Version
+from core.learning import cache, selectors, services, similarity
+from core.learning.models import Content, Kind, Notification, Review, SimilarityFlag, Submission, Version
 from core.learning.ratelimit import check_submission_rate
 from core.platform.roles import Role
 from core.platform.schemas import answers
@@ -198,6 +198,37 @@ class NotificationOut(Schema):
     read: bool
 
 
+class FlagDecisionIn(Schema):
+    decision: str
+
+
+class FlagOut(Schema):
+    id: int
+    problem_id: int
+    problem_title: str
+    submission_id: int
+    learner: str
+    other_id: int
+    other_learner: str
+    score: float
+    shared: int
+    created_at: datetime
+    decision: str
+    decided_by: str | None
+    decided_at: datetime | None
+
+
+class FlagRegions(Schema):
+    submission: list[list[int]]
+    other: list[list[int]]
+
+
+class FlagDetailOut(FlagOut):
+    submission_source: str
+    other_source: str
+    regions: FlagRegions
+
+
 # --- shaping -----------------------------------------------------------------------------------------
 
 
@@ -240,6 +271,19 @@ def _submission(submission: Submission) -> dict[str, Any]:
 def _notification(n: Notification) -> dict[str, Any]:
     return {"id": n.id, "reason": n.reason, "message": n.message, "version_id": n.version_id,
             "created_at": n.created_at, "read": n.read_at is not None}
+
+
+def _flag(flag: SimilarityFlag) -> dict[str, Any]:
+    return {"id": flag.id, "problem_id": flag.problem_id, "problem_title": flag.submission.version.title,
+            "submission_id": flag.submission_id, "learner": flag.submission.learner.username,
+            "other_id": flag.other_id, "other_learner": flag.other.learner.username, "score": flag.score,
+            "shared": flag.shared, "created_at": flag.created_at, "decision": flag.decision,
+            "decided_by": flag.decided_by.username if flag.decided_by else None, "decided_at": flag.decided_at}
+
+
+def _flag_detail(flag: SimilarityFlag) -> dict[str, Any]:
+    return {**_flag(flag), "submission_source": flag.submission.source, "other_source": flag.other.source,
+            "regions": {"submission": flag.regions.get("submission", []), "other": flag.regions.get("other", [])}}
 
 
 # --- published content (learners and reviewers) ---------------------------------------------------------
@@ -417,3 +461,27 @@ def notifications(request: HttpRequest) -> list[dict[str, Any]]:
 @router.post("/notifications/{notification_id}/read", response=answers({200: NotificationOut}, 400, 404), auth=READERS)
 def read_notification(request: HttpRequest, notification_id: int) -> dict[str, Any]:
     return _notification(services.mark_notification_read(notification_id, tenant_user(request)))
+
+
+# --- similarity flags (reviewers) ------------------------------------------------------------------------
+
+
+@router.get("/similarity-flags", response=answers({200: list[FlagOut]}, 400), auth=REVIEWERS)
+def similarity_flags(request: HttpRequest, decision: str | None = None) -> list[dict[str, Any]]:
+    """Pairs of the agency's submissions that look copied, newest first (`decision`: open,
+    confirmed or dismissed; all when absent)."""
+    return [_flag(f) for f in selectors.similarity_flags(tenant_id_of(request), decision)]
+
+
+@router.get("/similarity-flags/{flag_id}", response=answers({200: FlagDetailOut}, 400, 404), auth=REVIEWERS)
+def similarity_flag(request: HttpRequest, flag_id: int) -> dict[str, Any]:
+    """One flagged pair: both sources and the line ranges they have in common."""
+    return _flag_detail(selectors.similarity_flag(tenant_id_of(request), flag_id))
+
+
+@router.post("/similarity-flags/{flag_id}/decision", response=answers({200: FlagOut}, 400, 404, 409),
+             auth=REVIEWERS)
+def decide_similarity_flag(request: HttpRequest, flag_id: int, payload: FlagDecisionIn) -> dict[str, Any]:
+    """Confirm the pair as copied, or dismiss it; once (a decided pair is 409)."""
+    similarity.decide_flag(flag_id, tenant_user(request), payload.decision)
+    return _flag(selectors.similarity_flag(tenant_id_of(request), flag_id))

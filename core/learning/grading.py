@@ -204,6 +204,9 @@ def _finish(claim: GradingClaim, status: str, duration_ms: int, summary: dict[st
         if status in (Submission.Status.PASSED, Submission.Status.FAILED):  # graded: a day of practice
             submitted_at = Submission.objects.values_list("created_at", flat=True).get(id=claim.submission_id)
             streaks.record_activity(claim.tenant_id, claim.learner_id, submitted_at)
+            emit("similarity.check_requested", aggregate_type="submission", aggregate_id=claim.submission_id,
+                 task="learning.check_similarity", tenant_id=claim.tenant_id,
+                 payload={"submission_id": claim.submission_id})
         if status == Submission.Status.PASSED:
             reputation.solution_accepted(claim.tenant_id, claim.learner_id, claim.problem_id)
     return bool(taken)

@@ -562,3 +562,80 @@ class ReviewAnswer(models.Model):
 
     def __str__(self) -> str:
         return f"answer to card {self.card_id}: {'right' if self.correct else 'wrong'}"
+
+
+# --- similarity checks (core/learning/similarity.py; adr/0027-similarity-checks.md) --------------
+
+
+class SubmissionFingerprint(models.Model):
+    """One winnowed fingerprint of a graded submission (core/learning/fingerprints.py): the
+    index a new submission of the same problem is looked up in. Written once per submission
+    by its similarity check; `first_line`/`last_line` locate it in the source for highlighting."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Indexed by learning_fingerprint_lookup (problem first).
+    problem = models.ForeignKey(Content, on_delete=models.CASCADE, related_name="+", db_index=False)
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="+", db_index=False)
+    learner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+",
+                                db_index=False)
+    hash = models.BigIntegerField()
+    first_line = models.IntegerField()
+    last_line = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["problem", "hash"], name="learning_fingerprint_lookup"),
+                   models.Index(fields=["submission"], name="learning_fingerprint_of")]
+
+    def __str__(self) -> str:
+        return f"fingerprint {self.hash} of submission {self.submission_id}"
+
+
+class SimilarityCheck(models.Model):
+    """A submission's similarity check, done once: its distinct fingerprints, how many earlier
+    submissions shared a telling one, and how many pairs it flagged."""
+
+    submission = models.OneToOneField(Submission, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    problem = models.ForeignKey(Content, on_delete=models.CASCADE, related_name="+", db_index=False)
+    fingerprints = models.PositiveIntegerField()
+    compared = models.PositiveIntegerField()
+    flagged = models.PositiveIntegerField()
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"similarity check of submission {self.submission_id}"
+
+
+class SimilarityFlag(models.Model):
+    """Two learners' submissions to one problem that look copied, for a reviewer to decide.
+
+    `submission` is the later one (its check found the pair), `other` the earlier. `regions`
+    holds the matching line ranges of each: {"submission": [[first, last], ...], "other": ...}.
+    """
+
+    class Decision(models.TextChoices):
+        OPEN = "open"
+        DISMISSED = "dismissed"  # a coincidence, or shared starter code
+        CONFIRMED = "confirmed"  # copied
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    problem = models.ForeignKey(Content, on_delete=models.CASCADE, related_name="+", db_index=False)
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="+", db_index=False)
+    other = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="+", db_index=False)
+    score = models.FloatField()  # shared fingerprints / those of the smaller submission
+    shared = models.PositiveIntegerField()
+    regions = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+    decision = models.CharField(max_length=10, choices=Decision.choices, default=Decision.OPEN)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+", db_index=False)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["submission", "other"], name="learning_similarityflag_pair")]
+        indexes = [models.Index(fields=["tenant", "decision", "-created_at"], name="learning_similarityflag_queue"),
+                   models.Index(fields=["other"], name="learning_similarityflag_other")]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"submissions {self.submission_id} and {self.other_id}: {self.score:.2f}"

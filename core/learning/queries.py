@@ -606,3 +606,42 @@ CROSS JOIN """ + _CURRENT_REVIEW_DAY + """ current_day
 WHERE c.id = ANY(%(card_ids)s) AND c.learner_id = %(learner_id)s
 ON CONFLICT (day_id, card_id) DO NOTHING
 """
+
+
+# --- similarity checks (core/learning/similarity.py, adr/0027) ------------------------------------
+
+# Earlier submissions of other learners to the same problem that share fingerprints with this
+# one, most shared first. Each fingerprint's postings are read up to SIMILARITY_COMMON + 1 rows
+# (the LATERAL ... LIMIT): one found more often than that is boilerplate (the
+# problem's starter code, an idiom everyone writes) and is dropped, so a check reads at most
+# fingerprints x (common + 1) index entries however many submissions the problem has.
+# `telling` counts this submission's fingerprints that are not boilerplate (found nowhere else,
+# or in few enough others): the share a pair has in common is taken of those.
+SIMILAR_SUBMISSIONS = """
+WITH mine AS (SELECT DISTINCT unnest(%(hashes)s::bigint[]) AS hash),
+postings AS (
+    SELECT m.hash, p.submission_id, p.learner_id
+    FROM mine m
+    CROSS JOIN LATERAL (
+        SELECT f.submission_id, f.learner_id
+        FROM learning_submissionfingerprint f
+        WHERE f.problem_id = %(problem_id)s AND f.hash = m.hash AND f.tenant_id = %(tenant_id)s
+          AND f.submission_id <> %(submission_id)s
+        LIMIT %(common)s + 1
+    ) p
+),
+telling AS (
+    SELECT hash FROM postings GROUP BY hash HAVING count(*) <= %(common)s
+)
+SELECT p.submission_id, array_agg(DISTINCT p.hash) AS shared, c.fingerprints,
+       (SELECT count(*) FROM telling) + (SELECT count(*) FROM mine WHERE hash NOT IN (SELECT hash FROM postings))
+           AS telling
+FROM postings p
+JOIN telling t USING (hash)
+JOIN learning_similaritycheck c ON c.submission_id = p.submission_id
+WHERE p.learner_id <> %(learner_id)s
+GROUP BY p.submission_id, c.fingerprints
+HAVING count(DISTINCT p.hash) >= %(min_shared)s
+ORDER BY count(DISTINCT p.hash) DESC, p.submission_id
+LIMIT %(limit)s
+"""

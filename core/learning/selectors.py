@@ -17,7 +17,17 @@ from django.db.models import Prefetch, QuerySet
 from core.accounts.access import get_for_tenant
 from core.accounts.models import User
 from core.learning import queries
-from core.learning.models import Content, GradingAttempt, Kind, Notification, Reply, Review, Submission, Version
+from core.learning.models import (
+    Content,
+    GradingAttempt,
+    Kind,
+    Notification,
+    Reply,
+    Review,
+    SimilarityFlag,
+    Submission,
+    Version,
+)
 from core.learning.text import clean_text
 from core.platform.errors import Invalid, NotFound
 from core.platform.roles import Role
@@ -143,3 +153,42 @@ def learner_submissions(user: User, problem_id: int, limit: int = 20) -> list[Su
 
 def notifications_for(user: User, limit: int = 50) -> list[Notification]:
     return list(Notification.objects.filter(recipient=user).select_related("version")[:limit])
+
+
+# --- similarity flags (core/learning/similarity.py) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceLine:
+    number: int
+    text: str
+    matched: bool  # inside a region the pair has in common
+
+
+def similarity_flags(tenant_id: int, decision: str | None = None, limit: int = 100) -> list[SimilarityFlag]:
+    """Flagged pairs of the agency, newest first (of one decision, if given), with both
+    submissions' learners and the problem's title at the submission's version."""
+    if decision is not None and decision not in SimilarityFlag.Decision.values:
+        raise Invalid(f"decision must be one of {', '.join(SimilarityFlag.Decision.values)}", field="decision")
+    flags = (SimilarityFlag.objects.filter(tenant_id=tenant_id)
+             .select_related("submission__learner", "submission__version", "other__learner", "decided_by")
+             .defer("submission__source", "other__source", "submission__version__body",
+                    "submission__version__body_html", "submission__version__body_text",
+                    "submission__version__tests"))
+    return list((flags.filter(decision=decision) if decision else flags)[:limit])
+
+
+def open_flag_count(tenant_id: int) -> int:
+    return SimilarityFlag.objects.filter(tenant_id=tenant_id, decision=SimilarityFlag.Decision.OPEN).count()
+
+
+def similarity_flag(tenant_id: int, flag_id: int) -> SimilarityFlag:
+    """One flagged pair with both submissions (sources included); NotFound for another agency's."""
+    return get_for_tenant(SimilarityFlag.objects.select_related(
+        "submission__learner", "submission__version", "other__learner", "decided_by"), tenant_id, flag_id, "flag")
+
+
+def marked_lines(source: str, regions: list[list[int]]) -> list[SourceLine]:
+    """The source's lines, each marked if a region covers it."""
+    covered = {n for first, last in regions for n in range(first, last + 1)}
+    return [SourceLine(n, text, n in covered) for n, text in enumerate(source.splitlines(), start=1)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import structlog
 from django.conf import settings
 
-from core.learning import cache, digests, grading, reminders, reputation, review, streaks
+from core.learning import cache, digests, grading, reminders, reputation, review, similarity, streaks
 from core.learning.indexing import sync_search_document
 from core.learning.notifications import CAUSES, fan_out
 from core.platform.tasks import ferry_task
@@ -74,6 +74,21 @@ def grade_submission(self: OutboxTask, tenant_id: int | None, submission_id: int
     through the outbox, and the retry resumes the claim."""
     job = grading.GradeSubmission(int(submission_id), _tenant(tenant_id), str(self.request.hostname or ""))
     return self.run_job(job)
+
+
+@ferry_task(name="learning.check_similarity", queue="batch", soft_time_limit=60, time_limit=90,
+            base=OutboxTask, bind=True)
+def check_similarity(self: OutboxTask, tenant_id: int | None, submission_id: int) -> int | None:
+    """A submission was graded: compare it with the earlier ones of its problem and flag likely
+    copies for reviewers (core/learning/similarity.py). Returns the pairs flagged, or None if
+    there was nothing to check."""
+    with self.effects():
+        outcome = similarity.check_submission(int(submission_id), _tenant(tenant_id))
+    if outcome is None:
+        return None
+    log.info("learning.similarity_checked", submission_id=submission_id, fingerprints=outcome.fingerprints,
+             compared=outcome.compared, flagged=len(outcome.flags))
+    return len(outcome.flags)
 
 
 # --- digests and reminders (core/learning/digests.py, reminders.py; adr/0019-digests.md) --------

@@ -110,7 +110,8 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     queue = list(selectors.review_queue(tenant_id))
     return render(request, "learning/review_queue.html", {
         "queue": queue, "contents": selectors.all_contents(tenant_id),
-        "reputation": reputation.points_of(sorted({v.author_id for v in queue}))})
+        "reputation": reputation.points_of(sorted({v.author_id for v in queue})),
+        "open_flags": selectors.open_flag_count(tenant_id)})
 
 
 @require_http_methods(["GET", "POST"])

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import transaction
 from django.test import Client, TestCase
 
+from bench.similarity_corpus import SOLUTIONS, disguise
 from core.accounts.access import RoleAuth
 from core.accounts.models import Tenant, User
 from core.audit.exports import RunExport, request_export
@@ -33,9 +34,9 @@ from core.config.api import api
 from core.dispatch import services as dispatch
 from core.dispatch.optimize import DayPlan, PlannedStop
 from core.dispatch.schedules import ScheduleFields, create_schedule
-from core.learning import notifications, review
+from core.learning import notifications, review, similarity
 from core.learning import services as learning
-from core.learning.models import Kind, Notification, ReviewCard, Version
+from core.learning.models import Kind, Notification, ReviewCard, SimilarityFlag, Submission, Version
 from core.ops.models import HealRun
 from core.ops.services import request_bulk_action, request_heal
 from core.people import services as people
@@ -148,7 +149,21 @@ def _learning(agency: Agency) -> None:
     agency.ids.update(card_id=card.id)
     agency.ids.update(problem_id=problem.content_id, lesson_id=lesson.content_id, content_id=lesson.content_id,
                       version_id=waiting.id, review_id=decision.id, submission_id=submission.id,
-                      notification_id=notice.id)
+                      notification_id=notice.id, flag_id=_flagged_pair(agency, problem.content_id))
+
+
+def _flagged_pair(agency: Agency, problem_id: int) -> int:
+    """Two learners' submissions, graded and checked as the workers would: the second a
+    disguised copy of the first, so the check flags the pair."""
+    original = SOLUTIONS["intervals"][0]
+    copier = make_user(f"{agency.tenant.slug}-copier", agency.tenant, Role.LEARNER)
+    pair = [learning.submit_solution(problem_id, agency.users[Role.LEARNER], original),
+            learning.submit_solution(problem_id, copier, disguise(original, seed=1))]
+    Submission.objects.filter(id__in=[s.id for s in pair]).update(status=Submission.Status.PASSED)
+    with transaction.atomic():
+        for submission in pair:
+            similarity.check_submission(submission.id, agency.tenant.pk)
+    return SimilarityFlag.objects.get(submission=pair[1]).id
 
 
 def _published(author: User, reviewer: User, kind: str, title: str, tests: str) -> Version:
