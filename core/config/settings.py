@@ -462,6 +462,17 @@ SIMILARITY_THRESHOLD = env_float("SIMILARITY_THRESHOLD", 0.45, minimum=0.05)
 SIMILARITY_MIN_SHARED = env_int("SIMILARITY_MIN_SHARED", 4, minimum=1)
 SIMILARITY_COMMON = env_int("SIMILARITY_COMMON", 100, minimum=1)
 
+# Lesson images (core/learning/media.py, adr/0028): uploads up to IMAGE_MAX_BYTES and
+# IMAGE_MAX_PIXELS (decoded only inside the sandbox, docs/sandbox.md), and the widths of the
+# low-bandwidth variants the batch task makes of each (WebP and JPEG at each width).
+IMAGE_MAX_BYTES = env_int("IMAGE_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
+IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 40_000_000, minimum=10_000)
+_widths = env_list("IMAGE_VARIANT_WIDTHS", ["480", "960"])
+if not _widths or not all(w.isdigit() and 16 <= int(w) <= 4096 for w in _widths):
+    raise ImproperlyConfigured(f"IMAGE_VARIANT_WIDTHS={','.join(_widths)} must be widths in pixels from 16 to 4096, "
+                               "separated by commas")
+IMAGE_VARIANT_WIDTHS = tuple(sorted({int(w) for w in _widths}))
+
 # --- mail: invitations and password resets go out over SMTP from a worker (core/people) ---------
 
 # Links in mail point here (a worker has no request to take the host from).

@@ -12,11 +12,21 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema, Status
+from ninja import Field, File, Router, Schema, Status
+from ninja.files import UploadedFile
 
 from core.accounts.access import RoleAuth, get_for_tenant, tenant_id_of, tenant_user
-from core.learning import cache, selectors, services, similarity
-from core.learning.models import Content, Kind, Notification, Review, SimilarityFlag, Submission, Version
+from core.learning import cache, media, selectors, services, similarity
+from core.learning.models import (
+    Content,
+    Kind,
+    LessonImage,
+    Notification,
+    Review,
+    SimilarityFlag,
+    Submission,
+    Version,
+)
 from core.learning.ratelimit import check_submission_rate
 from core.platform.roles import Role
 from core.platform.schemas import answers
@@ -229,6 +239,31 @@ class FlagDetailOut(FlagOut):
     regions: FlagRegions
 
 
+class ImageVariantOut(Schema):
+    width: int
+    height: int
+    format: str
+    content_type: str
+    url: str
+    bytes: int
+
+
+class ImageOut(Schema):
+    id: int
+    title: str
+    status: str
+    format: str
+    width: int
+    height: int
+    bytes: int
+    url: str
+    markdown: str
+    variants: list[ImageVariantOut]
+    error: str
+    created_at: datetime
+    processed_at: datetime | None
+
+
 # --- shaping -----------------------------------------------------------------------------------------
 
 
@@ -284,6 +319,16 @@ def _flag(flag: SimilarityFlag) -> dict[str, Any]:
 def _flag_detail(flag: SimilarityFlag) -> dict[str, Any]:
     return {**_flag(flag), "submission_source": flag.submission.source, "other_source": flag.other.source,
             "regions": {"submission": flag.regions.get("submission", []), "other": flag.regions.get("other", [])}}
+
+
+def _image(image: LessonImage) -> dict[str, Any]:
+    url = media.URL.format(id=image.id)
+    variants = [{"width": v["width"], "height": v["height"], "format": v["format"], "content_type": v["content_type"],
+                 "url": url + v["name"].rsplit("/", 1)[-1], "bytes": v["bytes"]} for v in image.variants]
+    return {"id": image.id, "title": image.title, "status": image.status, "format": image.format,
+            "width": image.width, "height": image.height, "bytes": image.bytes, "url": url,
+            "markdown": media.markdown_of(image), "variants": variants, "error": image.error,
+            "created_at": image.created_at, "processed_at": image.processed_at}
 
 
 # --- published content (learners and reviewers) ---------------------------------------------------------
@@ -485,3 +530,31 @@ def decide_similarity_flag(request: HttpRequest, flag_id: int, payload: FlagDeci
     """Confirm the pair as copied, or dismiss it; once (a decided pair is 409)."""
     similarity.decide_flag(flag_id, tenant_user(request), payload.decision)
     return _flag(selectors.similarity_flag(tenant_id_of(request), flag_id))
+
+
+# --- lesson images (authors) -------------------------------------------------------------------------------
+
+
+# Optional for django-ninja, so that a request without it gets the API's 400 naming `image`.
+_IMAGE_FILE = File(None)
+
+
+@router.post("/images", response=answers({201: ImageOut}, 400, 503), auth=REVIEWERS)
+def upload_image(request: HttpRequest, image: UploadedFile | None = _IMAGE_FILE) -> Status[dict[str, Any]]:
+    """Upload a lesson image (multipart, field `image`: PNG, JPEG, GIF or WebP up to
+    IMAGE_MAX_BYTES). It is decoded and cleaned in the sandbox; its smaller variants follow in
+    the background (`status` processing, then ready). 503 if this server cannot decode images."""
+    made = media.upload_image(tenant_user(request), media.read_upload(image), image.name if image else "")
+    return Status(201, _image(made))
+
+
+@router.get("/images", response=answers({200: list[ImageOut]}), auth=REVIEWERS)
+def list_images(request: HttpRequest) -> list[dict[str, Any]]:
+    """The agency's lesson images, newest first."""
+    return [_image(i) for i in media.images_of(tenant_id_of(request))]
+
+
+@router.get("/images/{image_id}", response=answers({200: ImageOut}, 400, 404), auth=READERS)
+def get_image(request: HttpRequest, image_id: int) -> dict[str, Any]:
+    """One lesson image and its variants (their files are at `url` and each variant's `url`)."""
+    return _image(media.image_of(tenant_id_of(request), image_id))

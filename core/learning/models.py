@@ -639,3 +639,45 @@ class SimilarityFlag(models.Model):
 
     def __str__(self) -> str:
         return f"submissions {self.submission_id} and {self.other_id}: {self.score:.2f}"
+
+
+# --- lesson images (core/learning/media.py; adr/0028-lesson-images.md) ----------------------------
+
+
+class LessonImage(models.Model):
+    """An image an author uploaded for lessons: the cleaned original (metadata stripped, decoded
+    only in the sandbox) and, once the batch task made them, its smaller variants.
+
+    Files live in Django's default storage under `lesson-images/<tenant>/<key>/`; `variants` lists
+    them: [{"width", "height", "format", "content_type", "name", "bytes"}, ...]. Pages serve the
+    original until the variants are `ready`.
+    """
+
+    class Status(models.TextChoices):
+        PROCESSING = "processing"  # variants not made yet
+        READY = "ready"
+        FAILED = "failed"  # variants could not be made; the original is still served
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+", db_index=False)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                    db_index=False)
+    title = models.CharField(max_length=200)  # the uploaded file's name, for the author's list only
+    key = models.CharField(max_length=32, unique=True)  # a random name for its files
+    format = models.CharField(max_length=10)
+    content_type = models.CharField(max_length=40)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    bytes = models.PositiveIntegerField()
+    original = models.CharField(max_length=300)  # storage name
+    variants = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PROCESSING)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="learning_lessonimage_tenant")]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"image {self.pk} ({self.status})"

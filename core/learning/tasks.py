@@ -10,7 +10,7 @@ from __future__ import annotations
 import structlog
 from django.conf import settings
 
-from core.learning import cache, digests, grading, reminders, reputation, review, similarity, streaks
+from core.learning import cache, digests, grading, media, reminders, reputation, review, similarity, streaks
 from core.learning.indexing import sync_search_document
 from core.learning.notifications import CAUSES, fan_out
 from core.platform.tasks import ferry_task
@@ -89,6 +89,15 @@ def check_similarity(self: OutboxTask, tenant_id: int | None, submission_id: int
     log.info("learning.similarity_checked", submission_id=submission_id, fingerprints=outcome.fingerprints,
              compared=outcome.compared, flagged=len(outcome.flags))
     return len(outcome.flags)
+
+
+# Time for the sandbox's decode and encode of a large image (ImagingLimits.wall_s is 40 s).
+@ferry_task(name="learning.make_image_variants", queue="batch", soft_time_limit=90, time_limit=120,
+            base=OutboxTask, bind=True)
+def make_image_variants(self: OutboxTask, tenant_id: int | None, image_id: int) -> str | None:
+    """An author uploaded an image: make its low-bandwidth variants (core/learning/media.py).
+    Returns the image's status, or None if there was nothing to do."""
+    return self.run_job(media.MakeVariants(int(image_id), _tenant(tenant_id)))
 
 
 # --- digests and reminders (core/learning/digests.py, reminders.py; adr/0019-digests.md) --------

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.accounts.access import page_tenant_id, page_user, role_required
-from core.learning import cache, reputation, review, review_items, selectors, services, streaks
+from core.learning import cache, media, reputation, review, review_items, selectors, services, streaks
 from core.learning.models import Kind, Version
 from core.learning.text import parse_id
 from core.platform.errors import DomainError, Invalid, NotFound
@@ -96,8 +96,10 @@ def lesson(request: HttpRequest, lesson_id: int) -> HttpResponse:
 
 def _published_page(request: HttpRequest, document: cache.LiveDocument, template: str,
                     extra: dict[str, Any]) -> HttpResponse:
-    # Rendered when the version was written (a page never renders Markdown), cached by version.
-    return render(request, template, {"document": document, "body_html": document.body_html, **extra})
+    # Rendered when the version was written (a page never renders Markdown), cached by version;
+    # its lesson images become <picture>s of their variants as they are now (core/learning/media.py).
+    body_html = media.with_pictures(document.body_html, page_tenant_id(request))
+    return render(request, template, {"document": document, "body_html": body_html, **extra})
 
 
 # --- reviewers -----------------------------------------------------------------------------------

@@ -48,6 +48,13 @@ class Unprocessable(DomainError):
     code = "unprocessable"
 
 
+class Unavailable(DomainError):
+    """This server cannot do it now (a facility it needs is missing or down): 503."""
+
+    status = 503
+    code = "unavailable"
+
+
 class RateLimited(DomainError):
     """Too many requests: 429 with Retry-After."""
 

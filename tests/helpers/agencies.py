@@ -34,7 +34,7 @@ from core.config.api import api
 from core.dispatch import services as dispatch
 from core.dispatch.optimize import DayPlan, PlannedStop
 from core.dispatch.schedules import ScheduleFields, create_schedule
-from core.learning import notifications, review, similarity
+from core.learning import media, notifications, review, similarity
 from core.learning import services as learning
 from core.learning.models import Kind, Notification, ReviewCard, SimilarityFlag, Submission, Version
 from core.ops.models import HealRun
@@ -47,6 +47,7 @@ from outbox import delivery
 from outbox.emit import emit
 from outbox.models import OutboxEvent
 from outbox.selectors import DeadLetterFilter, HistoryFilter
+from tests.helpers import images
 from tests.helpers.people import ensure_role_groups, make_user
 from tests.helpers.web import sign_in
 
@@ -149,7 +150,8 @@ def _learning(agency: Agency) -> None:
     agency.ids.update(card_id=card.id)
     agency.ids.update(problem_id=problem.content_id, lesson_id=lesson.content_id, content_id=lesson.content_id,
                       version_id=waiting.id, review_id=decision.id, submission_id=submission.id,
-                      notification_id=notice.id, flag_id=_flagged_pair(agency, problem.content_id))
+                      notification_id=notice.id, flag_id=_flagged_pair(agency, problem.content_id),
+                      image_id=media.upload_image(author, images.picture("png", 64, 48), "chart.png").id)
 
 
 def _flagged_pair(agency: Agency, problem_id: int) -> int:

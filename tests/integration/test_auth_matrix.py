@@ -113,6 +113,9 @@ API: dict[str, frozenset[Role]] = {
     "GET /api/submissions/<submission_id>": frozenset({L, R}),
     "GET /api/notifications": frozenset({L, R}),
     "GET /api/similarity-flags": frozenset({R}),
+    "POST /api/images": frozenset({R}),
+    "GET /api/images": frozenset({R}),
+    "GET /api/images/<image_id>": frozenset({L, R}),
     "GET /api/similarity-flags/<flag_id>": frozenset({R}),
     "POST /api/similarity-flags/<flag_id>/decision": frozenset({R}),
     # Spaced review (core/learning/review_api.py): learners' own.
@@ -180,6 +183,10 @@ PAGES: dict[str, frozenset[Role]] = {
     "POST /learning/review/versions/<int:version_id>/publish/": frozenset({R}),
     "POST /learning/review/reviews/<int:review_id>/reply/": frozenset({R}),
     "GET /learning/review/similarity/": frozenset({R}),
+    "GET /learning/review/images/": frozenset({R}),
+    "POST /learning/review/images/": frozenset({R}),
+    "GET /learning/images/<int:image_id>/": frozenset({L, R}),
+    "GET /learning/images/<int:image_id>/<str:variant>": frozenset({L, R}),
     "GET /learning/review/similarity/<int:flag_id>/": frozenset({R}),
     "POST /learning/review/similarity/<int:flag_id>/decide/": frozenset({R}),
     "GET /learning/digest/": frozenset({L, R}),
@@ -453,7 +460,7 @@ def filled_in(text: str, agency: Agency) -> str:
             return token_of(Invitation.objects.get(id=agency.ids["invitation_id"]))
         return {"day": DAY.isoformat(), "name": HEAL_NAME, "object_id": str(agency.ids["visit_id"]),
                 "id": "1", "content_type_id": str(ContentType.objects.get_for_model(Visit).pk),
-                "action": "unlock", "change": "pause", "uidb64": "MQ", "pk": "1"}[name]
+                "action": "unlock", "change": "pause", "uidb64": "MQ", "pk": "1", "variant": "original"}[name]
 
     return PARAMETER.sub(value, text)
 

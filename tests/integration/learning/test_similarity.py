@@ -198,7 +198,7 @@ def test_a_reviewer_reads_the_pair_side_by_side_and_decides_it_on_the_page(
     client = signed_in(bob)
     listing = client.get("/learning/review/similarity/").content.decode()
     assert f'data-flag-id="{flag.id}"' in listing
-    assert "#%d by lena" % original.id in listing
+    assert f"#{original.id} by lena" in listing
     assert "1 open" in client.get("/learning/review/").content.decode()
     page = client.get(f"/learning/review/similarity/{flag.id}/").content.decode()
     first, last = flag.regions["other"][0]

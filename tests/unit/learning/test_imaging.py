@@ -30,8 +30,8 @@ from core.learning.imaging import (
 from core.learning.sandbox import SandboxHost, grade
 from core.learning.sandbox.bubblewrap import SandboxRun
 from core.learning.sandbox.probe import require_isolation
-from tests.unit.learning import images
-from tests.unit.learning.images import BLUE, GREEN, RED, WHITE, XMP_PACKET, close_to, describe
+from tests.helpers import images
+from tests.helpers.images import BLUE, GREEN, RED, WHITE, XMP_PACKET, close_to, describe
 
 MAX_BYTES = 10_000_000
 MAX_PIXELS = 40_000_000
