@@ -30,7 +30,7 @@ from core.audit.presenters import (
 )
 from core.platform.errors import NotFound
 from core.platform.roles import Role
-from core.platform.schemas import Text, TimeWindowQuery, Whole, answers
+from core.platform.schemas import Text, TimeWindowQuery, Whole, answers, file_answers
 from core.privacy import selectors as reads
 from core.privacy.models import ReadKind
 from core.privacy.selectors import ReadFilter
@@ -105,12 +105,6 @@ class EventStoryOut(EventOut):
     inbox: InboxOut | None
     delivery_attempts: list[DeliveryAttemptOut]
     dead_letter: DeadLetterOut | None
-
-
-def _export_answers(*content_types: str) -> dict[str, Any]:
-    """The export's 200 is a stream of one of `content_types`, not JSON: documented by hand."""
-    return {"responses": {200: {"description": "OK", "content": {
-        content_type: {"schema": {"type": "string"}} for content_type in content_types}}}}
 
 
 class KeysetPage(Schema):
@@ -223,14 +217,14 @@ def _export(request: HttpRequest, query: HistoryQuery, fmt: Literal["csv", "json
     return _attachment(request, body, 1, fmt, "outbox-history")
 
 
-@router.get("/export.csv", response=answers({200: None}, 400), auth=READERS, openapi_extra=_export_answers("text/csv"))
+@router.get("/export.csv", response=answers({200: None}, 400), auth=READERS, openapi_extra=file_answers("text/csv"))
 def export_csv(request: HttpRequest, query: Query[HistoryQuery]) -> StreamingHttpResponse:
     """The filtered history as CSV, streamed in commit order."""
     return _export(request, query, "csv")
 
 
 @router.get("/export.jsonl", response=answers({200: None}, 400), auth=READERS,
-            openapi_extra=_export_answers("application/x-ndjson"))
+            openapi_extra=file_answers("application/x-ndjson"))
 def export_jsonl(request: HttpRequest, query: Query[HistoryQuery]) -> StreamingHttpResponse:
     """The filtered history as JSON lines, streamed in commit order."""
     return _export(request, query, "jsonl")
@@ -292,7 +286,7 @@ def get_export(request: HttpRequest, export_id: int) -> dict[str, Any]:
 
 
 @router.get("/exports/{export_id}/file", response=answers({200: None}, 400, 404), auth=READERS,
-            openapi_extra=_export_answers("text/csv", "application/x-ndjson"))
+            openapi_extra=file_answers("text/csv", "application/x-ndjson"))
 def download_export(request: HttpRequest, export_id: int) -> FileResponse:
     """A finished export's file (404 before it is done, or after it expired)."""
     made, opened = exports.file_of(tenant_id_of(request), export_id)
@@ -353,14 +347,14 @@ def _export_reads(request: HttpRequest, query: ReadQuery, fmt: Literal["csv", "j
 
 
 @router.get("/reads/export.csv", response=answers({200: None}, 400), auth=READ_AUDITORS,
-            openapi_extra=_export_answers("text/csv"))
+            openapi_extra=file_answers("text/csv"))
 def export_reads_csv(request: HttpRequest, query: Query[ReadQuery]) -> StreamingHttpResponse:
     """The filtered read audit as CSV (visit ids as a JSON array), streamed oldest first."""
     return _export_reads(request, query, "csv")
 
 
 @router.get("/reads/export.jsonl", response=answers({200: None}, 400), auth=READ_AUDITORS,
-            openapi_extra=_export_answers("application/x-ndjson"))
+            openapi_extra=file_answers("application/x-ndjson"))
 def export_reads_jsonl(request: HttpRequest, query: Query[ReadQuery]) -> StreamingHttpResponse:
     """The filtered read audit as JSON lines, streamed oldest first."""
     return _export_reads(request, query, "jsonl")

@@ -473,6 +473,14 @@ if not _widths or not all(w.isdigit() and 16 <= int(w) <= 4096 for w in _widths)
                                "separated by commas")
 IMAGE_VARIANT_WIDTHS = tuple(sorted({int(w) for w in _widths}))
 
+# Open-content export bundles (core/learning/exports.py, adr/0029): items per bundle, how long an
+# export may take before it fails, how long a ready bundle is kept, and the assembly's lease
+# (longer than the assembly task's hard time limit: past it, its holder is dead).
+EXPORT_MAX_ITEMS = env_int("EXPORT_MAX_ITEMS", 200, minimum=1)
+EXPORT_DEADLINE_S = env_int("EXPORT_DEADLINE_S", 3600, minimum=60)
+EXPORT_RETENTION_DAYS = env_float("EXPORT_RETENTION_DAYS", 7, minimum=0.01)
+EXPORT_ASSEMBLY_LEASE_S = 660
+
 # --- mail: invitations and password resets go out over SMTP from a worker (core/people) ---------
 
 # Links in mail point here (a worker has no request to take the host from).

@@ -11,14 +11,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import FileResponse, HttpRequest
 from ninja import Field, File, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from core.accounts.access import RoleAuth, get_for_tenant, tenant_id_of, tenant_user
-from core.learning import cache, media, selectors, services, similarity
+from core.learning import cache, exports, media, selectors, services, similarity
 from core.learning.models import (
     Content,
+    ExportBundle,
     Kind,
     LessonImage,
     Notification,
@@ -29,7 +30,7 @@ from core.learning.models import (
 )
 from core.learning.ratelimit import check_submission_rate
 from core.platform.roles import Role
-from core.platform.schemas import answers
+from core.platform.schemas import answers, file_answers
 
 router = Router(tags=["learning"])
 
@@ -264,6 +265,28 @@ class ImageOut(Schema):
     processed_at: datetime | None
 
 
+class BundleIn(Schema):
+    # Any: the write function names content_ids in its refusal (400/404), not pydantic.
+    content_ids: Any = None
+    title: str | None = Field(None, max_length=1000)
+
+
+class BundleOut(Schema):
+    id: int
+    title: str
+    status: str
+    items_done: int
+    items_total: int
+    requested_by: str
+    created_at: datetime
+    finished_at: datetime | None
+    expires_at: datetime | None
+    bytes: int | None
+    sha256: str
+    error: str
+    file_url: str | None
+
+
 # --- shaping -----------------------------------------------------------------------------------------
 
 
@@ -329,6 +352,15 @@ def _image(image: LessonImage) -> dict[str, Any]:
             "width": image.width, "height": image.height, "bytes": image.bytes, "url": url,
             "markdown": media.markdown_of(image), "variants": variants, "error": image.error,
             "created_at": image.created_at, "processed_at": image.processed_at}
+
+
+def _export(bundle: ExportBundle) -> dict[str, Any]:
+    ready = bundle.status == ExportBundle.Status.READY
+    return {"id": bundle.id, "title": bundle.title, "status": bundle.status, "items_done": bundle.items_done,
+            "items_total": bundle.items_total, "requested_by": bundle.requested_by.username,
+            "created_at": bundle.created_at, "finished_at": bundle.finished_at, "expires_at": bundle.expires_at,
+            "bytes": bundle.bytes, "sha256": bundle.sha256, "error": bundle.error,
+            "file_url": f"/api/exports/{bundle.id}/file" if ready else None}
 
 
 # --- published content (learners and reviewers) ---------------------------------------------------------
@@ -558,3 +590,35 @@ def list_images(request: HttpRequest) -> list[dict[str, Any]]:
 def get_image(request: HttpRequest, image_id: int) -> dict[str, Any]:
     """One lesson image and its variants (their files are at `url` and each variant's `url`)."""
     return _image(media.image_of(tenant_id_of(request), image_id))
+
+
+# --- open-content export bundles (reviewers) ------------------------------------------------------------
+
+
+@router.post("/exports", response=answers({202: BundleOut}, 400, 404), auth=REVIEWERS)
+def request_export(request: HttpRequest, payload: BundleIn) -> Status[dict[str, Any]]:
+    """Export published lessons and problems of the agency (`content_ids`, at most
+    EXPORT_MAX_ITEMS) as one zip: 202 at once; `status` goes building (items_done of
+    items_total) -> queued -> running -> ready, when `file_url` downloads it."""
+    bundle = exports.request_export(tenant_user(request), payload.content_ids, payload.title)
+    return Status(202, _export(exports.bundle_of(tenant_id_of(request), bundle.id)))
+
+
+@router.get("/exports", response=answers({200: list[BundleOut]}), auth=REVIEWERS)
+def list_exports(request: HttpRequest) -> list[dict[str, Any]]:
+    """The agency's export bundles, newest first."""
+    return [_export(b) for b in exports.bundles_of(tenant_id_of(request))]
+
+
+@router.get("/exports/{bundle_id}", response=answers({200: BundleOut}, 400, 404), auth=REVIEWERS)
+def get_export(request: HttpRequest, bundle_id: int) -> dict[str, Any]:
+    return _export(exports.bundle_of(tenant_id_of(request), bundle_id))
+
+
+@router.get("/exports/{bundle_id}/file", response=answers({200: None}, 400, 404), auth=REVIEWERS,
+            openapi_extra=file_answers("application/zip"))
+def download_export(request: HttpRequest, bundle_id: int) -> FileResponse:
+    """A ready bundle's zip (404 before it is ready, and after it expired)."""
+    bundle, opened = exports.file_of(tenant_id_of(request), bundle_id)
+    return FileResponse(opened, as_attachment=True, filename=bundle.file_name.rsplit("/", 1)[-1],
+                        content_type="application/zip")

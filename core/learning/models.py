@@ -681,3 +681,81 @@ class LessonImage(models.Model):
 
     def __str__(self) -> str:
         return f"image {self.pk} ({self.status})"
+
+
+# --- open-content export bundles (core/learning/exports.py; adr/0029-export-bundles.md) -----------
+
+
+class ExportBundle(models.Model):
+    """A reviewer's export of published lessons and problems as one zip, made by fan-out (one
+    `learning.export_item` task per item) and fan-in counted here: the item that brings
+    `items_done` to `items_total` moves the bundle to `queued` and emits its assembly in the same
+    transaction, exactly once. Assembly is a job (outbox/jobs.py lifecycle columns): claimed,
+    zipped outside any transaction, recorded as `ready`. Past `deadline_at` an unfinished bundle
+    fails (the expiry job); past `expires_at` a ready one's files are deleted (`expired`)."""
+
+    class Status(models.TextChoices):
+        BUILDING = "building"  # items being made
+        QUEUED = "queued"  # every item made: assembly emitted
+        RUNNING = "running"  # being assembled
+        READY = "ready"
+        FAILED = "failed"
+        EXPIRED = "expired"  # its file deleted by retention
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+", db_index=False)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                     db_index=False)
+    title = models.CharField(max_length=200)
+    key = models.CharField(max_length=32, unique=True)  # a random name for its files
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.BUILDING)
+    items_total = models.PositiveIntegerField()
+    items_done = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.IntegerField(default=0)
+    claimed_event = models.UUIDField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    file_name = models.CharField(max_length=300, blank=True)  # storage name of the zip
+    bytes = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="learning_exportbundle_tenant"),
+            # The expiry job's scans: unfinished ones by deadline, ready ones by expiry.
+            models.Index(fields=["deadline_at"], condition=Q(status__in=["building", "queued", "running"]),
+                         name="learning_exportbundle_open"),
+            models.Index(fields=["expires_at"], condition=Q(status="ready"), name="learning_exportbundle_ready"),
+        ]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} ({self.status}, {self.items_done}/{self.items_total})"
+
+
+class ExportItem(models.Model):
+    """One lesson or problem of a bundle, at the version that was live when the export was
+    asked for; `files` lists what its task wrote: [{"path": in the zip, "name": storage name}]."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DONE = "done"
+
+    bundle = models.ForeignKey(ExportBundle, on_delete=models.CASCADE, related_name="items")
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+", db_index=False)
+    content = models.ForeignKey(Content, on_delete=models.PROTECT, related_name="+", db_index=False)
+    version = models.ForeignKey(Version, on_delete=models.PROTECT, related_name="+", db_index=False)
+    position = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    files = models.JSONField(default=list, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["bundle", "content"], name="learning_exportitem_once")]
+        ordering = ["bundle_id", "position"]
+
+    def __str__(self) -> str:
+        return f"item {self.position} of export {self.bundle_id}: {self.status}"

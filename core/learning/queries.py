@@ -645,3 +645,27 @@ HAVING count(DISTINCT p.hash) >= %(min_shared)s
 ORDER BY count(DISTINCT p.hash) DESC, p.submission_id
 LIMIT %(limit)s
 """
+
+
+# --- export bundles (core/learning/exports.py, adr/0029) ------------------------------------------
+
+EXPORTS = JobTable("learning_exportbundle")
+
+# An item's task finished its item (the item row moved to done in the same transaction): count
+# it, and when it is the last one, move the bundle to `queued` for assembly. The row lock
+# serialises the items' transactions, so exactly one of them sees the count reach the total.
+COUNT_EXPORT_ITEM = """
+UPDATE learning_exportbundle
+SET items_done = items_done + 1,
+    status = CASE WHEN items_done + 1 = items_total THEN 'queued' ELSE status END
+WHERE id = %(bundle_id)s AND tenant_id = %(tenant_id)s AND status = 'building'
+RETURNING items_done, items_total, status
+"""
+
+# Unfinished bundles past their deadline fail (whatever was lost, it is not coming back).
+FAIL_OVERDUE_EXPORTS = """
+UPDATE learning_exportbundle
+SET status = 'failed', finished_at = now(), claimed_event = NULL, error = %(error)s
+WHERE status IN ('building', 'queued', 'running') AND deadline_at < now()
+RETURNING id, tenant_id, requested_by_id
+"""

@@ -10,7 +10,18 @@ from __future__ import annotations
 import structlog
 from django.conf import settings
 
-from core.learning import cache, digests, grading, media, reminders, reputation, review, similarity, streaks
+from core.learning import (
+    cache,
+    digests,
+    exports,
+    grading,
+    media,
+    reminders,
+    reputation,
+    review,
+    similarity,
+    streaks,
+)
 from core.learning.indexing import sync_search_document
 from core.learning.notifications import CAUSES, fan_out
 from core.platform.tasks import ferry_task
@@ -98,6 +109,33 @@ def make_image_variants(self: OutboxTask, tenant_id: int | None, image_id: int) 
     """An author uploaded an image: make its low-bandwidth variants (core/learning/media.py).
     Returns the image's status, or None if there was nothing to do."""
     return self.run_job(media.MakeVariants(int(image_id), _tenant(tenant_id)))
+
+
+# --- open-content export bundles (core/learning/exports.py, adr/0029) -------------------------------
+
+
+@ferry_task(name="learning.export_item", queue="batch", soft_time_limit=60, time_limit=90,
+            base=OutboxTask, bind=True)
+def export_item(self: OutboxTask, tenant_id: int | None, item_id: int) -> bool | None:
+    """One lesson or problem of an export bundle: its files, then the item counted (the last
+    one queues the assembly). None if there was nothing to do."""
+    return self.run_job(exports.MakeItem(int(item_id), _tenant(tenant_id)))
+
+
+# The hard limit stays under EXPORT_ASSEMBLY_LEASE_S: a delivery past it is dead, and only then
+# may another take the bundle over.
+@ferry_task(name="learning.assemble_export", queue="batch", soft_time_limit=540, time_limit=600,
+            base=OutboxTask, bind=True)
+def assemble_export(self: OutboxTask, tenant_id: int | None, bundle_id: int) -> bool | None:
+    """Every item of the bundle is made: zip them into the bundle, once."""
+    return self.run_job(exports.AssembleBundle(int(bundle_id), _tenant(tenant_id)))
+
+
+@ferry_task(name="learning.expire_exports", queue="batch", soft_time_limit=240, time_limit=300)
+def expire_exports(tenant_id: int | None = None) -> dict[str, int]:
+    """Beat, hourly: delete the files of bundles past EXPORT_RETENTION_DAYS; fail the unfinished
+    ones past their deadline."""
+    return exports.expire_exports()
 
 
 # --- digests and reminders (core/learning/digests.py, reminders.py; adr/0019-digests.md) --------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from core.learning import digest_views, media_views, review_views, similarity_views, views
+from core.learning import digest_views, export_views, media_views, review_views, similarity_views, views
 
 app_name = "learning"
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -23,6 +23,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("review/versions/<int:version_id>/publish/", views.publish_version, name="publish"),
     path("review/reviews/<int:review_id>/reply/", views.reply, name="reply"),
     path("review/images/", media_views.images, name="images"),
+    path("review/exports/", export_views.export_bundles, name="exports"),
+    path("review/exports/<int:bundle_id>/file", export_views.export_file, name="export_file"),
     path("images/<int:image_id>/", media_views.image_file, name="image"),
     path("images/<int:image_id>/<str:variant>", media_views.image_file, name="image_variant"),
     path("review/similarity/", similarity_views.flags, name="similarity_flags"),

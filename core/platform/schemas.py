@@ -44,6 +44,12 @@ def answers(success: dict[int, Any], *refusals: int) -> dict[int, Any]:
     return {**success, **dict.fromkeys(sorted({*AUTH_REFUSALS, *refusals}), ErrorOut)}
 
 
+def file_answers(*content_types: str) -> dict[str, Any]:
+    """openapi_extra for an operation whose 200 is a file of one of `content_types`, not JSON."""
+    return {"responses": {200: {"description": "OK", "content": {
+        content_type: {"schema": {"type": "string"}} for content_type in content_types}}}}
+
+
 # Text PostgreSQL can store and compare: no NUL (a DataError) and no lone surrogate (which
 # cannot be encoded as UTF-8), refused as bad input naming the field, as core/learning/text.py
 # does for the learning app's text.

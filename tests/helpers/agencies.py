@@ -18,13 +18,16 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, time
+from datetime import date, time, timedelta
 from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.test import Client, TestCase
+from django.utils import timezone
 
 from bench.similarity_corpus import SOLUTIONS, disguise
 from core.accounts.access import RoleAuth
@@ -34,9 +37,9 @@ from core.config.api import api
 from core.dispatch import services as dispatch
 from core.dispatch.optimize import DayPlan, PlannedStop
 from core.dispatch.schedules import ScheduleFields, create_schedule
-from core.learning import media, notifications, review, similarity
+from core.learning import exports, media, notifications, review, similarity
 from core.learning import services as learning
-from core.learning.models import Kind, Notification, ReviewCard, SimilarityFlag, Submission, Version
+from core.learning.models import ExportBundle, Kind, Notification, ReviewCard, SimilarityFlag, Submission, Version
 from core.ops.models import HealRun
 from core.ops.services import request_bulk_action, request_heal
 from core.people import services as people
@@ -151,7 +154,19 @@ def _learning(agency: Agency) -> None:
     agency.ids.update(problem_id=problem.content_id, lesson_id=lesson.content_id, content_id=lesson.content_id,
                       version_id=waiting.id, review_id=decision.id, submission_id=submission.id,
                       notification_id=notice.id, flag_id=_flagged_pair(agency, problem.content_id),
-                      image_id=media.upload_image(author, images.picture("png", 64, 48), "chart.png").id)
+                      image_id=media.upload_image(author, images.picture("png", 64, 48), "chart.png").id,
+                      bundle_id=_ready_bundle(author, [problem.content_id, lesson.content_id]))
+
+
+def _ready_bundle(reviewer: User, content_ids: list[int]) -> int:
+    """An export bundle as the workers leave it, with an empty zip (the URLs only need a ready
+    one to exist; making bundles is tested in tests/integration/learning/test_exports.py)."""
+    bundle = exports.request_export(reviewer, content_ids)
+    empty_zip = b"PK\x05\x06" + bytes(18)
+    name = default_storage.save(f"exports/{bundle.tenant_id}/{bundle.key}/bundle.zip", ContentFile(empty_zip))
+    ExportBundle.objects.filter(id=bundle.id).update(status=ExportBundle.Status.READY, items_done=bundle.items_total,
+                                                     file_name=name, expires_at=timezone.now() + timedelta(days=1))
+    return bundle.id
 
 
 def _flagged_pair(agency: Agency, problem_id: int) -> int:

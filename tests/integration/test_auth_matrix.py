@@ -114,6 +114,10 @@ API: dict[str, frozenset[Role]] = {
     "GET /api/notifications": frozenset({L, R}),
     "GET /api/similarity-flags": frozenset({R}),
     "POST /api/images": frozenset({R}),
+    "POST /api/exports": frozenset({R}),
+    "GET /api/exports": frozenset({R}),
+    "GET /api/exports/<bundle_id>": frozenset({R}),
+    "GET /api/exports/<bundle_id>/file": frozenset({R}),
     "GET /api/images": frozenset({R}),
     "GET /api/images/<image_id>": frozenset({L, R}),
     "GET /api/similarity-flags/<flag_id>": frozenset({R}),
@@ -184,6 +188,9 @@ PAGES: dict[str, frozenset[Role]] = {
     "POST /learning/review/reviews/<int:review_id>/reply/": frozenset({R}),
     "GET /learning/review/similarity/": frozenset({R}),
     "GET /learning/review/images/": frozenset({R}),
+    "GET /learning/review/exports/": frozenset({R}),
+    "POST /learning/review/exports/": frozenset({R}),
+    "GET /learning/review/exports/<int:bundle_id>/file": frozenset({R}),
     "POST /learning/review/images/": frozenset({R}),
     "GET /learning/images/<int:image_id>/": frozenset({L, R}),
     "GET /learning/images/<int:image_id>/<str:variant>": frozenset({L, R}),
@@ -407,6 +414,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "POST /api/problems/<problem_id>/submissions": {"source": "def add(a, b):\n    return a + b\n"},
     "POST /api/review/cards/<card_id>/answers": {"choices": [1]},
     "POST /api/similarity-flags/<flag_id>/decision": {"decision": "dismissed"},
+    "POST /api/exports": {"content_ids": ["<problem_id>", "<lesson_id>"]},
     "POST /api/ops/heal/<name>": {"dry_run": True},
     "POST /api/ops/dead-letters/bulk": {"action": "redrive"},
     "POST /api/dispatch/schedules": {"name": "Tomorrow", "cron": "0 17 * * 1-5"},
@@ -423,6 +431,7 @@ FORMS: dict[str, dict[str, str]] = {
     "POST /learning/digest/": {"frequency": "daily"},
     "POST /learning/due/<int:card_id>/answer/": {"choices": "1"},
     "POST /learning/review/similarity/<int:flag_id>/decide/": {"decision": "dismissed"},
+    "POST /learning/review/exports/": {"content_ids": "<problem_id>"},
     "POST /audit/exports/new/": {"format": "csv"},
     "POST /dispatch/day/<str:day>/clinicians/<int:clinician_id>/sick": {"from_time": "11:00"},
     "POST /dispatch/visits/<int:visit_id>/running-over": {"until": "23:00"},
@@ -469,14 +478,20 @@ def names_an_object(endpoint: Endpoint, agencies: Agencies) -> bool:
     return any(name in agencies.harbor.ids for name in PARAMETER.findall(endpoint.route))
 
 
+def body_value(value: Any, agency: Agency) -> Any:
+    """A BODIES value with its "<object>" placeholders (alone, or in a list) as `agency`'s ids."""
+    if isinstance(value, list):
+        return [body_value(item, agency) for item in value]
+    return int(filled_in(value, agency)) if isinstance(value, str) and value.startswith("<") else value
+
+
 def call(client: Client, endpoint: Endpoint, agency: Agency) -> HttpResponseBase:
     """Call the endpoint naming `agency`'s objects, with a valid body or form."""
     url = url_of(endpoint, agency)
     if endpoint.method == "GET":
         return client.get(url, QUERIES.get(endpoint.key, {}))
     if endpoint.is_api:
-        body = {name: int(filled_in(value, agency)) if isinstance(value, str) and value.startswith("<") else value
-                for name, value in BODIES.get(endpoint.key, {}).items()}
+        body = {name: body_value(value, agency) for name, value in BODIES.get(endpoint.key, {}).items()}
         return client.generic(endpoint.method, url, json.dumps(body), content_type="application/json")
     form = {name: filled_in(value, agency) for name, value in FORMS.get(endpoint.key, {}).items()}
     return client.post(url, form)
