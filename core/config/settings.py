@@ -419,6 +419,14 @@ if GRADING_DEADLINE_S <= GRADING_TIME_LIMIT_S:
 # Search: the longest query accepted, and results per page.
 SEARCH_QUERY_MAX_CHARS = env_int("SEARCH_QUERY_MAX_CHARS", 200, minimum=10)
 SEARCH_RESULTS_MAX = env_int("SEARCH_RESULTS_MAX", 20, minimum=1)
+# Search ranks by text relevance x (1 + SEARCH_QUALITY_WEIGHT x quality score), the score from 0 to
+# 1, recomputed nightly (core/learning/quality.py); content not scored yet counts as
+# SEARCH_UNSCORED_QUALITY. The score looks at the last QUALITY_WINDOW_DAYS of use; freshness
+# halves every QUALITY_HALF_LIFE_DAYS.
+SEARCH_QUALITY_WEIGHT = env_float("SEARCH_QUALITY_WEIGHT", 1.0, minimum=0)
+SEARCH_UNSCORED_QUALITY = 0.5
+QUALITY_WINDOW_DAYS = env_int("QUALITY_WINDOW_DAYS", 90, minimum=1)
+QUALITY_HALF_LIFE_DAYS = env_int("QUALITY_HALF_LIFE_DAYS", 180, minimum=1)
 # Whether a reviewer may review a version they wrote themselves (409 otherwise): for a
 # one-reviewer agency only; review is meant to be a second pair of eyes.
 LEARNING_ALLOW_SELF_REVIEW = env_bool("LEARNING_ALLOW_SELF_REVIEW", False)

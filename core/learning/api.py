@@ -192,7 +192,8 @@ class SearchHitOut(Schema):
     title: str
     title_html: str
     snippet_html: str
-    rank: float
+    rank: float = Field(description="text relevance x (1 + SEARCH_QUALITY_WEIGHT x quality)")
+    quality: float = Field(description="the content's nightly quality score, 0 to 1")
 
 
 class SearchOut(Schema):

@@ -759,3 +759,18 @@ class ExportItem(models.Model):
 
     def __str__(self) -> str:
         return f"item {self.position} of export {self.bundle_id}: {self.status}"
+
+
+class ContentQuality(models.Model):
+    """A published content's quality score (0 to 1), recomputed nightly from how learners and
+    reviewers fared with it (core/learning/quality.py); search ranks by text relevance times
+    (1 + SEARCH_QUALITY_WEIGHT x score). `signals` keeps the inputs, for whoever asks why."""
+
+    content = models.OneToOneField(Content, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    score = models.FloatField()
+    signals = models.JSONField(default=dict)
+    computed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"quality of content {self.content_id}: {self.score:.2f}"

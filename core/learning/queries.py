@@ -81,9 +81,12 @@ RETURNING version_id
 # rendered, core/learning/markdown_worker.py: readable_text), so the caller can HTML-escape
 # everything else and turn only the markers into <mark>. ts_headline reads only the first
 # snippet_chars of a body: its cost grows with the text it parses, for every hit shown.
+# The rank is text relevance times (1 + quality_weight x the content's quality score: nightly,
+# core/learning/quality.py), `unscored` for content not scored yet: relevance leads, quality
+# orders what is about as relevant.
 SEARCH = """
 WITH q AS (SELECT websearch_to_tsquery('english', %(q)s) AS query)
-SELECT hit.content_id, hit.kind, hit.version_id, hit.version_number, hit.title, hit.rank,
+SELECT hit.content_id, hit.kind, hit.version_id, hit.version_number, hit.title, hit.rank, hit.quality,
        ts_headline('english', hit.title, q.query,
                    'HighlightAll=true, StartSel=' || chr(2) || ', StopSel=' || chr(3)) AS title_marked,
        ts_headline('english', left(hit.body_text, %(snippet_chars)s), q.query,
@@ -91,9 +94,12 @@ SELECT hit.content_id, hit.kind, hit.version_id, hit.version_number, hit.title, 
                    || 'StartSel=' || chr(2) || ', StopSel=' || chr(3)) AS snippet_marked
 FROM (
     SELECT d.content_id, d.kind, d.version_id, d.version_number, d.title, d.body_text,
-           ts_rank_cd(d.document, q.query, 1) AS rank
+           ts_rank_cd(d.document, q.query, 1)
+               * (1 + %(quality_weight)s * coalesce(quality.score, %(unscored)s)) AS rank,
+           coalesce(quality.score, %(unscored)s) AS quality
     FROM learning_searchdocument d
     JOIN learning_content c ON c.id = d.content_id AND c.live_version_id = d.version_id
+    LEFT JOIN learning_contentquality quality ON quality.content_id = d.content_id
     CROSS JOIN q
     WHERE d.tenant_id = %(tenant_id)s AND d.document @@ q.query
       AND (%(kind)s::text IS NULL OR d.kind = %(kind)s::text)
@@ -668,4 +674,74 @@ UPDATE learning_exportbundle
 SET status = 'failed', finished_at = now(), claimed_event = NULL, error = %(error)s
 WHERE status IN ('building', 'queued', 'running') AND deadline_at < now()
 RETURNING id, tenant_id, requested_by_id
+"""
+
+
+# --- the nightly search quality score (core/learning/quality.py) --------------------------------
+
+# Agencies with published content: one scoring event each.
+AGENCIES_WITH_LIVE_CONTENT = """
+SELECT DISTINCT tenant_id FROM learning_content WHERE live_version_id IS NOT NULL ORDER BY tenant_id
+"""
+
+# Every published content of one agency, scored from the last %(window_days)s days of its use,
+# in one statement (an upsert: a second run the same night writes the same rows again):
+#   engagement  learners who finished the lesson / submitted to the problem, n / (n + 10)
+#   success     the lesson's review answers right / the problem's graded submissions passed,
+#               smoothed ((k + 1) / (n + 2)) so one answer decides nothing
+#   review      approvals among the reviewers' decisions on its versions, smoothed alike
+#   freshness   halves every %(half_life_days)s days since its live version last changed
+# score = 0.35 engagement + 0.25 success + 0.2 review + 0.2 freshness, from 0 to 1.
+SCORE_CONTENT_QUALITY = """
+WITH live AS (
+    SELECT c.id, c.tenant_id, c.kind, c.live_changed_at
+    FROM learning_content c
+    WHERE c.tenant_id = %(tenant_id)s AND c.live_version_id IS NOT NULL
+), since AS (SELECT now() - make_interval(days => %(window_days)s) AS t),
+completions AS (
+    SELECT content_id, count(DISTINCT learner_id) AS learners
+    FROM learning_lessoncompletion, since
+    WHERE tenant_id = %(tenant_id)s AND finished_at > since.t GROUP BY content_id
+), submissions AS (
+    SELECT problem_id AS content_id, count(DISTINCT learner_id) AS learners,
+           count(*) FILTER (WHERE status IN ('passed', 'failed')) AS graded,
+           count(*) FILTER (WHERE status = 'passed') AS passed
+    FROM learning_submission, since
+    WHERE tenant_id = %(tenant_id)s AND created_at > since.t GROUP BY problem_id
+), answers AS (
+    SELECT c.content_id, count(*) AS answered, count(*) FILTER (WHERE a.correct) AS correct
+    FROM learning_reviewanswer a JOIN learning_reviewcard c ON c.id = a.card_id, since
+    WHERE a.tenant_id = %(tenant_id)s AND a.answered_at > since.t GROUP BY c.content_id
+), decisions AS (
+    SELECT v.content_id, count(*) AS decided, count(*) FILTER (WHERE r.decision = 'approve') AS approved
+    FROM learning_review r JOIN learning_version v ON v.id = r.version_id
+    WHERE r.tenant_id = %(tenant_id)s GROUP BY v.content_id
+), signals AS (
+    SELECT live.id, live.tenant_id,
+           CASE WHEN live.kind = 'lesson' THEN coalesce(completions.learners, 0)
+                ELSE coalesce(submissions.learners, 0) END AS learners,
+           CASE WHEN live.kind = 'lesson'
+                THEN (coalesce(answers.correct, 0) + 1.0) / (coalesce(answers.answered, 0) + 2)
+                ELSE (coalesce(submissions.passed, 0) + 1.0) / (coalesce(submissions.graded, 0) + 2) END AS success,
+           (coalesce(decisions.approved, 0) + 1.0) / (coalesce(decisions.decided, 0) + 2) AS review,
+           power(0.5, extract(epoch FROM now() - coalesce(live.live_changed_at, now())) / 86400.0
+                      / %(half_life_days)s) AS freshness
+    FROM live
+    LEFT JOIN completions ON completions.content_id = live.id
+    LEFT JOIN submissions ON submissions.content_id = live.id
+    LEFT JOIN answers ON answers.content_id = live.id
+    LEFT JOIN decisions ON decisions.content_id = live.id
+)
+INSERT INTO learning_contentquality AS q (content_id, tenant_id, score, signals, computed_at)
+SELECT id, tenant_id,
+       round((0.35 * learners / (learners + 10.0) + 0.25 * success + 0.2 * review + 0.2 * freshness)::numeric, 4),
+       jsonb_build_object('learners', learners, 'engagement', round(learners / (learners + 10.0), 4),
+                          'success', round(success, 4), 'review', round(review, 4),
+                          'freshness', round(freshness::numeric, 4)),
+       now()
+FROM signals
+ON CONFLICT (content_id) DO UPDATE
+SET score = EXCLUDED.score, signals = EXCLUDED.signals, computed_at = EXCLUDED.computed_at
+WHERE q.tenant_id = EXCLUDED.tenant_id
+RETURNING content_id
 """

@@ -48,7 +48,8 @@ class SearchHit:
     title: str
     title_html: str
     snippet_html: str
-    rank: float
+    rank: float  # text relevance x (1 + SEARCH_QUALITY_WEIGHT x quality)
+    quality: float  # the nightly quality score (SEARCH_UNSCORED_QUALITY until the first)
 
     def to_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -82,11 +83,13 @@ def search(tenant_id: int, q: str | None, kind: str | None = None, limit: int | 
     limit = limit or settings.SEARCH_RESULTS_MAX
     with connection.cursor() as cursor:
         cursor.execute(queries.SEARCH, {"q": text, "tenant_id": tenant_id, "kind": kind, "limit": limit,
-                                        "snippet_chars": SNIPPET_SOURCE_CHARS})
+                                        "snippet_chars": SNIPPET_SOURCE_CHARS,
+                                        "quality_weight": settings.SEARCH_QUALITY_WEIGHT,
+                                        "unscored": settings.SEARCH_UNSCORED_QUALITY})
         rows = cursor.fetchall()
     return [SearchHit(content_id=c, kind=k, version_id=v, version_number=n, title=t, rank=float(r),
-                      title_html=highlighted(tm), snippet_html=highlighted(sm))
-            for c, k, v, n, t, r, tm, sm in rows]
+                      quality=float(qs), title_html=highlighted(tm), snippet_html=highlighted(sm))
+            for c, k, v, n, t, r, qs, tm, sm in rows]
 
 
 # --- content ------------------------------------------------------------------------------------

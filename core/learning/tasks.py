@@ -16,6 +16,7 @@ from core.learning import (
     exports,
     grading,
     media,
+    quality,
     reminders,
     reputation,
     review,
@@ -136,6 +137,23 @@ def expire_exports(tenant_id: int | None = None) -> dict[str, int]:
     """Beat, hourly: delete the files of bundles past EXPORT_RETENTION_DAYS; fail the unfinished
     ones past their deadline."""
     return exports.expire_exports()
+
+
+# --- the nightly search quality score (core/learning/quality.py) ---------------------------------------
+
+
+@ferry_task(name="learning.plan_quality_scores", queue="batch", soft_time_limit=60, time_limit=90)
+def plan_quality_scores(tenant_id: int | None = None) -> int:
+    """Beat, nightly: a scoring event per agency with published content; how many agencies."""
+    return quality.plan_quality_scores()
+
+
+@ferry_task(name="learning.score_content_quality", queue="batch", soft_time_limit=240, time_limit=300,
+            base=OutboxTask, bind=True)
+def score_content_quality(self: OutboxTask, tenant_id: int | None) -> int:
+    """Score every published content of one agency; how many."""
+    with self.effects():
+        return quality.score_agency(_tenant(tenant_id))
 
 
 # --- digests and reminders (core/learning/digests.py, reminders.py; adr/0019-digests.md) --------
