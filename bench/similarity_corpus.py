@@ -500,13 +500,14 @@ class Pair:
     copied: bool  # the label: True for a disguised copy, False for independent solutions
 
 
-def rename(source: str, seed: int) -> str:
-    """Every name the author chose (not keywords, builtins or attributes) renamed consistently."""
+def rename(source: str, seed: int, keep: frozenset[str] = frozenset()) -> str:
+    """Every name the author chose (not keywords, builtins or attributes, nor `keep`: the names
+    the problem asks for) renamed consistently."""
     names: dict[str, str] = {}
     out: list[tokenize.TokenInfo] = []
     previous = ""
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        if token.type == tokenize.NAME and token.string not in KEPT_NAMES and previous != ".":
+        if token.type == tokenize.NAME and token.string not in KEPT_NAMES | keep and previous != ".":
             new = names.setdefault(token.string, f"n{seed}_{len(names)}")
             token = token._replace(string=new)
         out.append(token)
@@ -540,10 +541,10 @@ def relayout(source: str, rng: random.Random) -> str:
     return "\n".join(lines) + "\n"
 
 
-def disguise(source: str, seed: int) -> str:
-    """A copy of `source` as a learner might hide it."""
+def disguise(source: str, seed: int, keep: frozenset[str] = frozenset()) -> str:
+    """A copy of `source` as a learner might hide it (keeping the names in `keep`)."""
     rng = random.Random(seed)
-    return relayout(reorder(rename(source, seed), rng), rng)
+    return relayout(reorder(rename(source, seed, keep), rng), rng)
 
 
 def labelled_pairs(copies_per_solution: int = 2) -> list[Pair]:

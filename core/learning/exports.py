@@ -122,8 +122,8 @@ def _tell(bundle: ExportBundle, event_type: str) -> None:
     """The requester's live view of the bundle's progress."""
     emit(event_type, aggregate_type="export", aggregate_id=bundle.id,
          channel=user_channel(bundle.tenant_id, bundle.requested_by_id), tenant_id=bundle.tenant_id,
-         payload={"bundle_id": bundle.id, "status": bundle.status, "items_done": bundle.items_done,
-                  "items_total": bundle.items_total, "error": bundle.error[:300]})
+         payload={"bundle_id": bundle.id, "title": bundle.title, "status": bundle.status,
+                  "items_done": bundle.items_done, "items_total": bundle.items_total, "error": bundle.error[:300]})
 
 
 # --- one item (fan-out) ----------------------------------------------------------------------------

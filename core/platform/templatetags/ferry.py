@@ -25,10 +25,10 @@ register = template.Library()
 
 # Every status word the pages show, by tone (the stylesheet colours tones, not words).
 _TONES = {
-    "good": ("done", "passed", "succeeded", "completed", "approved", "approve", "ok", "live", "alive"),
-    "bad": ("failed", "error", "timed_out", "dead", "lost", "rejected", "reject", "unreachable"),
-    "busy": ("running", "relayed", "in_review"),
-    "waiting": ("queued", "pending", "draft", "changes_requested", "request_changes", "retrying"),
+    "good": ("done", "passed", "succeeded", "completed", "approved", "approve", "ok", "live", "alive", "ready"),
+    "bad": ("failed", "error", "timed_out", "dead", "lost", "rejected", "reject", "unreachable", "confirmed"),
+    "busy": ("running", "relayed", "in_review", "building", "processing"),
+    "waiting": ("queued", "pending", "draft", "changes_requested", "request_changes", "retrying", "open"),
 }
 TONE_OF = {word: tone for tone, words in _TONES.items() for word in words}
 
