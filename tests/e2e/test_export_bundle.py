@@ -56,10 +56,10 @@ def test_a_worker_killed_mid_fan_out_and_a_flushall_still_give_one_whole_bundle(
     only_the_sweep_every(2)
     contents = [published(bob, bob, kind=Kind.LESSON if n % 2 else Kind.PROBLEM, title=f"Wound care {n}",
                           body=f"Step {n}: dress the wound.").content_id for n in range(ITEMS)]
-    env = {"REDIS_BROKER_URL": f"{private_redis.url}/0", "REDIS_PUBSUB_URL": f"{private_redis.url}/2",
+    env: dict[str, str] = {"REDIS_BROKER_URL": f"{private_redis.url}/0", "REDIS_PUBSUB_URL": f"{private_redis.url}/2",
            "OUTBOX_REDELIVER_AFTER_MAX_S": "3", "MEDIA_ROOT": str(settings.MEDIA_ROOT)}
     relay = start_relay(log_dir, **env)
-    worker = start_worker(log_dir, queues="batch", **env)
+    worker = start_worker(log_dir, "worker", "batch", 1, **env)
     beat = start_beat(log_dir, BEAT_MAX_INTERVAL_S="2", **env)
     with processes(relay, worker, beat):
         bundle = exports.request_export(bob, contents, "Wound care, all of it")

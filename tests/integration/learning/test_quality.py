@@ -75,7 +75,7 @@ def test_each_agency_is_scored_from_its_own_data_by_its_own_event(
     submissions(ours, [lena], "passed")
     assert quality.plan_quality_scores() == 2
     events = pending_tasks("learning.score_content_quality")
-    assert sorted(e.tenant_id for e in events) == sorted([harbor.id, northside.id])
+    assert sorted(e.tenant_id or 0 for e in events) == sorted([harbor.id, northside.id])
     assert {e.queue for e in events} == {"batch"}
     for event in events:
         execute(event)
