@@ -58,6 +58,8 @@ from outbox.emit import emit
 log = structlog.get_logger(__name__)
 
 FORMAT = "ferry-open-content-bundle"
+# The requester hears of progress about this many times per bundle (and of its last item).
+PROGRESS_STEPS = 20
 FORMAT_VERSION = 1
 _IMAGE_SRC = re.compile(r'src="/learning/images/(\d+)/"')
 _MEMBER = re.compile(r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*$")
@@ -221,11 +223,12 @@ def record_item(claim: ItemClaim, files: list[dict[str, str]]) -> bool:
         counted = cursor.fetchone()
     if counted is None:  # the bundle failed meanwhile (deadline): nothing more to do
         return True
-    bundle = ExportBundle.objects.get(id=claim.bundle_id)
-    if bundle.status == ExportBundle.Status.QUEUED:
-        emit("export.items_done", aggregate_type="export", aggregate_id=bundle.id, task="learning.assemble_export",
-             tenant_id=claim.tenant_id, payload={"bundle_id": bundle.id})
-    _tell(bundle, "export.progress")
+    done, total, status = counted
+    if status == ExportBundle.Status.QUEUED:
+        emit("export.items_done", aggregate_type="export", aggregate_id=claim.bundle_id,
+             task="learning.assemble_export", tenant_id=claim.tenant_id, payload={"bundle_id": claim.bundle_id})
+    if done % max(1, total // PROGRESS_STEPS) == 0 or done == total:
+        _tell(ExportBundle.objects.get(id=claim.bundle_id), "export.progress")
     return True
 
 
@@ -303,6 +306,14 @@ def _index(bundle: ExportBundle, manifest: dict[str, Any]) -> str:
     return _page(bundle.title, f"<ul>\n{rows}\n</ul>")
 
 
+# Images are compressed already: deflating them again costs time and saves nothing.
+_STORED_SUFFIXES = (".png", ".jpg", ".webp")
+
+
+def _compression(path: str) -> int:
+    return zipfile.ZIP_STORED if path.endswith(_STORED_SUFFIXES) else zipfile.ZIP_DEFLATED
+
+
 @dataclass(frozen=True)
 class Zipped:
     name: str
@@ -325,7 +336,8 @@ def assemble(claim: AssemblyClaim) -> Zipped:
             for item in items:
                 for entry in item.files:
                     with default_storage.open(entry["name"], "rb") as stored:
-                        archive.writestr(member_path(entry["path"]), stored.read())
+                        archive.writestr(member_path(entry["path"]), stored.read(),
+                                         compress_type=_compression(entry["path"]))
         scratch.seek(0)
         digest = hashlib.file_digest(scratch, "sha256").hexdigest()
         size = scratch.tell()
