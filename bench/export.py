@@ -117,8 +117,8 @@ def _fan_out(reviewer: User, ids: list[int], env: dict[str, str], log_dir: Path)
         worker.wait_for_output("ready", timeout=60)
         relay.wait_for_output("relay.started", timeout=60)
         # The photos' variants (queued at upload) first: the clock is for the export alone.
-        wait_until(lambda: not LessonImage.objects.filter(status=LessonImage.Status.PROCESSING).exists(), 300, 0.1,
-                   "the photos' variants to be made")
+        wait_until(lambda: not LessonImage.objects.filter(status=LessonImage.Status.PROCESSING).exists(),
+                   300, 0.1, "the photos' variants to be made")
         started = time.perf_counter()
         bundle = exports.request_export(reviewer, ids, "Fan-out")
         wait_until(lambda: ExportBundle.objects.get(id=bundle.id).status in ("ready", "failed"), 600, 0.05,
