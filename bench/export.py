@@ -97,8 +97,8 @@ def _contents(reviewer: User, items: int, report: Report) -> list[int]:
     ids = []
     for n in range(items):
         if n % 2:
-            ids.append(_publish(reviewer, second, Kind.PROBLEM, f"Problem {n}", f"Write `solve(x)`.\n\n{'Detail. ' * 80}",
-                                tests))
+            statement = f"Write `solve(x)`.\n\n{'Detail. ' * 80}"
+            ids.append(_publish(reviewer, second, Kind.PROBLEM, f"Problem {n}", statement, tests))
         else:
             body = f"Lesson {n}.\n\n{media.markdown_of(photos[n % PHOTOS])}\n\n{'Explanation. ' * 120}"
             ids.append(_publish(reviewer, second, Kind.LESSON, f"Lesson {n}", body))
