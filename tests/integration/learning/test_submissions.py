@@ -137,3 +137,15 @@ def test_submit_solution_refuses_staff_without_a_tenant(problem: Content) -> Non
     staff = User.objects.create_user(username="root", password="pw", is_staff=True)
     with pytest.raises(NotFound):
         services.submit_solution(problem.id, staff, SOLUTION)
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    (" \n\t" * 350_000, "source must not be empty"),  # a megabyte of whitespace
+    ("x = 1\n" * 175_000, "source is larger than 64 KiB"),  # a megabyte of code
+])
+def test_a_megabyte_of_whitespace_or_of_code_is_refused_naming_source(
+        client: Client, lena: User, problem: Content, source: str, message: str) -> None:
+    response = submit(client, lena, problem.id, source)
+    assert response.status_code == 400
+    assert (response.json()["field"], response.json()["message"]) == ("source", message)
+    assert not Submission.objects.exists()
