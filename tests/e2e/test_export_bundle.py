@@ -12,7 +12,6 @@ import io
 import json
 import signal
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +30,6 @@ from tests.helpers.processes import RedisServer, processes, start_beat, start_re
 pytestmark = pytest.mark.usefixtures("outbox_db")
 
 ITEMS = 120
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def only_the_sweep_every(seconds: int) -> None:

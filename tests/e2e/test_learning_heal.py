@@ -7,7 +7,6 @@ and touches nobody else's data.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,14 +24,6 @@ pytestmark = pytest.mark.usefixtures("outbox_db")
 
 
 SOLUTION = "def add(a, b):\n    return a + b\n"
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def every_claimable_task_event_relayed() -> bool:
