@@ -30,6 +30,7 @@ DEMO_USERS = (
     DemoUser("bob", "Bob Lindqvist", "harbor", (Role.REVIEWER,)),
     DemoUser("ruth", "Ruth Abara", "harbor", (Role.REVIEWER,)),  # writes Harbor's demo content
     DemoUser("lena", "Lena Okafor", "harbor", (Role.LEARNER,)),
+    DemoUser("milo", "Milo Petrov", "harbor", (Role.LEARNER,)),  # hands in a copy of lena's solution
     DemoUser("audrey", "Audrey Chen", "harbor", (Role.AUDITOR,)),
     DemoUser("oscar", "Oscar Haddad", "harbor", (Role.OPS,)),
     DemoUser("hana", "Hana Sato", "harbor", (Role.AGENCY_ADMIN,)),

@@ -22,7 +22,7 @@ from django.db import transaction
 from core.accounts.demo import DEMO_PASSWORD
 from core.accounts.models import Tenant, User
 from core.learning import services
-from core.learning.models import Content, Kind, Version
+from core.learning.models import Content, Kind, Submission, Version
 from core.platform.roles import Role
 
 
@@ -266,10 +266,50 @@ def _seed_tenant(tenant: Tenant, items: tuple[DemoItem, ...], stdout: Any) -> No
                  f"(written by {author.username}, reviewed by {reviewer.username})")
 
 
+# Two demo learners' solutions to "Total daily medication dose": milo's is lena's with other
+# names and layout, so once the worker has graded both, the similarity check flags the pair
+# for Harbor's reviewers (Review -> Similar submissions).
+DEMO_SOLUTIONS = (
+    ("lena", '''def total_daily_dose(doses):
+    """Sum of the day's doses in milligrams, to one decimal."""
+    total = 0.0
+    for dose in doses:
+        if dose < 0:
+            raise ValueError("a dose cannot be negative")
+        total += dose
+    return round(total, 1)
+'''),
+    ("milo", '''def total_daily_dose(amounts):
+    # add them all up
+    s = 0.0
+    for a in amounts:
+        if a < 0: raise ValueError("negative amount")
+        s += a
+    return round(s, 1)
+'''),
+)
+
+
+def _seed_submissions(tenant: Tenant, stdout: Any) -> None:
+    """lena's and milo's submissions, once each (the worker grades and checks them)."""
+    problem = Content.objects.filter(tenant=tenant, kind=Kind.PROBLEM,
+                                     live_version__title="Total daily medication dose").first()
+    if problem is None:
+        return
+    made = 0
+    for username, source in DEMO_SOLUTIONS:
+        learner = User.objects.get(username=username, tenant=tenant)
+        if not Submission.objects.filter(learner=learner, problem=problem).exists():
+            services.submit_solution(problem.id, learner, source)
+            made += 1
+    stdout.write(f"learning: {tenant.name}: {made} new demo submissions (milo's copies lena's)")
+
+
 def seed(tenants: dict[str, Tenant], stdout: Any) -> None:
     """Published lessons and problems (with tests) for Harbor (written by ruth, reviewed by
-    bob; learner lena), a draft awaiting review, a lesson with two published versions (for
-    rollback), and a little content for Northside (nora and carol), so tenant isolation is
-    visible."""
+    bob; learners lena and milo, whose two submissions the similarity check flags), a draft
+    awaiting review, a lesson with two published versions (for rollback), and a little content
+    for Northside (nora and carol), so tenant isolation is visible."""
     _seed_tenant(tenants["harbor"], HARBOR, stdout)
+    _seed_submissions(tenants["harbor"], stdout)
     _seed_tenant(tenants["northside"], NORTHSIDE, stdout)

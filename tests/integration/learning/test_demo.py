@@ -9,8 +9,9 @@ import pytest
 from core.accounts.demo import seed_tenants_and_users
 from core.learning import demo
 from core.learning.grading import sandbox_grader
-from core.learning.models import Content, Version
+from core.learning.models import Content, SimilarityFlag, Submission, Version
 from outbox.models import OutboxEvent
+from tests.helpers.outbox import deliver
 
 pytestmark = pytest.mark.django_db
 
@@ -52,3 +53,14 @@ def test_every_demo_problem_is_solvable_in_the_sandbox() -> None:
     for problem in problems:
         report = sandbox_grader().grade(REFERENCE_SOLUTIONS[problem.title], problem.tests)
         assert report.status == "passed", (problem.title, report.to_dict())
+
+
+@pytest.mark.usefixtures("outbox_db")
+def test_the_demo_submissions_are_graded_and_flagged_as_a_copied_pair_once() -> None:
+    seed(io.StringIO())
+    seed(io.StringIO())
+    assert Submission.objects.count() == 2
+    deliver("learning.grade_submission", "learning.check_similarity")  # as the worker would
+    assert set(Submission.objects.values_list("status", flat=True)) == {"passed"}
+    [flag] = SimilarityFlag.objects.select_related("submission__learner", "other__learner")
+    assert {flag.submission.learner.username, flag.other.learner.username} == {"lena", "milo"}
