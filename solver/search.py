@@ -12,7 +12,7 @@ import multiprocessing
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
@@ -161,7 +161,18 @@ def solve(
     ]
     outcomes = run_searches(problem, screening, tasks)
     best = min(outcomes, key=_outcome_rank)
+    if best.routes is None and start_plan is not None:
+        return _solution_from(problem, screening, _repaired_only(best, start_plan), started, len(outcomes), True,
+                              status="repaired_only")
     return _solution_from(problem, screening, best, started, len(outcomes), initial is not None)
+
+
+def _repaired_only(outcome: SearchOutcome, plan: Plan) -> SearchOutcome:
+    """The search found no plan in time (a loaded machine, a re-plan's short limit): the
+    repaired previous plan instead. It is feasible by construction and keeps every pinned
+    visit where it was, so a re-plan never fails for want of time; its objective is unknown
+    (0), as OR-Tools never priced it."""
+    return replace(outcome, routes=tuple(tuple(route) for route in plan), objective=0)
 
 
 def solve_plain(problem: Problem, time_limit: float = 10.0, seed: int = 0) -> Solution:

@@ -222,6 +222,30 @@ def test_pinned_visits_stay_with_their_clinician_at_their_time():
     assert check_solution(again, after) == []
 
 
+def test_a_re_plan_whose_search_finds_nothing_in_time_keeps_the_repaired_plan_and_its_pins(
+        monkeypatch: pytest.MonkeyPatch):
+    """As on a loaded machine within a re-plan's few seconds: the search returns no plan. The
+    answer is the repaired previous plan, pins kept, never a plan that drops them."""
+    from solver import search
+
+    problem = busy_day()
+    before = solve(problem, time_limit=1)
+    busiest = max(before.routes, key=lambda r: len(r.stops))
+    pinned = {stop.job_id: stop.start for stop in busiest.stops[:2]}
+    jobs = [dataclasses.replace(job, pinned_to=busiest.vehicle_id, window_start=pinned[job.id],
+                                window_end=pinned[job.id]) if job.id in pinned else job for job in problem.jobs]
+    again = Problem(problem.vehicles, jobs, problem.travel)
+    nothing = [search.SearchOutcome(seed=0, routes=None, objective=0, first_objective=None, stopped_by="time")]
+    monkeypatch.setattr(search, "run_searches", lambda *_args: nothing)
+    after = solve(again, time_limit=1, initial=before)
+    assert after.stats.status == "repaired_only"
+    starts = {stop.job_id: (route.vehicle_id, stop.start) for route in after.routes for stop in route.stops}
+    for job_id, start in pinned.items():
+        assert starts[job_id] == (busiest.vehicle_id, start)
+    assert not after.unassigned
+    assert check_solution(again, after) == []
+
+
 def test_the_checker_rejects_a_pinned_visit_served_by_another_or_left_out():
     problem = busy_day()
     plan = solve(problem, time_limit=1)
