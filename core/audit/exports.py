@@ -40,6 +40,7 @@ from core.audit.models import HistoryExport
 from core.audit.presenters import EXPORT_LINES, history_text
 from core.platform.channels import tenant_channel
 from core.platform.errors import Conflict, Invalid, NotFound, Unprocessable
+from core.platform.storage import save_replacing
 from outbox import jobs
 from outbox.emit import emit
 from outbox.selectors import HistoryFilter, PayloadMatch, export, history_count
@@ -153,8 +154,7 @@ def write_export(made: HistoryExport) -> Made:
         size = scratch.tell()
         scratch.seek(0)
         name = _storage_name(made)
-        default_storage.delete(name)  # an earlier delivery's, if it got this far
-        stored = default_storage.save(name, File(scratch, name=name))
+        stored = save_replacing(name, File(scratch, name=name))
     return Made(progress.done, size, stored)
 
 

@@ -52,6 +52,7 @@ from core.learning import queries
 from core.learning.models import Content, ExportBundle, ExportItem, Kind, LessonImage
 from core.platform.channels import user_channel
 from core.platform.errors import Invalid, NotFound
+from core.platform.storage import save_replacing
 from outbox import jobs
 from outbox.emit import emit
 
@@ -171,14 +172,14 @@ def _page(title: str, body_html: str) -> str:
 def _images(tenant_id: int, body_html: str) -> tuple[str, list[tuple[str, LessonImage]]]:
     """The body with the agency's images pointing into images/, and those images."""
     wanted = {int(i) for i in _IMAGE_SRC.findall(body_html)}
-    found = {i.id: i for i in LessonImage.objects.filter(tenant_id=tenant_id, id__in=wanted)}
-    files = [(f"{i.id}.{i.original.rsplit('.', 1)[-1]}", i) for i in found.values()]
+    found = LessonImage.objects.filter(tenant_id=tenant_id, id__in=wanted)
+    named = {i.id: (f"{i.id}.{i.original.rsplit('.', 1)[-1]}", i) for i in found}
 
     def local(match: re.Match[str]) -> str:
-        image = found.get(int(match[1]))
-        return f'src="images/{image.id}.{image.original.rsplit(".", 1)[-1]}"' if image else 'src=""'
+        entry = named.get(int(match[1]))
+        return f'src="images/{entry[0]}"' if entry else 'src=""'
 
-    return _IMAGE_SRC.sub(local, body_html), files
+    return _IMAGE_SRC.sub(local, body_html), list(named.values())
 
 
 def _item_files(claim: ItemClaim) -> dict[str, bytes]:
@@ -206,8 +207,7 @@ def make_item(claim: ItemClaim) -> list[dict[str, str]]:
     written = []
     for path, data in _item_files(claim).items():
         name = f"exports/{claim.tenant_id}/{claim.bundle_key}/items/{claim.item_id}/{path}"
-        default_storage.delete(name)
-        written.append({"path": path, "name": default_storage.save(name, ContentFile(data))})
+        written.append({"path": path, "name": save_replacing(name, ContentFile(data))})
     return written
 
 
@@ -344,8 +344,7 @@ def assemble(claim: AssemblyClaim) -> Zipped:
         scratch.seek(0)
         slug = slugify(bundle.title)[:60].strip("-") or "open-content"
         name = f"exports/{bundle.tenant_id}/{bundle.key}/{slug}.zip"
-        default_storage.delete(name)
-        stored_name: str = default_storage.save(name, File(scratch, name=name))
+        stored_name = save_replacing(name, File(scratch, name=name))
     return Zipped(stored_name, size, digest)
 
 

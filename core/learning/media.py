@@ -37,6 +37,7 @@ from core.learning.imaging import Imager, ImageRefused, ImagingLimits, ImagingUn
 from core.learning.models import LessonImage
 from core.platform.channels import user_channel
 from core.platform.errors import Invalid, NotFound, Unavailable
+from core.platform.storage import save_replacing
 from outbox.emit import emit
 
 FIELD = "image"
@@ -72,13 +73,6 @@ def _title(name: object) -> str:
     return "".join(ch for ch in text if ch.isprintable())[:200] or "image"
 
 
-def _store(name: str, data: bytes) -> str:
-    """Write `data` under exactly `name` (an earlier delivery's file of that name is replaced)."""
-    default_storage.delete(name)
-    stored: str = default_storage.save(name, ContentFile(data))
-    return stored
-
-
 def upload_image(actor: User, data: bytes | None, name: object = "") -> LessonImage:
     """An author's upload: refused with Invalid (field `image`) unless it is a PNG, JPEG, GIF or
     WebP of at most IMAGE_MAX_BYTES and IMAGE_MAX_PIXELS that decodes whole; Unavailable (503)
@@ -96,7 +90,8 @@ def upload_image(actor: User, data: bytes | None, name: object = "") -> LessonIm
         raise Unavailable("images cannot be processed on this server right now; try again later",
                           field=FIELD) from None
     key = secrets.token_hex(16)
-    stored = _store(f"lesson-images/{actor.tenant_id}/{key}/original.{EXTENSIONS[clean.format]}", clean.data)
+    stored = save_replacing(f"lesson-images/{actor.tenant_id}/{key}/original.{EXTENSIONS[clean.format]}",
+                            ContentFile(clean.data))
     return _record_upload(actor, key, stored, clean.format, clean.content_type, clean.width, clean.height,
                           len(clean.data), _title(name))
 
@@ -141,8 +136,9 @@ def claim_variants(image_id: int, tenant_id: int) -> VariantClaim | None:
 
 
 def _variant_row(claim: VariantClaim, variant: Variant) -> dict[str, Any]:
-    name = _store(f"lesson-images/{claim.tenant_id}/{claim.key}/w{variant.width}.{EXTENSIONS[variant.format]}",
-                  variant.data)
+    name = save_replacing(
+        f"lesson-images/{claim.tenant_id}/{claim.key}/w{variant.width}.{EXTENSIONS[variant.format]}",
+        ContentFile(variant.data))
     return {"width": variant.width, "height": variant.height, "format": variant.format,
             "content_type": variant.content_type, "name": name, "bytes": len(variant.data)}
 

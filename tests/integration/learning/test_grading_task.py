@@ -20,18 +20,9 @@ from core.learning.sandbox import SandboxUnavailable
 from outbox.models import DeadLetter, OutboxEvent
 from tests.helpers.learning import published
 from tests.helpers.outbox import events_of, execute, pending_tasks
-from tests.support import graders
 from tests.support.graders import FakeGrader, report
 
 pytestmark = pytest.mark.usefixtures("outbox_db")
-
-
-@pytest.fixture
-def grader(settings: Any) -> FakeGrader:
-    """The grading plumbing's grader, replaced by a fake through its setting."""
-    graders.current = FakeGrader()
-    settings.LEARNING_GRADER = "tests.support.graders.fake_grader"
-    return graders.current
 
 
 @pytest.fixture

@@ -19,19 +19,11 @@ from core.platform.roles import Role
 from tests.helpers.learning import approved, published
 from tests.helpers.outbox import deliver, events_of, execute, pending_tasks
 from tests.helpers.people import make_user
-from tests.support import graders
 from tests.support.graders import FakeGrader, report
 
 # Grading runs as the worker runs it (no transaction open around the sandbox): committed data.
 pytestmark = pytest.mark.usefixtures("outbox_db")
 EXAMPLES = iter(range(1_000_000))
-
-
-@pytest.fixture
-def grader(settings: Any) -> FakeGrader:
-    graders.current = FakeGrader()
-    settings.LEARNING_GRADER = "tests.support.graders.fake_grader"
-    return graders.current
 
 
 def solve(grader: FakeGrader, learner: User, problem_id: int, passed: bool) -> None:

@@ -24,19 +24,11 @@ from tests.helpers.learning import published
 from tests.helpers.outbox import events_of, execute, pending_tasks
 from tests.helpers.people import make_user
 from tests.helpers.web import signed_in
-from tests.support import graders
 from tests.support.graders import FakeGrader, report
 
-pytestmark = pytest.mark.usefixtures("outbox_db")
+pytestmark = pytest.mark.usefixtures("outbox_db", "grader")
 
 ORIGINAL, INDEPENDENT = SOLUTIONS["intervals"][0], SOLUTIONS["intervals"][1]
-
-
-@pytest.fixture(autouse=True)
-def grader(settings: Any) -> FakeGrader:
-    graders.current = FakeGrader()
-    settings.LEARNING_GRADER = "tests.support.graders.fake_grader"
-    return graders.current
 
 
 @pytest.fixture
