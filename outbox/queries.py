@@ -422,10 +422,10 @@ GROUP BY event_type
 # appear later before a cursor already passed: one that commits late with a smaller id is
 # read after, never skipped.
 #
-# The horizon differs from read_after's (the snapshot's xmin) in one way: transactions of
-# *other databases* on the same server are ignored. They cannot write our outbox, yet xmin
-# counts them, so a long transaction anywhere on the server (a migration, a benchmark,
-# another application) would stall every live stream until it ended (ADR 0009).
+# The horizon is not simply the snapshot's xmin: transactions of *other databases* on the same
+# server are ignored. They cannot write our outbox, yet xmin counts them, so a long transaction
+# anywhere on the server (a migration, a benchmark, another application) would stall every
+# reader until it ended (ADR 0009).
 
 # The first transaction id that may still add events to this database's outbox, as of the
 # statement's snapshot: the oldest transaction the snapshot sees running (pg_snapshot_xip:
@@ -440,6 +440,9 @@ _LIVE_HORIZON = sql.SQL("""(
         WHERE elsewhere.datname <> current_database()
           AND elsewhere.backend_xid::text::bigint = mod(running::text::bigint, 4294967296))
 )""")
+
+# The horizon alone, for read_after's ORM query.
+HORIZON = _LIVE_HORIZON.as_string()
 
 # The current position: every event below the horizon is at or before (horizon - 1, max id),
 # and every event still to commit comes after it. A stream that starts here replays nothing.

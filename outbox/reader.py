@@ -6,8 +6,10 @@ up to 105" would then skip 104 forever. Instead, each row carries the id of the
 transaction that wrote it (txid), and readers:
 
 - order rows by (txid, id), and
-- return only rows whose transaction is older than the xmin of the reading snapshot:
-  every transaction below xmin has finished, so no row can later appear below it.
+- return only rows whose transaction is older than the reading snapshot's horizon: the
+  oldest transaction of this database it sees running (its xmin, less other databases'
+  transactions, which cannot write the outbox). Every transaction below it has finished, so
+  no row can later appear below it.
 
 A cursor is therefore the pair (txid, id) of the last row returned. Rows of transactions
 still running (or committed but above an older running transaction) are returned by a
@@ -60,9 +62,9 @@ class Cursor:
 
 START = Cursor(0, 0)
 
-# xmin of the statement's own snapshot (the same snapshot that reads the rows): every
-# transaction below it has finished.
-_HORIZON = RawSQL("pg_snapshot_xmin(pg_current_snapshot())::text::bigint", ())
+# As of the statement's own snapshot (the same snapshot that reads the rows), every transaction
+# of this database below it has finished (queries.HORIZON).
+_HORIZON = RawSQL(queries.HORIZON, ())  # noqa: S611 - a constant of the repository, no input
 
 
 def read_after(

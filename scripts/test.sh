@@ -13,5 +13,20 @@ echo "[test] import contracts (adr/0013-layers.md)"
 .venv/bin/lint-imports --no-cache
 echo "[test] migrations are up to date"
 .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null
-echo "[test] pytest"
-exec .venv/bin/python -m pytest "$@"
+if [ $# -gt 0 ]; then
+    echo "[test] pytest $*"
+    exec .venv/bin/python -m pytest "$@"
+fi
+# The unit, solver and integration tiers are isolated per process (each pytest-xdist worker has
+# its own PostgreSQL and Redis databases: tests/settings.py), so they share the cores. The
+# end-to-end and browser tiers start real processes and measure how long things take: they
+# run one at a time after, as does any new directory of tests.
+# One worker per core, at most 8 (each takes three of Redis's 64 databases).
+workers=${FERRY_TEST_WORKERS:-$(( $(nproc) < 8 ? $(nproc) : 8 ))}
+status=0
+echo "[test] pytest, unit + solver + integration, $workers workers"
+.venv/bin/python -m pytest -n "$workers" --dist loadscope \
+    tests/unit tests/solver tests/integration || status=$?
+echo "[test] pytest, end to end + browser, one at a time"
+.venv/bin/python -m pytest tests --ignore=tests/unit --ignore=tests/solver --ignore=tests/integration || status=$?
+exit "$status"

@@ -8,10 +8,13 @@ dispatches, reviews and learns, and must never see anything of Harbor's.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
 from django.conf import settings
+from django.core import serializers
+from django_celery_beat import models as beat
 
 from core.accounts.models import Tenant, User
 from core.platform.roles import Role
@@ -63,6 +66,27 @@ def oscar(harbor: Tenant) -> User:
 @pytest.fixture
 def carol(northside: Tenant) -> User:
     return make_user("carol", northside, Role.DISPATCHER, Role.REVIEWER, Role.LEARNER)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> str:
+    """The test database as pytest-django builds it, plus a copy of the beat schedules its
+    migrations seeded, taken before any test could flush them (see beat_schedules)."""
+    with django_db_blocker.unblock():
+        return serializers.serialize("json", [
+            *beat.IntervalSchedule.objects.all(), *beat.CrontabSchedule.objects.all(),
+            *beat.PeriodicTask.objects.all()])
+
+
+@pytest.fixture
+def beat_schedules(db: None, django_db_setup: str) -> None:
+    """The beat schedules the migrations seed. A committed-data test (transactional_db) empties
+    every table when it ends, so a later test in the same process (the order differs between
+    pytest-xdist workers) would find them gone: this puts them back, inside the test's
+    transaction."""
+    beat.PeriodicTask.objects.all().delete()
+    for entry in serializers.deserialize("json", django_db_setup):
+        entry.save()
 
 
 @pytest.fixture

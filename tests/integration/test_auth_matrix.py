@@ -327,7 +327,7 @@ def endpoints() -> list[Endpoint]:
         elif route.startswith(ADMIN):
             methods = ["GET"]
         else:
-            methods = [key.split(" ")[0] for key in declared if key.split(" ", 1)[1] == route] or ["GET"]
+            methods = sorted(key.split(" ")[0] for key in declared if key.split(" ", 1)[1] == route) or ["GET"]
         found += [Endpoint(method, route, pattern.callback) for method in methods]
     return found
 

@@ -131,6 +131,7 @@ def test_beat_requests_a_platform_wide_run_through_the_outbox(oscar: User, missi
     assert run.by_tenant == {str(oscar.tenant_id): {"examined": 1, "repaired": 1}}
 
 
+@pytest.mark.usefixtures("beat_schedules")
 def test_the_beat_schedules_are_seeded_and_run_on_the_batch_queue() -> None:
     schedules = {t.name: t for t in PeriodicTask.objects.filter(task="ops.request_heal")}
     assert set(schedules) == {"heal_search_index every 10 minutes", "heal_pending_gradings every 2 minutes",
@@ -199,6 +200,7 @@ def test_the_command_refuses_an_unknown_tenant() -> None:
 # --- the page ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("beat_schedules")
 def test_the_ops_page_lists_runs_and_triggers_a_dry_run(client: Client, oscar: User) -> None:
     sign_in(client, oscar)
     response = client.post("/ops/heal/search_index/", {"dry_run": "1"})

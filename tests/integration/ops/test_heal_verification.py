@@ -43,6 +43,7 @@ def heal_json(*args: str) -> dict[str, Any]:
     return json.loads(out.getvalue())
 
 
+@pytest.mark.usefixtures("beat_schedules")
 def test_every_heal_can_confirm_its_repairs_and_beat_verifies_every_minute() -> None:
     assert set(CONFIRMS) == {"search_index", "pending_gradings", "reputation"}
     task = PeriodicTask.objects.get(task="ops.verify_heal_runs")

@@ -25,8 +25,7 @@ from outbox.tasks import enforce_retention
 from tests.helpers.learning import published
 from tests.helpers.outbox import deliver, emit_effects
 
-# Deletes and the record of a run commit (durable transactions): a committed-data database,
-# except for reading the seeded schedule (a flush of such a database removes seeded rows).
+# Deletes and the record of a run commit (durable transactions): a committed-data database.
 with_outbox_db = pytest.mark.usefixtures("outbox_db")
 
 OLD = timedelta(days=400)  # older than every default window
@@ -81,6 +80,7 @@ def counts() -> dict[str, int]:
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("beat_schedules")
 def test_every_growing_table_has_a_policy_run_hourly_by_beat() -> None:
     assert {(p.table, p.age_column) for p in POLICIES.values()} == {
         ("outbox_inbox", "processed_at"), ("outbox_attempt", "started_at"), ("outbox_deadletter", "created_at"),
