@@ -23,6 +23,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,6 +121,9 @@ class Relay:
         self._pubsub = redis.Redis.from_url(pubsub_url, **redis_options)
         self._conninfo = dict(conninfo)
         self._db: psycopg.Connection[Any] | None = None
+        # A full batch's successor is claimed on a second connection, in a thread (_drain).
+        self._db_ahead: psycopg.Connection[Any] | None = None
+        self._claimer: ThreadPoolExecutor | None = None
         self._kombu: CeleryMessages | None = None
         self._after: dict[str, tuple[int, int]] = {}  # per "tenant:queue", a keyset cursor (see CLAIM)
         self._before_tenant = ALL_TENANTS
@@ -139,6 +143,16 @@ class Relay:
             self._db.execute(queries.RELAY_LISTEN)
         return self._db
 
+    def _connection_ahead(self) -> psycopg.Connection[Any]:
+        if self._db_ahead is None or self._db_ahead.closed:
+            self._db_ahead = psycopg.connect(**self._conninfo, autocommit=True)
+        return self._db_ahead
+
+    def _close_databases(self) -> None:
+        for db in (self._db, self._db_ahead):
+            if db is not None:
+                db.close()
+
     def _messages(self) -> CeleryMessages:
         """Celery messages built with a kombu Redis channel's envelope helpers."""
         messages = self._kombu
@@ -147,8 +161,9 @@ class Relay:
         return messages
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
+        if self._claimer is not None:
+            self._claimer.shutdown()
+        self._close_databases()
         self._broker.close()
         self._pubsub.close()
 
@@ -161,27 +176,107 @@ class Relay:
         room = self._room()  # likewise
         started = time.perf_counter()
         with db.transaction():
-            with db.cursor(row_factory=claimed_rows) as cursor:
-                events = cursor.execute(queries.CLAIM, {
-                    "before_tenant": self._before_tenant, "max_tenants": self.config.max_tenants,
-                    "limit": self.config.batch_size, "room": Jsonb(room), "deal_after": self._deal_after,
-                    "after": Jsonb({key: list(cursor) for key, cursor in self._after.items()})}).fetchall()
+            events = self._claim(db, self._claim_params(room))
             if not events:
-                self._rewind()  # the tails are reached (see below)
-                self.held_back = bool(self._full) and bool(db.execute(queries.WAITING_FOR_ROOM,
-                                                                      {"queues": self._full}).fetchone())
+                self._claimed_nothing(db)
                 return 0
             self._publish(events, messages)
             if self._on_published is not None:
                 self._on_published(events)
+        self._relayed(events, started)
+        self._follow(events)
+        return len(events)
+
+    def relay_batches(self) -> int:
+        """Relay one batch, and if it came back full, the ones after it (_drain)."""
+        relayed = self.relay_batch()
+        if relayed < self.config.batch_size or self.stopping:
+            return relayed
+        return relayed + self._drain()
+
+    def _drain(self) -> int:
+        """Full batches back to back, until one comes back short or the rewind interval is up.
+        Each next batch is claimed in a thread, on a second connection, while the one before it
+        is published and committed: PostgreSQL claims on one core while the relay builds and
+        sends messages on the other (a task queue with a bound rarely gives a full batch, so
+        this is for floods of live events and for relays run with RELAY_MAX_QUEUED=0). Every
+        batch is still published before its own transaction commits; if anything fails, every
+        open claim rolls back and the cursors rewind, so its rows are claimed again."""
+        messages = self._messages()
+        if self._claimer is None:
+            self._claimer = ThreadPoolExecutor(1, thread_name_prefix="relay-claim")
+        deadline = self._rewound_at + self.config.rewind_interval_s
+        db, ahead = self._connection(), self._connection_ahead()
+        started = time.perf_counter()
+        claim: Future[list[ClaimedEvent]] | None = self._claimer.submit(
+            self._open_claim, db, self._claim_params(self._room()))
+        relayed = 0
+        while claim is not None:
+            events = claim.result()  # a failed claim has rolled its transaction back
+            claim = None
+            if not events:
+                db.execute("COMMIT")
+                self._claimed_nothing(db)
+                break
+            self._follow(events)  # the next claim goes on after this one
+            if len(events) == self.config.batch_size and not self.stopping and time.monotonic() < deadline:
+                claim = self._claimer.submit(self._open_claim, ahead, self._claim_params(self._room_after(events)))
+            try:
+                self._publish(events, messages)
+                if self._on_published is not None:
+                    self._on_published(events)
+                db.execute("COMMIT")
+            except BaseException:
+                self._abandon(db, claim, ahead)
+                raise
+            self._relayed(events, started)
+            relayed += len(events)
+            db, ahead, started = ahead, db, time.perf_counter()
+        return relayed
+
+    def _open_claim(self, db: psycopg.Connection[Any], params: dict[str, Any]) -> list[ClaimedEvent]:
+        """BEGIN and claim; the transaction stays open for the publish (rolled back if the claim fails)."""
+        db.execute("BEGIN")
+        try:
+            return self._claim(db, params)
+        except BaseException:
+            _rollback(db)
+            raise
+
+    def _abandon(self, db: psycopg.Connection[Any], claim: Future[list[ClaimedEvent]] | None,
+                 ahead: psycopg.Connection[Any]) -> None:
+        """A publish failed: roll back its batch and the claim made ahead of it."""
+        _rollback(db)
+        if claim is not None:
+            try:
+                claim.result()
+            except BaseException:  # noqa: S110 - already rolled back; the publish's error is the one raised
+                pass
+            else:
+                _rollback(ahead)
+        self._rewind()
+
+    def _claim(self, db: psycopg.Connection[Any], params: dict[str, Any]) -> list[ClaimedEvent]:
+        with db.cursor(row_factory=claimed_rows) as cursor:
+            return cursor.execute(queries.CLAIM, params).fetchall()
+
+    def _claim_params(self, room: dict[str, int]) -> dict[str, Any]:
+        return {"before_tenant": self._before_tenant, "max_tenants": self.config.max_tenants,
+                "limit": self.config.batch_size, "room": Jsonb(room), "deal_after": self._deal_after,
+                "after": Jsonb({key: list(cursor) for key, cursor in self._after.items()})}
+
+    def _claimed_nothing(self, db: psycopg.Connection[Any]) -> None:
+        self._rewind()  # the tails are reached (see _follow)
+        self.held_back = bool(self._full) and bool(db.execute(queries.WAITING_FOR_ROOM,
+                                                              {"queues": self._full}).fetchone())
+
+    def _relayed(self, events: list[ClaimedEvent], started: float) -> None:
         elapsed = time.perf_counter() - started
         self.metrics.batch(events, elapsed)
         if log.isEnabledFor(logging.DEBUG):  # which requests' events went (LOG_LEVEL=DEBUG)
             log.debug("relay.batch", events=len(events), ms=round(elapsed * 1000, 1),
                       trace_ids=sorted({event.trace_id for event in events if event.trace_id}))
         self._last_relayed = time.monotonic()
-        self._follow(events)
-        return len(events)
 
     def _room(self) -> dict[str, int]:
         """How many more events each destination may take now: pub/sub ('') a whole batch; a
@@ -198,6 +293,14 @@ class Relay:
         self._full = [queue for queue, n in room.items() if n == 0]
         self.held_back = bool(self._full)
         return {"": batch, **room}
+
+    def _room_after(self, events: list[ClaimedEvent]) -> dict[str, int]:
+        """The room there will be once `events` (not yet pushed) are in their queues."""
+        room = self._room()
+        if self.config.max_queued is not None:
+            for queue, count in Counter(event.queue for event in events if event.queue is not None).items():
+                room[queue] = max(0, room.get(queue, 0) - count)
+        return room
 
     def _queue_depths(self) -> dict[str, int]:
         """Messages waiting in each Celery queue (one pipeline of LLENs)."""
@@ -269,7 +372,7 @@ class Relay:
         if time.monotonic() - self._rewound_at > self.config.rewind_interval_s:
             self._rewind()
         followed_keyset = bool(self._after)
-        relayed = self.relay_batch()
+        relayed = self.relay_batches()
         # After a batch there may be more; after an empty one that followed keyset cursors,
         # look once more from the start (relay_batch has rewound them).
         return relayed > 0 or followed_keyset
@@ -353,8 +456,8 @@ class Relay:
 
     def _on_failure(self, what: str, exc: BaseException) -> None:
         self.metrics.error(what)
-        if what == "postgres" and self._db is not None:
-            self._db.close()
+        if what == "postgres":
+            self._close_databases()
         if what == "redis":
             self._kombu = None
         delay = self._health.failed(what, exc, self.config.backoff_max_s)
@@ -377,3 +480,12 @@ class Relay:
                 log.warning("relay.database_gauge_failed", gauge=name, error=str(exc).strip())
                 continue
             self.metrics.database.set(name, rows)
+
+
+def _rollback(db: psycopg.Connection[Any]) -> None:
+    """Roll back an open transaction, unless the connection is gone (the server then has)."""
+    if not db.closed and db.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        try:
+            db.execute("ROLLBACK")
+        except POSTGRES_ERRORS:
+            db.close()

@@ -169,3 +169,66 @@ def test_a_full_queues_room_is_dealt_to_the_tenants_in_turn(broker: redis.Redis)
         broker.delete("default")
     assert taken == ["flood-0", "other-0", "flood-1", "other-1", "flood-2", "other-2"]
     relay.close()
+
+
+class TimedRelay(Relay):
+    """A relay that records when each claim ran (start, end, rows)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.claims: list[tuple[float, float, int]] = []
+
+    def _claim(self, db: psycopg.Connection, params: dict[str, object]) -> list:  # type: ignore[type-arg]
+        started = time.monotonic()
+        events = super()._claim(db, params)
+        self.claims.append((started, time.monotonic(), len(events)))
+        return events
+
+
+def test_a_drain_claims_each_next_batch_while_the_one_before_it_is_published(broker: redis.Redis) -> None:
+    publishes: list[tuple[float, float]] = []
+
+    def slow_publish(events: object) -> None:  # a Redis round trip of 50 ms, between publish and commit
+        started = time.monotonic()
+        time.sleep(0.05)
+        publishes.append((started, time.monotonic()))
+
+    relay = TimedRelay(conninfo(), settings.REDIS_BROKER_URL, settings.REDIS_PUBSUB_URL,
+                       RelayConfig(batch_size=20, max_queued=None, rewind_interval_s=60), on_published=slow_publish)
+    emit_effects([f"k{i}" for i in range(200)])
+    while relay.step():
+        pass
+    relay.close()
+    assert queued_keys(broker) == [f"k{i}" for i in range(200)]  # each once, in order
+    assert outbox_counts()["relayed"] == 200
+    full = [claim for claim in relay.claims if claim[2] == 20]
+    assert len(full) == 10
+    # The first full batch, relayed alone, starts the drain; from then on claim k started
+    # before batch k-1's publish was over: they overlapped.
+    assert full[1][0] > publishes[0][1]
+    assert all(full[k][0] < publishes[k - 1][1] for k in range(2, 10))
+
+
+def test_a_publish_failing_mid_drain_rolls_back_its_batch_and_the_claim_ahead_of_it(broker: redis.Redis) -> None:
+    published = []
+
+    def fail_third(events: list) -> None:  # type: ignore[type-arg]
+        published.append(len(events))
+        if len(published) == 3:
+            raise redis.exceptions.ConnectionError("Redis went away between publish and commit")
+
+    relay = Relay(conninfo(), settings.REDIS_BROKER_URL, settings.REDIS_PUBSUB_URL,
+                  RelayConfig(batch_size=20, max_queued=None), on_published=fail_third)
+    emit_effects([f"k{i}" for i in range(100)])
+    with pytest.raises(redis.exceptions.ConnectionError):
+        while relay.step():
+            pass
+    # Two batches committed; the third and the one claimed ahead of it are pending again.
+    assert outbox_counts() == {"pending": 60, "relayed": 40, "completed": 0, "dead": 0}
+    while relay.step():
+        pass
+    relay.close()
+    assert outbox_counts()["relayed"] == 100
+    keys = queued_keys(broker)
+    assert set(keys) == {f"k{i}" for i in range(100)}
+    assert len(keys) == 120  # the failed batch went out twice: at least once, never lost
