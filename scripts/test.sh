@@ -25,8 +25,8 @@ fi
 workers=${FERRY_TEST_WORKERS:-$(( $(nproc) < 8 ? $(nproc) : 8 ))}
 status=0
 echo "[test] pytest, unit + solver + integration, $workers workers"
-.venv/bin/python -m pytest -n "$workers" --dist loadscope \
+.venv/bin/python -m pytest -n "$workers" --dist loadscope --durations=5 \
     tests/unit tests/solver tests/integration || status=$?
 echo "[test] pytest, end to end + browser, one at a time"
-.venv/bin/python -m pytest tests --ignore=tests/unit --ignore=tests/solver --ignore=tests/integration || status=$?
+.venv/bin/python -m pytest --durations=10 tests --ignore=tests/unit --ignore=tests/solver --ignore=tests/integration || status=$?
 exit "$status"
