@@ -6,6 +6,8 @@ import base64
 import json
 import threading
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import psycopg
 import pytest
@@ -17,6 +19,7 @@ from core.platform.db import conninfo
 from outbox.emit import emit
 from outbox.models import OutboxEvent
 from outbox.queries import NOTIFY_CHANNEL
+from relays.messages import ClaimedEvent
 from relays.relay import Relay, RelayConfig
 from tests.helpers.outbox import emit_effect, emit_effects, outbox_counts, queued_keys, row_of
 from tests.helpers.processes import wait_until
@@ -171,6 +174,11 @@ def test_a_full_queues_room_is_dealt_to_the_tenants_in_turn(broker: redis.Redis)
     relay.close()
 
 
+def drain(relay: Relay) -> None:
+    while relay.step():
+        pass
+
+
 class TimedRelay(Relay):
     """A relay that records when each claim ran (start, end, rows)."""
 
@@ -178,7 +186,7 @@ class TimedRelay(Relay):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.claims: list[tuple[float, float, int]] = []
 
-    def _claim(self, db: psycopg.Connection, params: dict[str, object]) -> list:  # type: ignore[type-arg]
+    def _claim(self, db: psycopg.Connection[Any], params: dict[str, Any]) -> list[ClaimedEvent]:
         started = time.monotonic()
         events = super()._claim(db, params)
         self.claims.append((started, time.monotonic(), len(events)))
@@ -196,8 +204,7 @@ def test_a_drain_claims_each_next_batch_while_the_one_before_it_is_published(bro
     relay = TimedRelay(conninfo(), settings.REDIS_BROKER_URL, settings.REDIS_PUBSUB_URL,
                        RelayConfig(batch_size=20, max_queued=None, rewind_interval_s=60), on_published=slow_publish)
     emit_effects([f"k{i}" for i in range(200)])
-    while relay.step():
-        pass
+    drain(relay)
     relay.close()
     assert queued_keys(broker) == [f"k{i}" for i in range(200)]  # each once, in order
     assert outbox_counts()["relayed"] == 200
@@ -212,7 +219,7 @@ def test_a_drain_claims_each_next_batch_while_the_one_before_it_is_published(bro
 def test_a_publish_failing_mid_drain_rolls_back_its_batch_and_the_claim_ahead_of_it(broker: redis.Redis) -> None:
     published = []
 
-    def fail_third(events: list) -> None:  # type: ignore[type-arg]
+    def fail_third(events: Sequence[ClaimedEvent]) -> None:
         published.append(len(events))
         if len(published) == 3:
             raise redis.exceptions.ConnectionError("Redis went away between publish and commit")
@@ -221,12 +228,10 @@ def test_a_publish_failing_mid_drain_rolls_back_its_batch_and_the_claim_ahead_of
                   RelayConfig(batch_size=20, max_queued=None), on_published=fail_third)
     emit_effects([f"k{i}" for i in range(100)])
     with pytest.raises(redis.exceptions.ConnectionError):
-        while relay.step():
-            pass
+        drain(relay)
     # Two batches committed; the third and the one claimed ahead of it are pending again.
     assert outbox_counts() == {"pending": 60, "relayed": 40, "completed": 0, "dead": 0}
-    while relay.step():
-        pass
+    drain(relay)
     relay.close()
     assert outbox_counts()["relayed"] == 100
     keys = queued_keys(broker)
