@@ -25,6 +25,7 @@ if _worker != os.environ.get("FERRY_TEST_WORKER", ""):
     for _name in ("REDIS_BROKER_URL", "REDIS_CACHE_URL", "REDIS_PUBSUB_URL", "MEDIA_ROOT"):
         os.environ.pop(_name, None)
 _base = int(os.environ.get("FERRY_TEST_REDIS_BASE", "10")) + (3 * int(_worker[2:]) if _worker[2:].isdigit() else 0)
+REDIS_TEST_BASE = _base  # this process's first Redis database (the broker's)
 os.environ.setdefault("REDIS_BROKER_URL", f"{_redis}/{_base}")
 os.environ.setdefault("REDIS_CACHE_URL", f"{_redis}/{_base + 1}")
 os.environ.setdefault("REDIS_PUBSUB_URL", f"{_redis}/{_base + 2}")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.test import Client
@@ -25,7 +24,7 @@ def test_the_cache_is_a_real_redis_in_its_own_database() -> None:
     client = get_redis_connection("default")
     info = client.info("server")
     assert info["redis_version"].split(".")[0] >= "7"
-    assert client.connection_pool.connection_kwargs["db"] == int(os.environ.get("FERRY_TEST_REDIS_BASE", "10")) + 1
+    assert client.connection_pool.connection_kwargs["db"] == settings.REDIS_TEST_BASE + 1
 
 
 @pytest.mark.django_db
