@@ -21,11 +21,13 @@ fi
 # its own PostgreSQL and Redis databases: tests/settings.py), so they share the cores. The
 # end-to-end and browser tiers start real processes and measure how long things take: they
 # run one at a time after, as does any new directory of tests.
-# One worker per core, at most 8 (each takes three of Redis's 64 databases).
+# One worker per core, at most 8 (each takes three of Redis's 64 databases). --dist load, not
+# loadscope: loadscope keys tests by node id, and the API fuzz's 81 cases share one, so it ran
+# only one of them.
 workers=${FERRY_TEST_WORKERS:-$(( $(nproc) < 8 ? $(nproc) : 8 ))}
 status=0
 echo "[test] pytest, unit + solver + integration, $workers workers"
-.venv/bin/python -m pytest -n "$workers" --dist loadscope --durations=5 \
+.venv/bin/python -m pytest -n "$workers" --dist load --durations=5 \
     tests/unit tests/solver tests/integration || status=$?
 echo "[test] pytest, end to end + browser, one at a time"
 .venv/bin/python -m pytest --durations=10 tests --ignore=tests/unit --ignore=tests/solver --ignore=tests/integration || status=$?
