@@ -165,9 +165,11 @@ def test_worker_web_beat_and_relay_each_report_what_they_did(
                    message="the platform-wide heal run")
         assert HealRun.objects.get(id=platform_run.id).repaired == 1
 
-        def worker_done() -> str:
+        def worker_done() -> str:  # the failure is counted a moment before its duration is observed
             text = scrape(ports["worker"])
-            return text if value(text, "ferry_worker_tasks_failed_total", task=EFFECT) == 1 else ""
+            done = (value(text, "ferry_worker_tasks_failed_total", task=EFFECT) == 1
+                    and value(text, "ferry_worker_task_duration_seconds_count", task=EFFECT) == 7)
+            return text if done else ""
 
         worker_text = wait_until(worker_done, 30, message="the effect that never succeeds to be dead-lettered")
         wait_until(lambda: SearchDocument.objects.filter(content_id=lesson.content_id).exists(), 30,
