@@ -26,13 +26,14 @@ from typing import Any
 
 import psycopg
 import redis
-from celery import Celery
+from celery import Celery, current_app
 from kombu import Queue
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from core.platform.tasks import QUEUES
 from outbox import queries
+from relays.messages import CeleryMessages
 from relays.relay import ALL_TENANTS, Relay, RelayConfig
 
 BENCH_DB = "ferry_relaybench"
@@ -222,10 +223,14 @@ def naive_celery(broker_url: str) -> Celery:
 
 
 def claim_params(limit: int) -> dict[str, Any]:
-    """The CLAIM statement's parameters for a first claim (no cursors, room everywhere)."""
+    """The CLAIM statement's parameters for a first claim (no cursors, room everywhere), with
+    the template of the bench's task, so that the claim fills its messages as the relay's does."""
     room = {"": limit, **dict.fromkeys(QUEUES, limit)}
+    with current_app.connection_for_write() as connection:
+        messages = CeleryMessages(connection.default_channel)
+        messages.prepare(TASK)
     return {"before_tenant": ALL_TENANTS, "max_tenants": 100, "limit": limit, "after": Jsonb({}), "room": Jsonb(room),
-            "deal_after": -1}
+            "deal_after": -1, "templates": Jsonb(messages.sql_templates), "tag_prefix": messages.claim_tags()}
 
 
 def measure_claim(db: psycopg.Connection[Any], batch: int, rounds: int = 30) -> float:
@@ -234,10 +239,11 @@ def measure_claim(db: psycopg.Connection[Any], batch: int, rounds: int = 30) -> 
     with db.transaction():  # warm the plan and caches; not measured
         db.execute(queries.CLAIM, claim_params(1)).fetchall()
     timings = []
+    params = claim_params(batch)
     for _ in range(rounds):
         started = time.perf_counter()
         with db.transaction():
-            db.execute(queries.CLAIM, claim_params(batch)).fetchall()
+            db.execute(queries.CLAIM, params).fetchall()
         timings.append((time.perf_counter() - started) * 1000)
     return statistics.median(timings)
 

@@ -7,31 +7,35 @@ consumes them. Only the final write differs from kombu's publish path: the relay
 a whole batch with pipelined LPUSHes straight to the queue's list (kombu's per-message
 path costs 200-500 µs, and routing through an exchange silently drops messages when a
 FLUSHALL has removed its bindings).
+
+Once a task name's envelope is known, PostgreSQL fills it in the claim itself (the template
+is a parameter of outbox.queries.CLAIM, its `message` column): the relay's Python then only
+pushes text, and the filling runs on the database's core, beside the relay's (ADR 0007).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import re
 import secrets
 import socket
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from celery import current_app
 from psycopg.cursor import BaseCursor
 from psycopg.rows import RowMaker, class_row
 
+from outbox import queries
 from outbox.consumers import ENVELOPE_HEADER
 from outbox.reader import Cursor
 
 
-@dataclass(frozen=True)
-class ClaimedEvent:
-    """One row returned by outbox.queries.CLAIM, built from its columns by name (claimed_rows)."""
+class ClaimedEvent(NamedTuple):
+    """One row returned by outbox.queries.CLAIM, built from its columns by name (claimed_rows).
+    A named tuple: a claim makes a thousand at a time, and a tuple is built in C (a frozen
+    dataclass's __init__ was a quarter of the relay's Python time, measured with py-spy)."""
 
     id: int
     event_id: str
@@ -40,15 +44,17 @@ class ClaimedEvent:
     event_type: str
     aggregate_type: str
     aggregate_id: str
-    payload: dict[str, Any]
+    payload: dict[str, Any] | None  # None when the claim built the message
     task_name: str | None
     queue: str | None
     channel: str | None
     priority: int
-    created_at: datetime
+    created_at: datetime | None  # likewise
     txid: int
     attempts: int
     ordering_key: str | None = None
+    # The whole message, when the claim filled the task's template (CeleryMessages.sql_templates).
+    message: str | None = None
     # Of the whole claim: each tenant's share of it, and how many tenants shared it.
     batch_share: int = 0
     batch_tenants: int = 0
@@ -58,17 +64,14 @@ class ClaimedEvent:
         return Cursor(self.txid, self.id)
 
 
-_FIELDS = tuple(field.name for field in dataclasses.fields(ClaimedEvent))
-
-
 def claimed_rows(cursor: BaseCursor[Any, Any]) -> RowMaker[ClaimedEvent]:
     """Rows of CLAIM as ClaimedEvents, columns matched to fields by name as class_row does, but
     checked once per statement: when the columns are the fields in order, each row is built by
     position (class_row's per-row dict cost a tenth of a batch's time, measured with py-spy)."""
     names = tuple(column.name for column in cursor.description or ())
-    if names != _FIELDS:
+    if names != ClaimedEvent._fields:
         return class_row(ClaimedEvent)(cursor)  # by name: a missing or extra column is a TypeError
-    return lambda values: ClaimedEvent(*values)
+    return ClaimedEvent._make
 
 
 ORIGIN = f"relay@{socket.gethostname()}"
@@ -109,6 +112,31 @@ class CeleryMessages:
         # system's random source for each cost a sixth of a batch's time, measured with py-spy).
         self._tag_prefix = secrets.token_hex(8) + "."
         self._tags = itertools.count(1)
+        self._claims = itertools.count(1)
+        # Per task name, the envelope's texts around its slots and the body's embed: what the
+        # claim fills (outbox.queries.MESSAGE_SLOTS; a Celery whose envelope has its values in
+        # another order gets no templates, and the relay builds every message itself).
+        self._sql: dict[str, list[str]] = {}
+        # PostgreSQL encodes base64 (kombu's Redis default); with another body encoding, the
+        # relay builds every message itself.
+        self._sql_bodies = channel.body_encoding == "base64"
+
+    @property
+    def sql_templates(self) -> dict[str, list[str]]:
+        """Templates for the claim to fill, by task name: those built here so far (a task
+        name's first messages are built in Python, which makes its template). A copy: the claim
+        ahead is sent from another thread while this thread builds."""
+        return dict(self._sql)
+
+    def prepare(self, task_name: str) -> None:
+        """Make a task name's template now, before its first message."""
+        self._envelope(task_name)
+
+    def claim_tags(self) -> str:
+        """A delivery tag prefix for one claim's messages, each tagged with it and its row id:
+        unique, since no claim repeats an id and every claim gets its own prefix (two dots: never
+        one of build()'s tags)."""
+        return f"{self._tag_prefix}{next(self._claims):x}."
 
     def _template(self, task_name: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         template = self._templates.get(task_name)
@@ -141,17 +169,23 @@ class CeleryMessages:
             envelope["delivery_info"] = {"exchange": "", "routing_key": _slot("queue")}
             parts = _SLOT.split(_encode(wrapped))
             cached = self._envelopes[task_name] = (parts[0::2], parts[1::2], _encode(embed))
+            if self._sql_bodies and tuple(cached[1]) == queries.MESSAGE_SLOTS:
+                self._sql[task_name] = [*cached[0], cached[2]]
         return cached
 
     def build(self, event: ClaimedEvent) -> bytes:
         assert event.task_name is not None
         assert event.queue is not None
+        assert event.payload is not None
+        assert event.created_at is not None
         literals, slots, embed = self._envelope(event.task_name)
-        kwargs = {**event.payload, "tenant_id": event.tenant_id}
+        kwargs = _encode({**event.payload, "tenant_id": event.tenant_id})
         channel = self._channel
-        body = channel.encode_body(f"[[],{_encode(kwargs)},{embed}]", channel.body_encoding)[0]
+        body = channel.encode_body(f"[[],{kwargs},{embed}]", channel.body_encoding)[0]
         values = {
-            "body": _encode(body), "id": _encode(event.event_id), "kwargsrepr": _encode(repr(kwargs)[:256]),
+            # kwargsrepr, what a worker logs and `inspect` shows, is the keyword arguments' JSON
+            # (PostgreSQL's fill makes the same; Python's repr would need Python).
+            "body": _encode(body), "id": _encode(event.event_id), "kwargsrepr": _encode(kwargs[:256]),
             "ferry": _encode({"id": event.id, "created_at": event.created_at.isoformat(), "event_id": event.event_id,
                               "event_type": event.event_type, "trace_id": event.trace_id}),
             "tag": f'"{self._tag_prefix}{next(self._tags):x}"', "queue": _encode(event.queue),

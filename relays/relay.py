@@ -137,15 +137,23 @@ class Relay:
 
     # --- connections ----------------------------------------------------------------
 
+    def _connect(self) -> psycopg.Connection[Any]:
+        """A connection whose commits do not wait for the WAL to reach disk (ADR 0007): a claim
+        that a database crash forgets is relayed again, the duplicate a relay crash between
+        publish and commit already makes."""
+        db = psycopg.connect(**self._conninfo, autocommit=True)
+        db.execute(queries.RELAY_ASYNC_COMMIT)
+        return db
+
     def _connection(self) -> psycopg.Connection[Any]:
         if self._db is None or self._db.closed:
-            self._db = psycopg.connect(**self._conninfo, autocommit=True)
+            self._db = self._connect()
             self._db.execute(queries.RELAY_LISTEN)
         return self._db
 
     def _connection_ahead(self) -> psycopg.Connection[Any]:
         if self._db_ahead is None or self._db_ahead.closed:
-            self._db_ahead = psycopg.connect(**self._conninfo, autocommit=True)
+            self._db_ahead = self._connect()
         return self._db_ahead
 
     def _close_databases(self) -> None:
@@ -261,9 +269,11 @@ class Relay:
             return cursor.execute(queries.CLAIM, params).fetchall()
 
     def _claim_params(self, room: dict[str, int]) -> dict[str, Any]:
+        messages = self._messages()
         return {"before_tenant": self._before_tenant, "max_tenants": self.config.max_tenants,
                 "limit": self.config.batch_size, "room": Jsonb(room), "deal_after": self._deal_after,
-                "after": Jsonb({key: list(cursor) for key, cursor in self._after.items()})}
+                "after": Jsonb({key: list(cursor) for key, cursor in self._after.items()}),
+                "templates": Jsonb(messages.sql_templates), "tag_prefix": messages.claim_tags()}
 
     def _claimed_nothing(self, db: psycopg.Connection[Any]) -> None:
         self._rewind()  # the tails are reached (see _follow)
@@ -334,11 +344,11 @@ class Relay:
         self._deal_after = max(count)
 
     def _publish(self, events: list[ClaimedEvent], messages: CeleryMessages) -> None:
-        by_queue: dict[str, list[bytes]] = {}
+        by_queue: dict[str, list[str | bytes]] = {}
         pubsub = self._pubsub.pipeline(transaction=False)
         for event in events:
             if event.queue is not None:
-                by_queue.setdefault(event.queue, []).append(messages.build(event))
+                by_queue.setdefault(event.queue, []).append(event.message or messages.build(event))
             else:
                 assert event.channel is not None
                 pubsub.publish(event.channel, doorbell.ring(event.cursor))

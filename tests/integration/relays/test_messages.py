@@ -1,13 +1,23 @@
-"""The relay's Celery messages are exactly what Celery itself would build."""
+"""The relay's Celery messages are exactly what Celery itself would build, whether the relay
+builds them or the claim fills them."""
 
 from __future__ import annotations
 
 import base64
 import json
 from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import redis
+from django.db import connection, transaction
 
 from core.config.celery import app
+from outbox import queries
+from outbox.emit import emit
+from outbox.models import OutboxEvent
 from relays.messages import ORIGIN, CeleryMessages, ClaimedEvent
+from relays.relay import Relay
 
 
 def event(**overrides: object) -> ClaimedEvent:
@@ -26,7 +36,8 @@ def test_a_templated_message_equals_celerys_own_message_for_the_same_event() -> 
     envelope = json.loads(raw)
     kwargs = {"key": "k", "nested": [1, {"a": None}], "tenant_id": 7}
     expected = app.amqp.as_task_v2(claimed.event_id, "tests.record_effect", args=(), kwargs=kwargs, argsrepr="()",
-                                   kwargsrepr=repr(kwargs), origin=ORIGIN, ignore_result=True)
+                                   kwargsrepr=json.dumps(kwargs, separators=(",", ":")), origin=ORIGIN,
+                                   ignore_result=True)
     headers = dict(envelope["headers"])
     ferry = headers.pop("ferry")
     assert headers == json.loads(json.dumps(expected.headers))
@@ -43,3 +54,71 @@ def test_each_message_gets_its_own_delivery_tag() -> None:
         messages = CeleryMessages(connection.default_channel)
         first, second = (json.loads(messages.build(event())) for _ in range(2))
     assert first["properties"]["delivery_tag"] != second["properties"]["delivery_tag"]
+
+
+def decoded(raw: bytes) -> dict[str, Any]:
+    """A message as what a worker reads from it: the envelope with its body decoded, its
+    kwargsrepr parsed (its spacing may differ; one cut at 256 characters is checked to be, and
+    left as, its length), its delivery tag dropped (unique to each message)."""
+    envelope = json.loads(raw)
+    envelope["body"] = json.loads(base64.b64decode(envelope["body"]))
+    kwargsrepr = envelope["headers"]["kwargsrepr"]
+    if len(kwargsrepr) < 256:
+        envelope["headers"]["kwargsrepr"] = json.loads(kwargsrepr)
+        assert envelope["headers"]["kwargsrepr"] == envelope["body"][1]
+    else:
+        assert len(kwargsrepr) == 256
+        assert kwargsrepr.startswith('{"')
+        envelope["headers"]["kwargsrepr"] = "cut at 256"
+    created_at = envelope["headers"]["ferry"].pop("created_at")
+    envelope["headers"]["ferry"]["created_at"] = datetime.fromisoformat(created_at)
+    envelope["properties"].pop("delivery_tag")
+    return dict(envelope)
+
+
+def hot_table(statement: str, event_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [event_id])
+
+
+PAYLOADS = [
+    {},
+    {"key": "quotes \" and \\ backslashes, 100 % {braces} ünïcödé ✓", "nested": [1, {"a": None, "b": 2.5}]},
+    {"key": "long", "text": "x" * 400},  # kwargsrepr is cut at 256 characters
+]
+
+
+@pytest.mark.usefixtures("outbox_db")
+@pytest.mark.parametrize("payload", PAYLOADS, ids=["empty", "escapes", "long"])
+def test_a_message_the_claim_fills_is_the_message_the_relay_builds(payload: dict[str, Any], relay: Relay,
+                                                                    broker: redis.Redis) -> None:
+    """The same row relayed twice: first built in Python (which makes the task's template),
+    then, put back to pending, filled by PostgreSQL in the claim."""
+    with transaction.atomic():
+        emitted = emit("test.effect_requested", aggregate_type="test", aggregate_id="k", payload=payload,
+                       task="tests.record_effect", tenant_id=7)
+    event_id = OutboxEvent.objects.get(event_id=emitted.event_id).id
+    hot_table("UPDATE outbox_event SET trace_id = 'trace \"7\" ✓' WHERE id = %s", event_id)
+    assert relay.relay_batch() == 1
+    built = broker.rpop("default")
+    hot_table("UPDATE outbox_event SET status = 'pending' WHERE id = %s", event_id)
+    assert relay.relay_batch() == 1
+    filled = broker.rpop("default")
+    assert "tests.record_effect" in relay._messages().sql_templates
+    assert isinstance(built, bytes)
+    assert isinstance(filled, bytes)
+    assert decoded(filled) == decoded(built)
+    kwargs = decoded(filled)["body"][1]
+    assert kwargs == {**payload, "tenant_id": 7}
+    assert json.loads(filled)["properties"]["delivery_tag"] != json.loads(built)["properties"]["delivery_tag"]
+
+
+def test_a_celery_whose_envelope_orders_its_values_otherwise_gets_no_templates(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The claim fills slots in one order (outbox.queries.MESSAGE_SLOTS); another order means
+    no template, so every message is built in Python rather than filled wrongly."""
+    monkeypatch.setattr(queries, "MESSAGE_SLOTS", tuple(reversed(queries.MESSAGE_SLOTS)))
+    with app.connection_for_write() as connection:
+        messages = CeleryMessages(connection.default_channel)
+        messages.prepare("tests.record_effect")
+    assert messages.sql_templates == {}

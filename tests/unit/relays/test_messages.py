@@ -43,8 +43,9 @@ def test_every_header_but_the_per_message_ones_is_celerys_own() -> None:
     event = claimed()
     with Connection("memory://") as connection:
         headers = json.loads(CeleryMessages(connection.default_channel).build(event))["headers"]
-    kwargs = {**event.payload, "tenant_id": 7}
+    kwargs = {**(event.payload or {}), "tenant_id": 7}
     expected = app.amqp.as_task_v2(event.event_id, "learning.notify", args=(), kwargs=kwargs, argsrepr="()",
-                                   kwargsrepr=repr(kwargs), origin=ORIGIN, ignore_result=True).headers
+                                   kwargsrepr=json.dumps(kwargs, separators=(",", ":")), origin=ORIGIN,
+                                   ignore_result=True).headers
     headers.pop("ferry")
     assert headers == json.loads(json.dumps(expected))
