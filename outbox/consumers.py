@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import structlog
-from django.db import transaction
+from django.db import connection, transaction
 
 from core.platform import worker_metrics
 from core.platform.db import run_prepared
@@ -119,7 +119,8 @@ class OutboxTask(FerryTask):
 
     def _execute(self, execution: _Execution, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         envelope = execution.envelope
-        started = run_prepared(queries.ATTEMPT_START, {
+        own = connection.get_autocommit()  # a worker's: not inside a caller's transaction
+        started = run_prepared(queries.ATTEMPT_START_OWN if own else queries.ATTEMPT_START, {
             "outbox_id": envelope.outbox_id, "event_id": envelope.event_id, "worker": execution.worker})
         if started is None:  # the inbox holds the event: an earlier delivery took effect
             log.info("outbox.duplicate_delivery_ignored", reason="inbox already holds the event")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from core.platform.db import conninfo
 from outbox import delivery
@@ -79,6 +79,32 @@ def test_a_consumer_records_its_effect_once_even_when_delivered_twice() -> None:
     assert OutboxEvent.objects.get(id=event_id).status == "completed"
     outcomes = list(DeliveryAttempt.objects.filter(outbox_id=event_id).values_list("outcome", flat=True))
     assert outcomes == ["succeeded"]  # the second delivery stopped at the inbox, before starting
+
+
+def synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return str(cursor.fetchone()[0])
+
+
+def test_a_workers_attempt_commits_on_its_own_and_leaves_the_session_synchronous() -> None:
+    """In autocommit, as in a worker, the attempt's row commits without waiting for the WAL
+    flush (queries.ATTEMPT_START_OWN); the setting ends with that statement."""
+    event_id = emit_effect("own")
+    relay_once()
+    run_as_worker(event_id, "own")
+    assert list(DeliveryAttempt.objects.filter(outbox_id=event_id).values_list("outcome", flat=True)) == ["succeeded"]
+    assert synchronous_commit() == "on"
+
+
+def test_an_attempt_started_inside_a_callers_transaction_leaves_that_commit_synchronous() -> None:
+    """(The task itself then fails: its effects need a transaction of their own.)"""
+    event_id = emit_effect("inside")
+    relay_once()
+    with transaction.atomic():
+        run_as_worker(event_id, "inside")
+        assert DeliveryAttempt.objects.filter(outbox_id=event_id).count() == 1
+        assert synchronous_commit() == "on"
 
 
 def test_a_failing_consumer_is_retried_through_the_outbox_with_a_backoff() -> None:
