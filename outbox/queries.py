@@ -216,6 +216,8 @@ NEXT_DUE = "SELECT min(available_at) - now() FROM outbox_event WHERE status = 'p
 # The relay's commits return before their WAL is flushed (ADR 0007): what a crash of the
 # database loses is a claim, whose rows are pending again and are published again.
 RELAY_ASYNC_COMMIT = "SET synchronous_commit = off"
+# The newest row's id: a lingering relay's probe for new commits (the primary key's last entry).
+NEWEST_ID = "SELECT max(id) FROM outbox_event"
 RELAY_LISTEN = sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)).as_string()
 RELAY_TRY_IDLE = "SELECT pg_advisory_lock(%s)"
 RELAY_END_IDLE = "SELECT pg_advisory_unlock(%s)"

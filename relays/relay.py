@@ -59,7 +59,11 @@ class RelayConfig:
     # the relay lingers, writers see no idle relay and send no NOTIFY (ADR 0007), and new
     # events wait at most one short poll.
     linger_s: float = 0.25
-    linger_poll_s: float = 0.002
+    # While lingering, look for a new row this often (one index probe, queries.NEWEST_ID), and
+    # claim when one appeared, or every linger_claim_s in any case (a row can commit after
+    # one with a higher id, which the probe would not tell).
+    linger_poll_s: float = 0.0005
+    linger_claim_s: float = 0.02
     # Long drains follow a keyset cursor; rewinding this often lets urgent (lower priority
     # number) and late-committed rows through.
     rewind_interval_s: float = 1.0
@@ -133,6 +137,7 @@ class Relay:
         self.held_back = False  # events wait for room in a queue: poll, nothing will notify
         self._health = _Health()
         self._last_relayed = 0.0
+        self._newest: tuple[Any, ...] | None = None  # the newest row's id, as _linger last saw it
         self.stopping = False
 
     # --- connections ----------------------------------------------------------------
@@ -400,9 +405,22 @@ class Relay:
         if self.held_back:
             time.sleep(self.config.held_poll_s)
         elif time.monotonic() - self._last_relayed < self.config.linger_s:
-            time.sleep(self.config.linger_poll_s)
+            self._linger()
         else:
             self.wait_for_work()
+
+    def _linger(self) -> None:
+        """Return when the newest row's id changes (a commit since the last look), or after
+        linger_claim_s: probing the primary key's end costs a fraction of an empty claim, so
+        it can look ten times as often for the same work."""
+        db = self._connection()
+        deadline = time.monotonic() + self.config.linger_claim_s
+        while not self.stopping and time.monotonic() < deadline:
+            newest = db.execute(queries.NEWEST_ID).fetchone()
+            if newest != self._newest:
+                self._newest = newest
+                return
+            time.sleep(self.config.linger_poll_s)
 
     def wait_for_work(self) -> None:
         """Block until NOTIFY, the next deferred row is due, or the poll interval passes.

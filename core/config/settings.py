@@ -280,10 +280,10 @@ RETENTION_BATCH = env_int("RETENTION_BATCH", 5000, minimum=1)
 RETENTION_MAX_BATCHES = env_int("RETENTION_MAX_BATCHES", 200, minimum=1)
 # The fallback poll when no NOTIFY arrives: bounds the latency of a missed wake-up.
 RELAY_POLL_INTERVAL_S = env_float("RELAY_POLL_INTERVAL_S", 1.0, minimum=0.01)
-# After relaying, the relay polls every RELAY_LINGER_POLL_S for RELAY_LINGER_S before it goes
-# idle; writers send no NOTIFY meanwhile (ADR 0007).
+# After relaying, the relay looks for new rows every RELAY_LINGER_POLL_S for RELAY_LINGER_S
+# before it goes idle; writers send no NOTIFY meanwhile (ADR 0007).
 RELAY_LINGER_S = env_float("RELAY_LINGER_S", 0.25, minimum=0)
-RELAY_LINGER_POLL_S = env_float("RELAY_LINGER_POLL_S", 0.002, minimum=0.001)
+RELAY_LINGER_POLL_S = env_float("RELAY_LINGER_POLL_S", 0.0005, minimum=0.0001)
 # Task messages waiting in one Redis queue before the relay holds that queue's events back in
 # PostgreSQL, where claims are shared fairly among tenants: a tenant's flood then delays
 # another tenant's task by about this many messages (plus those workers hold). The relay refills

@@ -108,6 +108,50 @@ def test_an_idle_relay_is_woken_by_notify_within_milliseconds(relay: Relay, brok
     waiter.join()
 
 
+def lingering(relay: Relay) -> float:
+    """Seconds one _linger took."""
+    started = time.monotonic()
+    relay._linger()
+    return time.monotonic() - started
+
+
+def test_a_lingering_relay_returns_to_claim_as_soon_as_a_row_commits(broker: redis.Redis) -> None:
+    relay = Relay(conninfo(), settings.REDIS_BROKER_URL, settings.REDIS_PUBSUB_URL,
+                  RelayConfig(max_queued=None, linger_claim_s=5.0))
+    done = threading.Event()
+    try:
+        lingering(relay)  # its first look sees the table as it is
+
+        def linger() -> None:
+            lingering(relay)
+            done.set()
+
+        waiter = threading.Thread(target=linger)
+        waiter.start()
+        time.sleep(0.3)
+        assert not done.is_set(), "the relay stopped lingering with nothing new"
+        emit_effect("new")
+        committed = time.monotonic()
+        assert done.wait(timeout=1.0), "the relay did not see the commit"
+        assert time.monotonic() - committed < 0.25
+        waiter.join()
+        assert relay.relay_batch() == 1
+    finally:
+        relay.close()
+
+
+def test_a_lingering_relay_claims_again_within_its_claim_interval_with_nothing_new() -> None:
+    """A row can commit after one with a higher id (the probe would not tell): the full claim
+    every linger_claim_s picks it up."""
+    relay = Relay(conninfo(), settings.REDIS_BROKER_URL, settings.REDIS_PUBSUB_URL,
+                  RelayConfig(max_queued=None, linger_claim_s=0.2))
+    try:
+        lingering(relay)
+        assert 0.19 <= lingering(relay) < 1.0
+    finally:
+        relay.close()
+
+
 def test_writers_do_not_notify_when_no_relay_is_listening() -> None:
     with psycopg.connect(**conninfo(), autocommit=True) as listener:
         listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
