@@ -82,11 +82,11 @@ ISO_UTC = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'
 # A relayed Celery message, filled by the claim from a template (ADR 0007): `templates` is
 # {task name: [text, text, ..., text, embed]}, relays.messages.CeleryMessages.sql_templates: the
 # task's envelope cut at the values that differ per event, MESSAGE_SLOTS in this order, with the
-# body's embed last. Each slot is filled with its JSON: the body is the keyword arguments
-# (the payload, an object without a tenant_id key as emit() ensures, and the tenant) in
-# kombu's base64; the task id; the keyword arguments again for
-# kwargsrepr (what a worker logs); the envelope header; the queue; a delivery tag (`tag_prefix`
-# and the row id). Concatenation, not format(): it costs a third as much per row.
+# body's embed last. Each slot is filled with its JSON: the body is the keyword arguments (the
+# payload, an object without a tenant_id key as emit() ensures, and the tenant) in kombu's
+# base64; the task id; the keyword arguments again for kwargsrepr (what a worker logs); the
+# envelope header; the queue; a delivery tag (`tag_prefix` and the row id). Concatenation, not
+# format(): it costs about half as much per row.
 MESSAGE_SLOTS = ("body", "id", "id", "kwargsrepr", "ferry", "id", "queue", "tag")
 _SLOT_SQL = {
     "body": f"""'"' || replace(encode(convert_to('[[],' || m.kwargs || ',' || t.parts[{len(MESSAGE_SLOTS) + 2}] || ']',

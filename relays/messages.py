@@ -183,8 +183,8 @@ class CeleryMessages:
         channel = self._channel
         body = channel.encode_body(f"[[],{kwargs},{embed}]", channel.body_encoding)[0]
         values = {
-            # kwargsrepr, what a worker logs and `inspect` shows, is the keyword arguments' JSON
-            # (PostgreSQL's fill makes the same; Python's repr would need Python).
+            # kwargsrepr, what a worker logs and `inspect` shows, is the keyword arguments' JSON,
+            # as the claim's fill makes it (SQL cannot write Python's repr).
             "body": _encode(body), "id": _encode(event.event_id), "kwargsrepr": _encode(kwargs[:256]),
             "ferry": _encode({"id": event.id, "created_at": event.created_at.isoformat(), "event_id": event.event_id,
                               "event_type": event.event_type, "trace_id": event.trace_id}),
