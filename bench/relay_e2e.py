@@ -123,8 +123,18 @@ def connect(conninfo: dict[str, Any]) -> psycopg.Connection[Any]:
     return psycopg.connect(**bench_conninfo(conninfo, E2E_DB), autocommit=True)
 
 
-def reset(db: psycopg.Connection[Any], broker: redis.Redis) -> None:
-    db.execute(bench_queries.E2E_RESET)
+def reset(db: psycopg.Connection[Any], broker: redis.Redis, attempts: int = 5) -> None:
+    """Empty the bench's tables and Redis. Workers may still be finishing the last phase's
+    tasks, and TRUNCATE takes its tables' locks in its own order: a deadlock with one of them
+    (seen once, after the fairness phase) is retried."""
+    for attempt in range(1, attempts + 1):
+        try:
+            db.execute(bench_queries.E2E_RESET)
+            break
+        except psycopg.errors.DeadlockDetected:
+            if attempt == attempts:
+                raise
+            time.sleep(0.5)
     broker.flushdb()
 
 
