@@ -295,22 +295,22 @@ INSERT INTO outbox_history SELECT * FROM moved
 # A worker starts executing an event: record the attempt; its number counts executions,
 # including ones whose worker died without a trace (a poison message is caught by it). Nothing
 # is recorded, and no row returned, when the inbox holds the event already: a duplicate.
-ATTEMPT_START = """
+_ATTEMPT_START = """
 INSERT INTO outbox_attempt (outbox_id, event_id, attempt, worker, started_at, outcome, error)
 SELECT %(outbox_id)s::bigint, %(event_id)s::uuid, count(*) + 1, %(worker)s::text, now(), 'running', ''
 FROM outbox_attempt WHERE event_id = %(event_id)s
 HAVING NOT EXISTS (SELECT FROM outbox_inbox WHERE event_id = %(event_id)s){async_commit}
 RETURNING id, attempt
 """
+ATTEMPT_START = _ATTEMPT_START.format(async_commit="")
 # The same, run as a transaction of its own whose commit does not wait for the WAL to reach disk
 # (set_config's local value holds until the statement's own transaction commits): an attempt a
 # crash of the database forgets is counted one short, and the effect's commit, which waits,
 # makes every earlier record durable with it. A worker's event then costs one flush, as a plain
 # Celery task's does, not two. Never inside a caller's transaction: that would make its commit
 # asynchronous too (outbox.consumers picks by the connection's autocommit).
-ATTEMPT_START_OWN = ATTEMPT_START.format(
+ATTEMPT_START_OWN = _ATTEMPT_START.format(
     async_commit="\n   AND set_config('synchronous_commit', 'off', true) = 'off'")
-ATTEMPT_START = ATTEMPT_START.format(async_commit="")
 ATTEMPT_FINISH = """
 UPDATE outbox_attempt SET finished_at = now(), outcome = %(outcome)s, error = %(error)s
 WHERE id = %(id)s

@@ -15,9 +15,9 @@ from django.db import connection, transaction
 from core.config.celery import app
 from outbox import queries
 from outbox.emit import emit
-from outbox.models import OutboxEvent
 from relays.messages import ORIGIN, CeleryMessages, ClaimedEvent
 from relays.relay import Relay
+from tests.helpers.outbox import row_of
 
 
 def event(**overrides: object) -> ClaimedEvent:
@@ -97,7 +97,7 @@ def test_a_message_the_claim_fills_is_the_message_the_relay_builds(payload: dict
     with transaction.atomic():
         emitted = emit("test.effect_requested", aggregate_type="test", aggregate_id="k", payload=payload,
                        task="tests.record_effect", tenant_id=7)
-    event_id = OutboxEvent.objects.get(event_id=emitted.event_id).id
+    event_id = row_of(emitted).id
     hot_table("UPDATE outbox_event SET trace_id = 'trace \"7\" ✓' WHERE id = %s", event_id)
     assert relay.relay_batch() == 1
     built = broker.rpop("default")
