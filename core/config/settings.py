@@ -34,6 +34,9 @@ PRODUCTION = FERRY_ENV == "production"
 
 _DEV_SECRET = "dev-only-secret-do-not-use-in-production"  # noqa: S105 - refused in production below
 SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET)
+# Earlier keys, still accepted for what they signed (sessions, reset links, recovery codes made
+# before a rotation), never used to sign anything new.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 DEBUG = env_bool("DEBUG", not PRODUCTION)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 

@@ -1,10 +1,12 @@
 """Enrolling and proving a second factor: an authenticator app (TOTP) and single-use recovery codes.
 
-Who must is decided in core/accounts/mfa.py. Every check of a code locks its device row
-(SELECT ... FOR UPDATE) for the check: django-otp remembers the last time step accepted
-and refuses it again, and with the lock two web processes cannot both accept one code
-(a replay). Wrong codes slow the device down (django-otp's throttling doubles the wait
-after each failure) and are answered 429 while it waits.
+Who must is decided in core/accounts/mfa.py. Recovery codes are stored as digests
+(recovery_digest), never as themselves: a copy of the database does not sign anyone in.
+Every check of a code locks its device row (SELECT ... FOR UPDATE) for the check:
+django-otp remembers the last time step accepted and refuses it again, and with the lock
+two web processes cannot both accept one code (a replay). Wrong codes slow the device down
+(django-otp's throttling doubles the wait after each failure) and are answered 429 while it
+waits.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -103,11 +106,30 @@ def _confirm(request: HttpRequest, user: User, token: str) -> list[str] | None:
     return codes
 
 
+RECOVERY_DIGEST_SALT = "ferry.people.recovery-code"
+
+
+def recovery_digest(code: str, secret: str | None = None) -> str:
+    """What is stored for a recovery code: a keyed digest (HMAC-SHA256 with SECRET_KEY, 80 bits
+    in base32, the 16 characters django-otp's token column holds). The key matters: a code has
+    only 40 bits, so an unkeyed hash of it would be found by trying them all."""
+    mac = salted_hmac(RECOVERY_DIGEST_SALT, code.lower(), secret=secret or settings.SECRET_KEY, algorithm="sha256")
+    return base64.b32encode(mac.digest()[:10]).decode().lower()
+
+
+def _stored_recovery_token(device: StaticDevice, code: str) -> str:
+    """The stored digest `code` matches: under SECRET_KEY, or under a key in SECRET_KEY_FALLBACKS
+    (codes made before a key rotation still work); the current key's digest if none matches."""
+    digests = [recovery_digest(code, secret) for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]]
+    found = device.token_set.filter(token__in=digests).values_list("token", flat=True).first()
+    return found or digests[0]
+
+
 def _new_recovery_codes(user: User) -> list[str]:
     static, _ = StaticDevice.objects.get_or_create(user=user, name="recovery codes", defaults={"confirmed": True})
     static.token_set.all().delete()
     codes = [StaticToken.random_token() for _ in range(settings.MFA_RECOVERY_CODES)]
-    StaticToken.objects.bulk_create(StaticToken(device=static, token=code) for code in codes)
+    StaticToken.objects.bulk_create(StaticToken(device=static, token=recovery_digest(code)) for code in codes)
     return codes
 
 
@@ -147,7 +169,7 @@ def _verify(request: HttpRequest, user: User, token: str) -> str | None:
             return "app"
         return None
     recovery = StaticDevice.objects.select_for_update().filter(user=user, confirmed=True).first()
-    if recovery is not None and not from_app and _check(recovery, token.lower()):
+    if recovery is not None and not from_app and _check(recovery, _stored_recovery_token(recovery, token)):
         left = recovery.token_set.count()
         django_otp.login(request, recovery)
         _event("account.recovery_code_used", user, {"codes_left": left})

@@ -4,16 +4,22 @@ agency admin can require it of more roles, and reset it for someone who lost the
 
 from __future__ import annotations
 
+import importlib
 import re
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from django.apps import apps
+from django.db import connection
 from django.test import Client
 from django_otp.oath import TOTP
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from core.accounts.models import Tenant, User
+from core.people.mfa import recovery_digest
 from core.platform.roles import Role
 from tests.helpers.outbox import events_of
 from tests.helpers.people import make_user
@@ -90,6 +96,41 @@ def test_a_recovery_code_signs_in_once(audrey: User) -> None:
     again = password_sign_in("audrey")
     assert again.post("/accounts/mfa/", {"token": codes[0], "next": "/audit/"}).status_code == 400
 
+
+
+def test_recovery_codes_are_stored_as_digests_never_as_themselves(audrey: User) -> None:
+    _, codes = enrol(password_sign_in("audrey"), audrey)
+    stored = set(StaticToken.objects.filter(device__user=audrey).values_list("token", flat=True))
+    assert len(stored) == 10
+    assert not stored & set(codes)
+    assert all(code not in token for token in stored for code in codes)
+    assert stored == {recovery_digest(code) for code in codes}
+
+
+def test_recovery_codes_made_before_a_key_rotation_work_while_the_old_key_is_a_fallback(
+        audrey: User, settings: Any) -> None:
+    settings.SECRET_KEY = "the-key-of-last-year-" + "x" * 40
+    _, codes = enrol(password_sign_in("audrey"), audrey)
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "the-key-of-this-year-" + "y" * 40, [settings.SECRET_KEY]
+    kept = password_sign_in("audrey")
+    assert kept.post("/accounts/mfa/", {"token": codes[0], "next": "/audit/"}).status_code == 302
+    assert kept.get("/audit/").status_code == 200
+    settings.SECRET_KEY_FALLBACKS = []  # the old key retired: what it made is void
+    dropped = password_sign_in("audrey")
+    assert dropped.post("/accounts/mfa/", {"token": codes[1], "next": "/audit/"}).status_code == 400
+
+
+def test_the_migration_digests_recovery_codes_stored_plain(audrey: User) -> None:
+    enrol(password_sign_in("audrey"), audrey)
+    device = StaticDevice.objects.get(user=audrey)
+    device.token_set.all().delete()
+    StaticToken.objects.create(device=device, token="abcd2345")  # as django-otp stored it
+    migration = importlib.import_module("core.people.migrations.0002_recovery_code_digests")
+    migration.digest_plain_codes(apps, SimpleNamespace(connection=connection))
+    assert list(device.token_set.values_list("token", flat=True)) == [recovery_digest("abcd2345")]
+    assert migration.digest("abcd2345") == recovery_digest("abcd2345")
+    client = password_sign_in("audrey")
+    assert client.post("/accounts/mfa/", {"token": "ABCD 2345", "next": "/audit/"}).status_code == 302
 
 def test_wrong_codes_slow_the_device_down(audrey: User) -> None:
     device, _ = enrol(password_sign_in("audrey"), audrey)
