@@ -34,6 +34,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/browser/" in str(item.fspath):
             item.add_marker(pytest.mark.browser)
+            # Under pytest-xdist's loadgroup (make test), every browser test runs on one worker:
+            # one stack (web, relay, worker) and one Chromium at a time, beside the end-to-end tests.
+            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.hookimpl(wrapper=True)
