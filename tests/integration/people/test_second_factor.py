@@ -97,7 +97,6 @@ def test_a_recovery_code_signs_in_once(audrey: User) -> None:
     assert again.post("/accounts/mfa/", {"token": codes[0], "next": "/audit/"}).status_code == 400
 
 
-
 def test_recovery_codes_are_stored_as_digests_never_as_themselves(audrey: User) -> None:
     _, codes = enrol(password_sign_in("audrey"), audrey)
     stored = set(StaticToken.objects.filter(device__user=audrey).values_list("token", flat=True))
