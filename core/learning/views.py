@@ -19,6 +19,7 @@ from core.learning.models import Kind, Version
 from core.learning.text import parse_id
 from core.platform.errors import DomainError, Invalid, NotFound
 from core.platform.roles import Role
+from outbox.reader import current_position
 
 T = TypeVar("T")
 
@@ -78,9 +79,12 @@ def search(request: HttpRequest) -> HttpResponse:
 @role_required(Role.LEARNER, Role.REVIEWER)
 def problem(request: HttpRequest, problem_id: int) -> HttpResponse:
     document = _found(lambda: cache.live_document(page_tenant_id(request), problem_id, Kind.PROBLEM))
+    # Read the stream position before the submissions: what commits later is replayed to the page.
+    position = current_position()
     return _published_page(request, document, "learning/problem.html", {
         "submissions": selectors.learner_submissions(page_user(request), problem_id, limit=10),
         "can_submit": page_user(request).has_role(Role.LEARNER),
+        "stream_position": str(position),
     })
 
 

@@ -1,6 +1,7 @@
 """The learning loop in real browsers: Bob wrote a problem; Rita, a second reviewer, approves
 and publishes it (Bob sees her decision arrive live); Lena, in a browser of her own, finds it,
-submits code and watches the grade arrive, per test, without reloading."""
+submits code and watches the grade arrive, per test, without reloading, and a submission
+made elsewhere joins her open page's table, graded live."""
 
 from __future__ import annotations
 
@@ -81,6 +82,13 @@ def test_a_reviewer_approves_and_publishes_and_a_learner_is_graded_live(browsers
     expect(learner.locator("#submissions .badge")).to_have_text(["passed", "failed"])  # newest first
     assert learner.evaluate("window.loadedOnce") is True
     readme_screenshot(learner, "learner")
+
+    # A submission from elsewhere (another tab) joins the open page's table and is graded there live.
+    elsewhere = services.submit_solution(content_id, lena, "def add(a, b):\n    return a * b\n")
+    badge = learner.locator(f'#submissions tr[data-id="{elsewhere.id}"] .badge')
+    expect(badge).to_have_attribute("data-status", "failed", timeout=60_000)
+    expect(learner.locator("#submissions .badge")).to_have_text(["failed", "passed", "failed"])
+    assert learner.evaluate("window.loadedOnce") is True
 
 
 def test_a_learners_streak_and_reputation_update_live(browsers: Browsers, harbor: Tenant) -> None:

@@ -1,11 +1,14 @@
 // Problem page: submit code to the API (202 + id), then show the grade as it arrives on the
 // live stream (/live/stream, submission.* events on the learner's channel). A slow poll of
 // the submission is the fallback when the stream is not connected: the grade lives in Postgres.
+// The stream replays from the page's render-time position, and news of any submission of this
+// problem (from another tab too) is passed on to the submissions table (submissions.js).
 (function () {
   "use strict";
   const form = document.getElementById("submit-form");
   if (!form) return;
   const grade = document.getElementById("grade");
+  const problemId = Number(form.dataset.problemId);
   const csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
   let current = null;
   let pollTimer = null;
@@ -53,12 +56,14 @@
   }
 
   if (window.EventSource) {
-    const stream = new EventSource("/live/stream");
+    const stream = new EventSource(form.dataset.streamUrl || "/live/stream");
     stream.addEventListener("signed-out", function () { stream.close(); });  // deactivated
     stream.onmessage = function (message) {
       let event;
       try { event = JSON.parse(message.data); } catch (e) { return; }
-      if (!event.payload || event.payload.submission_id !== current) return;
+      if (!event.payload || event.payload.problem_id !== problemId) return;
+      grade.dispatchEvent(new CustomEvent("submission-news", { detail: event.payload }));
+      if (event.payload.submission_id !== current) return;
       if (event.type === "submission.grading_started") show("Submission " + current + ": running…");
       if (event.type === "submission.graded") { clearTimeout(pollTimer); refresh(current); }
     };

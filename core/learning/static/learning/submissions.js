@@ -1,5 +1,6 @@
-// Problem page: the learner's submissions table follows the grade box. Whenever problem.js
-// shows news of a submission (queued, running, graded), the table is read again from the API.
+// Problem page: the learner's submissions table follows the grade box and the stream. Whenever
+// problem.js shows news of a submission (queued, running, graded), or passes on a live event
+// of any submission of this problem, the table is read again from the API.
 (function () {
   "use strict";
   const body = document.getElementById("submissions");
@@ -47,8 +48,11 @@
     if (rows.length) body.replaceChildren.apply(body, rows);
   }
 
-  new MutationObserver(function () {
+  function later() {
     clearTimeout(timer);
     timer = setTimeout(refresh, 300);
-  }).observe(grade, { childList: true, subtree: true, characterData: true });
+  }
+
+  new MutationObserver(later).observe(grade, { childList: true, subtree: true, characterData: true });
+  grade.addEventListener("submission-news", later);
 })();
