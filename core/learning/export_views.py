@@ -13,6 +13,7 @@ from core.learning import exports, selectors
 from core.learning.text import parse_id
 from core.platform.errors import DomainError, NotFound
 from core.platform.roles import Role
+from outbox.reader import current_position
 
 
 @require_http_methods(["GET", "POST"])
@@ -34,9 +35,11 @@ def export_bundles(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Export of {bundle.items_total} item(s) started.")
             return redirect("learning:exports")
+    position = current_position()  # before the bundles: what commits later is replayed
     return render(request, "learning/exports.html", {
-        "bundles": exports.bundles_of(tenant_id), "contents": selectors.live_contents(tenant_id),
-        "error": error, "chosen": chosen}, status=error.status if error else 200)
+        "stream_position": str(position), "bundles": exports.bundles_of(tenant_id),
+        "contents": selectors.live_contents(tenant_id), "error": error, "chosen": chosen},
+        status=error.status if error else 200)
 
 
 @require_GET

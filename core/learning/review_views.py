@@ -14,6 +14,7 @@ from core.accounts.access import page_user, role_required
 from core.learning import review
 from core.platform.errors import Conflict, DomainError, NotFound
 from core.platform.roles import Role
+from outbox.reader import current_position
 
 
 @require_POST
@@ -33,8 +34,9 @@ def finish_lesson(request: HttpRequest, lesson_id: int) -> HttpResponse:
 
 def _due_page(request: HttpRequest, extra: dict[str, Any] | None = None, status: int = 200) -> HttpResponse:
     learner = page_user(request)
-    context = {"item": review.next_due(learner.id), "due": review.due_count(learner.id), "result": None,
-               "error": None, **(extra or {})}
+    position = current_position()  # before the due count: what commits later is replayed
+    context = {"stream_position": str(position), "item": review.next_due(learner.id),
+               "due": review.due_count(learner.id), "result": None, "error": None, **(extra or {})}
     return render(request, "learning/due.html", context, status=status)
 
 

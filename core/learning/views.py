@@ -51,7 +51,9 @@ def _attempt(request: HttpRequest, action: Callable[[], Any], success: str) -> b
 def index(request: HttpRequest) -> HttpResponse:
     tenant_id = page_tenant_id(request)
     user = page_user(request)
+    position = current_position()  # before the panels' figures: what commits later is replayed
     return render(request, "learning/index.html", {
+        "stream_position": str(position),
         "lessons": selectors.live_contents(tenant_id, Kind.LESSON),
         "problems": selectors.live_contents(tenant_id, Kind.PROBLEM),
         "is_reviewer": user.has_role(Role.REVIEWER),

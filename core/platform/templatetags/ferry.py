@@ -70,9 +70,14 @@ def pretty_json(value: object) -> str:
 
 
 @register.simple_tag
-def live_stream_url() -> str:
-    """Where the page's EventSource connects (the live stream is served beside Django's URLs)."""
-    return STREAM_PATH
+def live_stream_url(position: object = None) -> str:
+    """Where the page's EventSource connects (the live stream is served beside Django's URLs).
+    Given the stream position its view read before its data (outbox.reader.current_position),
+    the stream first replays every event committed after it, so nothing that happens between
+    rendering and connecting is missed."""
+    if position is None or position == "":
+        return STREAM_PATH
+    return f"{STREAM_PATH}?{urlencode({'last_event_id': str(position)})}"
 
 
 # --- links to the trace page ----------------------------------------------------------------------

@@ -3,12 +3,16 @@ act on versions; every page checks roles and tenant, and errors become messages,
 
 from __future__ import annotations
 
+import re
+from urllib.parse import unquote
+
 import pytest
 from django.test import Client
 
 from core.accounts.models import User
 from core.learning import services
 from core.learning.models import Content, Kind, Version
+from outbox.reader import Cursor, current_position
 from tests.helpers.learning import approved, next_approved, published
 from tests.helpers.outbox import deliver
 from tests.helpers.web import sign_in
@@ -48,6 +52,25 @@ def test_the_problem_page_renders_safe_html_and_the_code_box(client: Client, bob
     assert "alert(1)" not in page
     assert 'id="submit-form"' in page
     assert f'data-url="/api/problems/{version.content_id}/submissions"' in page
+
+
+def test_every_live_page_hands_its_stream_the_position_read_before_its_data(client: Client, bob: User,
+                                                                            lena: User) -> None:
+    """Each page's EventSource replays from the page's own render-time position, so an event
+    committed between rendering and connecting (a grade, a streak, a bundle) is not missed."""
+    problem = published(bob, bob, kind=Kind.PROBLEM, title="Dose", body="Write `add`.")
+    pages = [(lena, "/learning/"), (lena, "/learning/due/"), (lena, f"/learning/problems/{problem.content_id}/"),
+             (bob, "/learning/review/exports/")]
+    for user, path in pages:
+        sign_in(client, user)
+        before = current_position()
+        html = client.get(path).content.decode()
+        urls = set(re.findall(r'data-stream-url="([^"]*)"', html))
+        assert urls, path
+        for url in urls:
+            match = re.fullmatch(r"/live/stream\?last_event_id=([^&]+)", url)
+            assert match is not None, (path, url)
+            assert before <= Cursor.parse(unquote(match.group(1))) <= current_position(), path
 
 
 def test_another_agencys_or_an_unpublished_problem_page_is_404(client: Client, bob: User, carol: User,
