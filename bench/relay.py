@@ -137,9 +137,11 @@ def build_history(db: psycopg.Connection[Any], rows: int, report: Report) -> Non
 def make_relay(conninfo: dict[str, Any], broker_url: str, options: BenchOptions) -> Relay:
     """The relay as its capacity is measured: nothing consumes the messages here, so the bound
     on waiting messages per queue (which holds a backlog in PostgreSQL while workers are busy)
-    is off; the end-to-end figures keep it on (bench/relay_e2e.py)."""
+    is off; the end-to-end figures keep it on (bench/relay_e2e.py). The bench database holds
+    only the outbox, so the apps' database gauges are not read."""
     return Relay(bench_conninfo(conninfo), broker_url, broker_url,
-                 RelayConfig(batch_size=options.batch_size, poll_interval_s=0.05, max_queued=None))
+                 RelayConfig(batch_size=options.batch_size, poll_interval_s=0.05, max_queued=None,
+                             database_gauges=False))
 
 
 def relayed_count(relay: Relay) -> float:

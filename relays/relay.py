@@ -81,6 +81,9 @@ class RelayConfig:
     # While events wait for room in a queue, look for it this often (workers make it; nothing
     # notifies). Pub/sub events claimed meanwhile wait at most this long too.
     held_poll_s: float = 0.02
+    # Read the gauges the apps define by a query (core.platform.metrics.DATABASE_GAUGES) at
+    # each stats refresh; off where the database holds only the outbox (relay_bench's).
+    database_gauges: bool = True
 
 
 class _Health:
@@ -499,6 +502,8 @@ class Relay:
         lag_by_type = {str(event_type): float(lag) for event_type, lag in db.execute(queries.LAG_BY_EVENT_TYPE)}
         self.metrics.stats(pending=pending, due=due, oldest_age_s=float(oldest_age), inflight=inflight, dead=dead,
                            lag_by_type=lag_by_type, queued=self._queue_depths())
+        if not self.config.database_gauges:
+            return
         for name, query in self.metrics.database.queries():
             try:
                 rows = db.execute(query).fetchall()

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 
 from core.platform.db import conninfo
+from core.platform.metrics import DATABASE_GAUGES
 from outbox.emit import emit
 from outbox.models import OutboxEvent
 from outbox.queries import NOTIFY_CHANNEL
@@ -281,3 +282,26 @@ def test_a_publish_failing_mid_drain_rolls_back_its_batch_and_the_claim_ahead_of
     keys = queued_keys(broker)
     assert set(keys) == {f"k{i}" for i in range(100)}
     assert len(keys) == 120  # the failed batch went out twice: at least once, never lost
+
+
+def test_the_relay_reads_the_apps_database_gauges_unless_told_not_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    """relay_bench's database holds only the outbox: its relays leave the apps' gauges alone."""
+    read: dict[bool, list[str]] = {}
+    for enabled in (True, False):
+        relay = Relay(conninfo(), settings.REDIS_BROKER_URL, settings.REDIS_PUBSUB_URL,
+                      RelayConfig(max_queued=None, database_gauges=enabled))
+        names = read.setdefault(enabled, [])
+        original = relay.metrics.database.set
+
+        def noting(name: str, rows: Sequence[Any], names: list[str] = names, original: Any = original) -> None:
+            names.append(name)
+            original(name, rows)
+
+        monkeypatch.setattr(relay.metrics.database, "set", noting)
+        try:
+            relay.refresh_stats()
+        finally:
+            relay.close()
+    assert DATABASE_GAUGES
+    assert sorted(read[True]) == sorted(DATABASE_GAUGES)
+    assert read[False] == []
