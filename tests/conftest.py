@@ -21,6 +21,27 @@ from core.platform.roles import Role
 from tests.helpers.outbox import truncate_outbox
 from tests.helpers.people import make_user
 
+BROWSER_TESTS = "tests/browser/"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` (make test's end-to-end and browser tier) with the browser tests as
+    one group, chosen by their path: every one runs on the same worker, one after another, so
+    one stack (web, relay, worker) and one Chromium run at a time, beside the end-to-end tests
+    on the other worker. pytest-xdist's own grouping reads a suffix (`@group`) that it adds to
+    each marked test's id, which pytest 9.2's structured node ids no longer carry: its
+    `xdist_group` marks are ignored, and the browser tests were spread over both workers."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class BrowserTestsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return BROWSER_TESTS if nodeid.startswith(BROWSER_TESTS) else nodeid
+
+    return BrowserTestsTogether(config, log)
+
 
 @pytest.fixture
 def harbor(db: None) -> Tenant:

@@ -31,12 +31,11 @@ EXPECT_TIMEOUT_MS = 20_000
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Under make test's pytest-xdist, every browser test runs on one worker (tests/conftest.py,
+    # pytest_xdist_make_scheduler): one stack and one Chromium at a time, beside the end to end tests.
     for item in items:
         if "/browser/" in str(item.fspath):
             item.add_marker(pytest.mark.browser)
-            # Under pytest-xdist's loadgroup (make test), every browser test runs on one worker:
-            # one stack (web, relay, worker) and one Chromium at a time, beside the end-to-end tests.
-            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -54,12 +53,30 @@ class Stack:
     mail: MailServer  # where the worker sends mail (invitations, password resets)
 
 
+def only_one_worker_runs_browser_tests(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Under make test's `--dist loadgroup` every browser test belongs to one worker
+    (tests/conftest.py); a second worker starting a stack means that grouping broke."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None or not getattr(config.option, "loadgroup", False):
+        return
+    claim = tmp_path_factory.getbasetemp().parent / "browser-tests-worker"  # shared by the run's workers
+    try:
+        with claim.open("x") as file:
+            file.write(worker)
+    except FileExistsError:
+        owner = claim.read_text()
+        if owner != worker:
+            pytest.fail(f"browser tests ran on {owner} and {worker}: they must share one worker")
+
+
 @pytest.fixture(scope="package")
-def stack(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory, mail_server: MailServer) -> Iterator[Stack]:
+def stack(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory, mail_server: MailServer,
+          pytestconfig: pytest.Config) -> Iterator[Stack]:
     """Web, relay and a worker (the solver at its default 10 s, so pages and the README's
     screenshots show the plans `make up` gives; mail to a real SMTP server) for every browser
     test; stopped after the last of them (package scope), so they never consume the events of
     later tests."""
+    only_one_worker_runs_browser_tests(pytestconfig, tmp_path_factory)
     log_dir = tmp_path_factory.mktemp("browser-stack")
     web, url = start_web(log_dir)
     with processes(web):

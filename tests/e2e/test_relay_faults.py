@@ -148,8 +148,10 @@ def test_the_relay_reconnects_after_postgres_drops_its_connection(log_dir: Path,
         emit_effects(["before"])
         wait_until(lambda: broker.llen("default") == 1, 10, message="first message")
         with psycopg.connect(**conninfo(), autocommit=True) as admin:
+            # This test's relay only: another pytest-xdist worker's relays use another database.
             killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                   "WHERE application_name = 'ferry-relay-relay'").fetchone()
+                                   "WHERE application_name = 'ferry-relay-relay' "
+                                   "AND datname = current_database()").fetchone()
         assert killed is not None
         assert killed[0] >= 1
         emit_effects(["after"])
