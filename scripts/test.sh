@@ -26,8 +26,9 @@ workers=${FERRY_TEST_WORKERS:-$(( $(nproc) < 8 ? $(nproc) : 8 ))}
 # The end-to-end and browser tiers (and any new directory of tests) start real processes and
 # time them, so they run after, on two workers at most: they are isolated per worker too, and
 # mostly wait for those processes. --dist loadgroup keeps every browser test on one worker
-# (tests/conftest.py, pytest_xdist_make_scheduler): one stack and one Chromium at a time. A test that needs Redis's
-# FLUSHALL runs a redis-server of its own (private_redis), never on the shared one.
+# (tests/conftest.py, pytest_xdist_make_scheduler): one stack and one Chromium at a time. A
+# test that needs Redis's FLUSHALL runs a redis-server of its own (private_redis), never on
+# the shared one.
 e2e_workers=${FERRY_E2E_WORKERS:-$(( $(nproc) < 2 ? $(nproc) : 2 ))}
 status=0
 echo "[test] pytest, unit + solver + integration, $workers workers"
