@@ -1,8 +1,9 @@
 """Who must prove a second factor, and the middleware that holds them to it.
 
 A person needs a second factor when their agency requires it for one of their roles
-(Tenant.mfa_roles: agency admins, ops and auditors unless the agency changes it), or when
-they enrolled one of their own accord. Until the session is verified (django-otp keeps the
+(Tenant.mfa_roles: agency admins, ops and auditors unless the agency changes it), when they
+are platform staff (PLATFORM_STAFF_MFA, on by default: the Django admin reaches every
+agency's data), or when they enrolled one of their own accord. Until the session is verified (django-otp keeps the
 verifying device's id in the session), pages send them to the second-factor page (to enrol
 or to enter a code), the API answers 401, and the live stream refuses them
 (core/live/identity.py asks `needed` too). Enrolment and verification are in core/people/mfa.py.
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.utils.http import urlencode
@@ -42,7 +44,15 @@ def enrolled(user: User) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
-def required_by_agency(user: User) -> bool:
+def is_platform_staff(user: User) -> bool:
+    return bool(user.is_staff or user.is_superuser)
+
+
+def required_by_policy(user: User) -> bool:
+    """A rule requires it, not only the person's own choice: platform staff's, or their
+    agency's for one of their roles."""
+    if is_platform_staff(user) and settings.PLATFORM_STAFF_MFA:
+        return True
     if user.tenant_id is None:
         return False
     assert user.tenant is not None
@@ -50,7 +60,7 @@ def required_by_agency(user: User) -> bool:
 
 
 def needs_second_factor(user: User) -> bool:
-    return required_by_agency(user) or enrolled(user)
+    return required_by_policy(user) or enrolled(user)
 
 
 def verified_device_ids(user_ids: Iterable[int]) -> dict[int, set[str]]:

@@ -543,6 +543,9 @@ AUTH_PASSWORD_VALIDATORS = [
 # single-use recovery codes a person gets at enrolment.
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Ferry")
 MFA_RECOVERY_CODES = env_int("MFA_RECOVERY_CODES", 10, minimum=1)
+# Platform staff (is_staff or is_superuser: the Django admin reaches every agency's data) must
+# sign in with a second factor too.
+PLATFORM_STAFF_MFA = env_bool("PLATFORM_STAFF_MFA", True)
 # Invitation links (core/people/invitations.py) expire after this long.
 INVITATION_MAX_AGE_S = env_int("INVITATION_MAX_AGE_S", 7 * 24 * 3600, minimum=60)
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600, minimum=60)

@@ -162,6 +162,36 @@ def test_people_who_need_none_are_not_asked(alice: User) -> None:
     assert str(client.get("/dispatch/", follow=True).templates[0].name).startswith("dispatch/")
 
 
+def admin_sign_in(username: str) -> Client:
+    client = Client()
+    answer = client.post("/admin/login/", {"username": username, "password": "pw", "next": "/admin/"})
+    assert answer.status_code == 302
+    return client
+
+
+def test_platform_staff_enrol_before_the_admin_opens() -> None:
+    staff = User.objects.create_superuser(username="root", password="pw")
+    client = admin_sign_in("root")
+    refused = client.get("/admin/")
+    assert refused.status_code == 302
+    assert refused["Location"] == "/accounts/mfa/?next=%2Fadmin%2F"
+    assert "platform staff must have one" in client.get("/accounts/mfa/settings/").content.decode()
+    enrol(client, staff)
+    assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/otp_totp/totpdevice/").status_code == 200  # where staff reset a lost one
+    assert "platform staff must have one" in client.get("/accounts/mfa/settings/").content.decode()
+    again = admin_sign_in("root")  # the next sign-in asks for a code
+    assert again.get("/admin/").status_code == 302
+
+
+def test_platform_staff_may_be_spared_it_by_setting(settings: Any) -> None:
+    settings.PLATFORM_STAFF_MFA = False
+    User.objects.create_superuser(username="root", password="pw")
+    client = admin_sign_in("root")
+    assert client.get("/admin/").status_code == 200
+    assert "must have one" not in client.get("/accounts/mfa/settings/").content.decode()
+
+
 def test_an_agency_admin_can_require_it_of_dispatchers(harbor: Tenant, alice: User) -> None:
     hana = make_user("hana", harbor, Role.AGENCY_ADMIN)
     admin = Client()
