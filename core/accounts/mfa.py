@@ -3,10 +3,10 @@
 A person needs a second factor when their agency requires it for one of their roles
 (Tenant.mfa_roles: agency admins, ops and auditors unless the agency changes it), when they
 are platform staff (PLATFORM_STAFF_MFA, on by default: the Django admin reaches every
-agency's data), or when they enrolled one of their own accord. Until the session is verified (django-otp keeps the
-verifying device's id in the session), pages send them to the second-factor page (to enrol
-or to enter a code), the API answers 401, and the live stream refuses them
-(core/live/identity.py asks `needed` too). Enrolment and verification are in core/people/mfa.py.
+agency's data), or when they enrolled one of their own accord. Until the session is
+verified (django-otp keeps the verifying device's id in the session), pages send them to the
+second-factor page (to enrol or to enter a code), the API answers 401, and the live stream
+refuses them (core/live/identity.py asks `needed` too). Enrolment and verification are in core/people/mfa.py.
 """
 
 from __future__ import annotations
@@ -44,14 +44,15 @@ def enrolled(user: User) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
-def is_platform_staff(user: User) -> bool:
-    return bool(user.is_staff or user.is_superuser)
+def required_as_staff(user: User) -> bool:
+    """Platform staff (is_staff or is_superuser) must have one, unless PLATFORM_STAFF_MFA is off."""
+    return bool(user.is_staff or user.is_superuser) and settings.PLATFORM_STAFF_MFA
 
 
 def required_by_policy(user: User) -> bool:
     """A rule requires it, not only the person's own choice: platform staff's, or their
     agency's for one of their roles."""
-    if is_platform_staff(user) and settings.PLATFORM_STAFF_MFA:
+    if required_as_staff(user):
         return True
     if user.tenant_id is None:
         return False

@@ -69,7 +69,7 @@ def _user_of(data: dict[str, object], users: dict[int, User], devices: dict[int,
     theirs = devices.get(user.id, set())
     enrolled = any(device.startswith("otp_totp.") for device in theirs)
     must = mfa.needed((g.name for g in user.groups.all()), user.tenant.mfa_roles if user.tenant else (),
-                      enrolled or (mfa.is_platform_staff(user) and settings.PLATFORM_STAFF_MFA))
+                      enrolled or mfa.required_as_staff(user))
     return user if not must or data.get(DEVICE_ID_SESSION_KEY) in theirs else None
 
 

@@ -273,7 +273,7 @@ def mfa_settings(request: HttpRequest) -> HttpResponse:
     user = page_user(request)
     return render(request, "people/mfa_settings.html", {
         "enrolled": second_factor_rules.enrolled(user), "required": second_factor_rules.required_by_policy(user),
-        "staff": second_factor_rules.is_platform_staff(user)})
+        "staff": second_factor_rules.required_as_staff(user)})
 
 
 
