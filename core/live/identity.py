@@ -68,8 +68,8 @@ def _user_of(data: dict[str, object], users: dict[int, User], devices: dict[int,
         return None
     theirs = devices.get(user.id, set())
     enrolled = any(device.startswith("otp_totp.") for device in theirs)
-    must = mfa.needed((g.name for g in user.groups.all()), user.tenant.mfa_roles if user.tenant else (),
-                      enrolled or mfa.required_as_staff(user))
+    must = mfa.required_as_staff(user) or mfa.needed(
+        (g.name for g in user.groups.all()), user.tenant.mfa_roles if user.tenant else (), enrolled)
     return user if not must or data.get(DEVICE_ID_SESSION_KEY) in theirs else None
 
 
